@@ -1,0 +1,16 @@
+"""ecocompress dashboard: `streamlit run app.py`.
+
+Multipage navigation over thin views; all the work happens in the `compression` package.
+"""
+
+import streamlit as st
+
+st.set_page_config(page_title="ecocompress", page_icon="🌱", layout="wide")
+
+navigation = st.navigation(
+    [
+        st.Page("pages/home.py", title="Home", icon=":material/eco:", default=True),
+        st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
+    ]
+)
+navigation.run()

@@ -1,0 +1,211 @@
+"""The one call that turns (model, point) into a stored, honestly measured result.
+
+``measure_point`` serves a point from the results store when the same model content, setting,
+measurement settings and code version were measured before; otherwise it builds the artifact,
+measures it in onnxruntime (accuracy, size, latency, CodeCarbon energy) and stores it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from compression.config import artifacts_dir
+from compression.energy import EnergyResult, warm_up_codecarbon
+from compression.measure import measure_accuracy, measure_latency, measure_session_energy, open_session
+from compression.models import SampleModel, get_model
+from compression.pipeline import Artifact, build_artifact, check_supported
+from compression.points import CompressionPoint
+from compression.provenance import code_version, environment
+from compression.results import MeasureSettings, Measurement
+from compression.store import ResultsStore
+
+Progress = Callable[[str, float], None]
+# One build-and-measure at a time per process: energy windows must not overlap other work.
+_COMPUTE_LOCK = threading.RLock()
+
+
+def _no_progress(_step: str, _fraction: float) -> None:
+    return None
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def cache_key(spec: SampleModel, point: CompressionPoint, settings: MeasureSettings) -> tuple[str, str, str, str]:
+    return spec.content_hash, point.key(), settings.key(), code_version()
+
+
+def artifact_path(spec: SampleModel, point: CompressionPoint, settings: MeasureSettings) -> Path:
+    """Content-addressed artifact location: one file per (model, point, settings, code)."""
+    key = hashlib.sha256("|".join(cache_key(spec, point, settings)).encode()).hexdigest()[:12]
+    return artifacts_dir() / spec.name / f"{slug(point.label())}-{key}.onnx"
+
+
+def _measure_artifact(
+    spec: SampleModel,
+    point: CompressionPoint,
+    artifact: Artifact,
+    settings: MeasureSettings,
+    baseline: Measurement | None,
+    progress: Progress,
+) -> tuple[Measurement, EnergyResult]:
+    data = spec.dataset()
+    session = open_session(artifact.onnx_path, settings.ort_threads)
+    progress("measuring accuracy on the test set", 0.55)
+    acc = measure_accuracy(session, data.x_test, data.y_test)
+    progress("measuring latency", 0.65)
+    latency = measure_latency(session, data.x_test, large_batch=settings.batch_size)
+    progress(f"measuring energy with CodeCarbon ({settings.repeats} x {settings.energy_window_s:g} s)", 0.75)
+    energy = measure_session_energy(
+        session,
+        data.x_test,
+        batch_size=settings.batch_size,
+        country_iso_code=settings.country,
+        repeats=settings.repeats,
+        min_seconds=settings.energy_window_s,
+        force_cpu_power=settings.force_cpu_power_w,
+        force_ram_power=settings.force_ram_power_w,
+    )
+    size = artifact.onnx_path.stat().st_size
+    base_acc = baseline.accuracy if baseline else acc.accuracy
+    base_size = baseline.size_bytes if baseline else size
+    base_energy = baseline.energy_wh_per_1k if baseline else energy.wh_per_1k
+    base_latency = baseline.latency_ms_per_item_large_batch if baseline else latency.large_batch_median_ms
+    return Measurement(
+        model=spec.name,
+        label=point.label(),
+        **point.to_dict(),
+        runtime_format=artifact.runtime_format,
+        accuracy=acc.accuracy,
+        accuracy_ci_low=acc.ci_low,
+        accuracy_ci_high=acc.ci_high,
+        test_examples=acc.n,
+        baseline_accuracy=base_acc,
+        accuracy_drop_points=(base_acc - acc.accuracy) * 100.0,
+        size_bytes=size,
+        baseline_size_bytes=base_size,
+        compression_ratio=base_size / size,
+        params=artifact.params,
+        latency_ms_batch1=latency.batch1_median_ms,
+        latency_ms_batch1_p90=latency.batch1_p90_ms,
+        latency_ms_per_item_large_batch=latency.large_batch_median_ms,
+        latency_ms_per_item_large_batch_p90=latency.large_batch_p90_ms,
+        large_batch_size=latency.large_batch_size,
+        speedup_measured=base_latency / latency.large_batch_median_ms,
+        energy_wh_per_1k=energy.wh_per_1k,
+        energy_wh_per_1k_spread=energy.wh_per_1k_spread,
+        energy_wh_per_1k_cv=energy.wh_per_1k_cv,
+        baseline_energy_wh_per_1k=base_energy,
+        energy_ratio=energy.wh_per_1k / base_energy,
+        emissions_g_per_1k=energy.g_co2e_per_1k,
+        carbon_intensity_g_per_kwh=energy.carbon_intensity_g_per_kwh,
+        country=energy.country_iso_code,
+        energy_method=energy.method.description,
+        energy_estimated=energy.method.estimated,
+        energy_cpu_mode=energy.method.cpu_mode,
+        cpu_power_w=energy.cpu_power_w,
+        ram_power_w=energy.ram_power_w,
+        energy_batch_size=energy.batch_size,
+        energy_window_s=energy.window_seconds,
+        energy_repeats=energy.repeats,
+        ort_threads=settings.ort_threads,
+        onnx_path=str(artifact.onnx_path),
+        model_hash=spec.content_hash,
+        code_version=code_version(),
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    ), energy
+
+
+def lookup(
+    model: str, point: CompressionPoint, settings: MeasureSettings | None = None, *, store: ResultsStore | None = None
+) -> Measurement | None:
+    """The stored measurement of this point, if it exists and its artifact is still on disk."""
+    spec = get_model(model)
+    settings = settings or MeasureSettings()
+    store = store or ResultsStore()
+    row = store.get(*cache_key(spec, point, settings))
+    if row is None or not Path(row["onnx_path"]).is_file():
+        return None
+    return Measurement.from_dict({**row, "cached": True})
+
+
+def measure_point(
+    model: str,
+    point: CompressionPoint,
+    settings: MeasureSettings | None = None,
+    *,
+    store: ResultsStore | None = None,
+    fresh: bool = False,
+    out_dir: Path | None = None,
+    progress: Progress = _no_progress,
+) -> Measurement:
+    """Measure ``point`` on ``model`` (or serve it from the store) and return the record.
+
+    The uncompressed baseline is measured first (or served from the store) so every point
+    carries its deltas. With ``out_dir`` the artifact is also copied there.
+    """
+    spec = get_model(model)
+    check_supported(point)
+    settings = settings or MeasureSettings()
+    store = store or ResultsStore()
+    result = None if fresh else lookup(model, point, settings, store=store)
+    if result is None:
+        with _COMPUTE_LOCK:
+            # Another thread may have measured it while we waited: serve that instead.
+            result = None if fresh else lookup(model, point, settings, store=store)
+            if result is None:
+                result = _compute(spec, point, settings, store, progress)
+    if out_dir is not None:
+        target = Path(out_dir) / f"{spec.name}-{slug(point.label())}.onnx"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.onnx_path, target)
+        result = Measurement.from_dict({**result.to_dict(), "onnx_path": str(target)})
+    progress("done", 1.0)
+    return result
+
+
+def _compute(
+    spec: SampleModel, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, progress: Progress
+) -> Measurement:
+    """Build and measure one point (the baseline first, if needed) and store it."""
+    baseline = None
+    if not point.is_baseline:
+        progress("measuring the uncompressed baseline (once per model)", 0.02)
+        baseline = measure_point(spec.name, CompressionPoint(), settings, store=store)
+    warm_up_codecarbon(settings.country)
+    artifact = build_artifact(spec, point, artifact_path(spec, point, settings), progress=progress)
+    result, energy = _measure_artifact(spec, point, artifact, settings, baseline, progress)
+    progress("saving the result", 0.98)
+    store.put(
+        model=spec.name,
+        model_hash=spec.content_hash,
+        point_key=point.key(),
+        settings_key=settings.key(),
+        code_version=code_version(),
+        result=result.to_dict(),
+        provenance={
+            **environment(),
+            "code_version": code_version(),
+            "model_hash": spec.content_hash,
+            "point": point.to_dict(),
+            "settings": settings.__dict__,
+            "energy_method": energy.method.__dict__,
+            "energy_windows": [w.__dict__ for w in energy.windows],
+            "measured_at": result.measured_at,
+        },
+    )
+    return result
+
+
+def measured_points(model: str, settings: MeasureSettings | None = None, *, store: ResultsStore | None = None) -> list[dict]:
+    """Every point of ``model`` measured with these settings by this code version (for charts)."""
+    settings = settings or MeasureSettings()
+    store = store or ResultsStore()
+    return store.results(model, settings_key=settings.key(), code_version=code_version())

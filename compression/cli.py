@@ -1,0 +1,166 @@
+"""The ``ecocompress`` command: list models, measure one compression point.
+
+Bad input exits with status 2 and one plain sentence on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from compression import __version__, units
+from compression.errors import EcoCompressError, InvalidParameterError
+from compression.results import Measurement
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(EcoCompressError):
+    """A command line that argparse could not read."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but its errors become one sentence and exit status 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message[0].upper()}{message[1:]}; run `{self.prog} --help` for usage.")
+
+
+def _number(name: str, text: str, kind: type) -> float | int:
+    """Parse a numeric flag, with the same message template as every other bad setting."""
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        allowed = "an int" if kind is int else "a number"
+        raise InvalidParameterError(f"The {name!r} parameter must be {allowed}. Got {text!r} instead.") from None
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ecocompress", description="Measure what model compression buys in energy and costs in accuracy.")
+    parser.add_argument("--version", action="version", version=f"ecocompress {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    models = sub.add_parser("models", help="list the built-in sample models")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    run = sub.add_parser("run", help="compress one model at one setting and measure it")
+    run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`)")
+    run.add_argument("--sparsity", default=0.0, help="fraction of weights removed, [0, 1)")
+    run.add_argument("--bits", default=32, help="bit-width: 32 (fp32) or 8 (int8) today")
+    run.add_argument("--student", default=1.0, help="student width: 1, 0.5, 0.25, 0.125")
+    run.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
+    run.add_argument("--repeats", default=3, help="energy windows to repeat (default 3)")
+    run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
+    run.add_argument("--out", type=Path, default=None, help="also copy the compressed ONNX file into this folder")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return parser
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from compression.models import list_models
+
+    rows = []
+    for spec in list_models():
+        card = spec.card()
+        rows.append(
+            {
+                "model": spec.name,
+                "title": spec.title,
+                "task": spec.task,
+                "params": spec.params,
+                "baseline_accuracy": card.get("test_accuracy_torch"),
+                "test_examples": card.get("test_examples"),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<16} {'task':<28} {'params':>9} {'test accuracy':>14}")
+    for r in rows:
+        acc = "n/a" if r["baseline_accuracy"] is None else f"{units.percent(r['baseline_accuracy'])} (n={r['test_examples']:,})"
+        print(f"{r['model']:<16} {r['task']:<28} {r['params']:>9,} {acc:>14}")
+    return 0
+
+
+def format_measurement(m: Measurement) -> str:
+    """A readable table of one point against the baseline."""
+    rows = [
+        ("accuracy", f"{units.percent(m.accuracy)} [{units.percent(m.accuracy_ci_low, 1)}, {units.percent(m.accuracy_ci_high, 1)}]",
+         units.percent(m.baseline_accuracy), units.points_change(-m.accuracy_drop_points)),
+        ("size on disk", units.size(m.size_bytes), units.size(m.baseline_size_bytes), f"{units.ratio(m.compression_ratio)} smaller"),
+        ("latency, batch 1", units.latency_ms(m.latency_ms_batch1), "", "per call, median"),
+        (f"latency, batch {m.large_batch_size}", units.latency_ms(m.latency_ms_per_item_large_batch), "",
+         f"per item, {units.ratio(m.speedup_measured)} speed-up"),
+        ("energy / 1,000 inferences", f"{units.energy_wh(m.energy_wh_per_1k)} (spread {units.energy_wh(m.energy_wh_per_1k_spread)})",
+         units.energy_wh(m.baseline_energy_wh_per_1k), f"{units.ratio(m.energy_ratio)} of baseline"),
+        ("CO2e / 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "", f"grid {m.country}, {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
+    ]
+    lines = [
+        f"{m.model}: {m.label}  (runs as {m.runtime_format}; {m.params:,} params)",
+        f"{'':<26} {'this point':<30} {'baseline':<12} change",
+    ]
+    lines += [f"{name:<26} {value:<30} {base:<12} {note}" for name, value, base, note in rows]
+    lines.append(
+        f"energy method: {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W, "
+        f"{m.energy_repeats} windows of {m.energy_window_s:.1f} s at batch {m.energy_batch_size}, {m.ort_threads} onnxruntime thread(s)"
+    )
+    lines.append(f"test set: {m.test_examples:,} examples; accuracy interval: 95% Wilson")
+    lines.append(f"artifact: {m.onnx_path}" + ("  (served from the results store)" if m.cached else ""))
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from compression.api import measure_point
+    from compression.energy import DEFAULT_COUNTRY
+    from compression.points import CompressionPoint
+    from compression.results import MeasureSettings
+
+    point = CompressionPoint(
+        sparsity=_number("sparsity", args.sparsity, float),
+        bits=_number("bits", args.bits, int),
+        student_width=_number("student_width", args.student, float),
+    )
+    settings = MeasureSettings(country=args.country or DEFAULT_COUNTRY, repeats=_number("repeats", args.repeats, int))
+
+    def progress(step: str, _fraction: float) -> None:
+        if not args.json:
+            print(f"  ... {step}", file=sys.stderr, flush=True)
+
+    result = measure_point(args.model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_measurement(result))
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "run": cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except EcoCompressError as exc:
+        print(f"ecocompress: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("ecocompress: interrupted; results measured so far are kept.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: one sentence, traceback only on request
+        if os.environ.get("ECOCOMPRESS_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"ecocompress: internal error ({type(exc).__name__}: {exc}); set ECOCOMPRESS_DEBUG=1 for details and report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

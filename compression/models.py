@@ -1,0 +1,103 @@
+"""Model registry: the built-in sample models behind one interface.
+
+A ``SampleModel`` knows its dataset, its architecture and its committed weights (an ``.npz``
+of the state dict, loaded with ``allow_pickle=False``: nothing executable is ever read).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from compression.architectures import ARCHITECTURES, count_parameters
+from compression.data import Dataset, load_dataset
+from compression.errors import DataIntegrityError, UnknownModelError
+
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_models"
+
+
+@dataclass(frozen=True)
+class SampleModel:
+    """A built-in model: what it is, what data it was trained on, and where its weights live."""
+
+    name: str
+    title: str
+    task: str
+    dataset_name: str
+    architecture: str
+
+    @property
+    def weights_path(self) -> Path:
+        return SAMPLE_DIR / f"{self.name}.npz"
+
+    @property
+    def card_path(self) -> Path:
+        return SAMPLE_DIR / f"{self.name}.card.json"
+
+    def build(self, width: float = 1.0) -> nn.Module:
+        """A fresh, untrained network of this model's architecture at ``width``."""
+        return ARCHITECTURES[self.architecture](width=width)
+
+    def dataset(self) -> Dataset:
+        return load_dataset(self.dataset_name)
+
+    def load(self) -> nn.Module:
+        """The trained teacher network in eval mode."""
+        if not self.weights_path.is_file():
+            raise DataIntegrityError(
+                f"Weights for {self.name!r} are missing at {self.weights_path}; "
+                "run `python sample_models/train.py` to recreate them."
+            )
+        model = self.build()
+        with np.load(self.weights_path, allow_pickle=False) as npz:
+            state = {key: torch.from_numpy(npz[key]) for key in npz.files}
+        model.load_state_dict(state)
+        return model.eval()
+
+    def card(self) -> dict:
+        """The model card written by the training script (dataset, split, accuracy, size)."""
+        if not self.card_path.is_file():
+            return {}
+        return json.loads(self.card_path.read_text())
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        """sha256 of the weights file: the model's identity in the results store."""
+        return hashlib.sha256(self.weights_path.read_bytes()).hexdigest()
+
+    @property
+    def params(self) -> int:
+        return count_parameters(self.build())
+
+
+SAMPLE_MODELS: dict[str, SampleModel] = {
+    m.name: m
+    for m in (
+        SampleModel("digits-cnn", "Digits CNN", "8x8 digit classification", "digits", "DigitsCNN"),
+        SampleModel("mnist-lenet300", "LeNet-300-100", "MNIST digit classification", "mnist", "LeNet300"),
+        SampleModel("mnist-lenet5", "LeNet-5 (Caffe)", "MNIST digit classification", "mnist", "LeNet5"),
+    )
+}
+DEFAULT_MODEL = "digits-cnn"
+
+
+def get_model(name: str) -> SampleModel:
+    """Look a model up by name, with a sentence listing the choices when it is unknown."""
+    try:
+        return SAMPLE_MODELS[name]
+    except KeyError:
+        raise UnknownModelError(
+            f"Unknown model {name!r}; choose one of {', '.join(SAMPLE_MODELS)} "
+            "(`ecocompress models` lists them)."
+        ) from None
+
+
+def list_models() -> list[SampleModel]:
+    return list(SAMPLE_MODELS.values())

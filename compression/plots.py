@@ -1,0 +1,118 @@
+"""Accuracy-versus-cost chart: a pure ``tradeoff_info`` (tested on data) and a thin plotly builder.
+
+Colours are Okabe-Ito (colour-blind safe); every axis names its unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from compression.pareto import pareto_mask
+
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "sky": "#56B4E9",
+    "purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+    "grey": "#999999",
+}
+
+X_AXES = {
+    "energy": ("energy_wh_per_1k", "Energy per 1,000 inferences (Wh)"),
+    "latency": ("latency_ms_per_item_large_batch", "Latency per inference at batch 256 (ms)"),
+    "size": ("size_bytes", "Model size on disk (bytes)"),
+}
+HOVER_FIELDS = ("label", "runtime_format", "accuracy", "energy_wh_per_1k", "latency_ms_per_item_large_batch", "size_bytes")
+
+
+@dataclass(frozen=True)
+class TradeoffInfo:
+    """Everything the chart shows, as plain data."""
+
+    points: pd.DataFrame
+    front: pd.DataFrame
+    baseline: pd.DataFrame
+    current: pd.DataFrame
+    x_column: str
+    x_title: str
+    y_title: str
+
+
+def tradeoff_info(records: list[dict], x_axis: str = "energy", current_label: str | None = None) -> TradeoffInfo:
+    """Split measured records into all points, the Pareto front, the baseline and the current point."""
+    if x_axis not in X_AXES:
+        raise ValueError(f"x_axis must be one of {sorted(X_AXES)}, got {x_axis!r}")
+    x_column, x_title = X_AXES[x_axis]
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        empty = pd.DataFrame(columns=["label", "accuracy", x_column])
+        return TradeoffInfo(empty, empty, empty, empty, x_column, x_title, "Test accuracy (%)")
+    frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
+    front = frame[pareto_mask(frame["accuracy"], frame[x_column])].sort_values(x_column)
+    baseline = frame[frame["label"] == "fp32 baseline"]
+    current = frame[frame["label"] == current_label] if current_label else frame.iloc[0:0]
+    return TradeoffInfo(frame, front, baseline, current, x_column, x_title, "Test accuracy (%)")
+
+
+def _hover(frame: pd.DataFrame) -> list[str]:
+    return [
+        f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>accuracy {r.accuracy * 100:.2f}%"
+        f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences"
+        f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch 256)"
+        f"<br>size {r.size_bytes / 1e3:,.1f} kB"
+        for r in frame.itertuples()
+    ]
+
+
+def tradeoff_figure(info: TradeoffInfo, *, log_x: bool = False, title: str = "") -> go.Figure:
+    """A plotly figure of ``info``: points, Pareto line, baseline and current markers, legend."""
+    fig = go.Figure()
+    x, y = info.x_column, "accuracy_pct"
+    if not info.points.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=info.points[x], y=info.points[y], mode="markers", name="measured points",
+                marker={"color": OKABE_ITO["sky"], "size": 9, "line": {"width": 1, "color": OKABE_ITO["blue"]}},
+                hovertext=_hover(info.points), hoverinfo="text",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=info.front[x], y=info.front[y], mode="lines", name="Pareto front",
+                line={"color": OKABE_ITO["blue"], "width": 2, "shape": "hv"}, hoverinfo="skip",
+            )
+        )
+    if not info.baseline.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=info.baseline[x], y=info.baseline[y], mode="markers", name="uncompressed baseline",
+                marker={"color": OKABE_ITO["black"], "size": 13, "symbol": "diamond"},
+                hovertext=_hover(info.baseline), hoverinfo="text",
+            )
+        )
+    if not info.current.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=info.current[x], y=info.current[y], mode="markers", name="current setting",
+                marker={"color": OKABE_ITO["vermillion"], "size": 16, "symbol": "star", "line": {"width": 1, "color": "black"}},
+                hovertext=_hover(info.current), hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=title or None,
+        xaxis_title=info.x_title,
+        yaxis_title=info.y_title,
+        xaxis_type="log" if log_x else "linear",
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        height=440,
+        template="plotly_white",
+    )
+    return fig

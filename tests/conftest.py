@@ -1,0 +1,30 @@
+"""Shared fixtures: every test gets its own ecocompress home (store + artifacts) in tmp."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # import our `compression`, never another one
+    sys.path.insert(0, str(ROOT))
+
+from compression.results import MeasureSettings  # noqa: E402
+
+# Short energy windows keep the suite fast; the figures are still real CodeCarbon readings.
+FAST_SETTINGS = MeasureSettings(repeats=1, energy_window_s=0.5)
+
+
+@pytest.fixture(autouse=True)
+def eco_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "eco-home"
+    monkeypatch.setenv("ECOCOMPRESS_HOME", str(home))
+    monkeypatch.delenv("ECOCOMPRESS_DB", raising=False)
+    return home
+
+
+@pytest.fixture
+def fast_settings() -> MeasureSettings:
+    return FAST_SETTINGS

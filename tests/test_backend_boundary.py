@@ -1,0 +1,34 @@
+"""The backend never imports streamlit: pages are thin views over it."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_no_streamlit_import_in_backend_source():
+    offenders = []
+    for path in (ROOT / "compression").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "streamlit" or n.startswith("streamlit.") for n in names):
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []
+
+
+def test_importing_the_backend_does_not_load_streamlit():
+    code = (
+        "import sys, pkgutil, importlib, compression\n"
+        "for m in pkgutil.walk_packages(compression.__path__, 'compression.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "assert 'streamlit' not in sys.modules, 'streamlit was imported'\n"
+        "assert compression.__file__.startswith(sys.argv[1]), compression.__file__\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
