@@ -1,4 +1,4 @@
-"""The ``ecocompress`` command: list models, measure one compression point.
+"""The ``ecocompress`` command: list models, measure one compression point, sweep a grid.
 
 Bad input exits with status 2 and one plain sentence on stderr, never a traceback.
 """
@@ -51,14 +51,43 @@ def build_parser() -> Parser:
     run = sub.add_parser("run", help="compress one model at one setting and measure it")
     run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`)")
     run.add_argument("--sparsity", default=0.0, help="fraction of weights removed, [0, 1)")
-    run.add_argument("--bits", default=32, help="bit-width: 32 (fp32) or 8 (int8) today")
-    run.add_argument("--student", default=1.0, help="student width: 1, 0.5, 0.25, 0.125")
-    run.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
-    run.add_argument("--repeats", default=3, help="energy windows to repeat (default 3)")
+    run.add_argument("--bits", default=32, help="bits per weight: 2-8, 16 or 32 (default 32, uncompressed)")
+    run.add_argument("--student", default=1.0, help="student width: 1 (no distillation), 0.5, 0.25, 0.125")
+    run.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
+    run.add_argument("--rank", default=None, help="low-rank factorisation at this rank ratio, (0, 1]")
+    _measurement_flags(run)
     run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
     run.add_argument("--out", type=Path, default=None, help="also copy the compressed ONNX file into this folder")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
+    sweep.add_argument("--model", required=True)
+    sweep.add_argument("--sparsity", default="0", help="comma-separated, e.g. 0,0.5,0.8,0.9")
+    sweep.add_argument("--bits", default="32", help="comma-separated, e.g. 32,8,4")
+    sweep.add_argument("--student", default="1", help="comma-separated, e.g. 1,0.5")
+    sweep.add_argument("--rank", default=None, help="comma-separated rank ratios, e.g. 0.5,0.25")
+    sweep.add_argument("--structured", action="store_true")
+    _measurement_flags(sweep)
+    sweep.add_argument("--csv", type=Path, default=None, help="write every measured point to this CSV file")
+    sweep.add_argument("--json", action="store_true")
     return parser
+
+
+def _measurement_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
+    parser.add_argument("--repeats", default=3, help="energy windows to repeat (default 3)")
+    parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
+
+
+def _settings(args: argparse.Namespace):
+    from compression.energy import DEFAULT_COUNTRY
+    from compression.results import MeasureSettings
+
+    return MeasureSettings(
+        country=args.country or DEFAULT_COUNTRY,
+        repeats=_number("repeats", args.repeats, int),
+        seeds=_number("seeds", args.seeds, int),
+    )
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -92,16 +121,18 @@ def format_measurement(m: Measurement) -> str:
     rows = [
         ("accuracy", f"{units.percent(m.accuracy)} [{units.percent(m.accuracy_ci_low, 1)}, {units.percent(m.accuracy_ci_high, 1)}]",
          units.percent(m.baseline_accuracy), units.points_change(-m.accuracy_drop_points)),
-        ("size on disk", units.size(m.size_bytes), units.size(m.baseline_size_bytes), f"{units.ratio(m.compression_ratio)} smaller"),
+        ("size on disk (runnable)", units.size(m.size_bytes), units.size(m.baseline_size_bytes), f"{units.ratio(m.compression_ratio)} smaller"),
+        ("size stored (compressed)", units.size(m.storage_bytes), units.size(m.baseline_storage_bytes), f"{units.ratio(m.storage_ratio)} smaller"),
         ("latency, batch 1", units.latency_ms(m.latency_ms_batch1), "", "per call, median"),
         (f"latency, batch {m.large_batch_size}", units.latency_ms(m.latency_ms_per_item_large_batch), "",
-         f"per item, {units.ratio(m.speedup_measured)} speed-up"),
+         f"per item, {units.ratio(m.speedup_measured)} speed-up measured, {units.ratio(m.speedup_theoretical)} on paper"
+         + (" (gain only on paper)" if m.gain_only_on_paper else "")),
         ("energy / 1,000 inferences", f"{units.energy_wh(m.energy_wh_per_1k)} (spread {units.energy_wh(m.energy_wh_per_1k_spread)})",
          units.energy_wh(m.baseline_energy_wh_per_1k), f"{units.ratio(m.energy_ratio)} of baseline"),
         ("CO2e / 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "", f"grid {m.country}, {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
     ]
     lines = [
-        f"{m.model}: {m.label}  (runs as {m.runtime_format}; {m.params:,} params)",
+        f"{m.model}: {m.label}  (stored as {m.storage_format}; runs as {m.runtime_format}; {m.params:,} params)",
         f"{'':<26} {'this point':<30} {'baseline':<12} change",
     ]
     lines += [f"{name:<26} {value:<30} {base:<12} {note}" for name, value, base, note in rows]
@@ -110,22 +141,27 @@ def format_measurement(m: Measurement) -> str:
         f"{m.energy_repeats} windows of {m.energy_window_s:.1f} s at batch {m.energy_batch_size}, {m.ort_threads} onnxruntime thread(s)"
     )
     lines.append(f"test set: {m.test_examples:,} examples; accuracy interval: 95% Wilson")
+    if m.seeds > 1:
+        lines.append(f"over {m.seeds} training seeds: accuracy {units.percent(m.accuracy_seed_mean)} +/- {m.accuracy_seed_std * 100:.2f} points (std)")
+    if m.technique_notes:
+        lines.append(f"what was done: {m.technique_notes}")
+    lines.append(f"runtime choice: {m.runtime_format}, {m.runtime_reason}")
     lines.append(f"artifact: {m.onnx_path}" + ("  (served from the results store)" if m.cached else ""))
     return "\n".join(lines)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from compression.api import measure_point
-    from compression.energy import DEFAULT_COUNTRY
     from compression.points import CompressionPoint
-    from compression.results import MeasureSettings
 
     point = CompressionPoint(
         sparsity=_number("sparsity", args.sparsity, float),
         bits=_number("bits", args.bits, int),
         student_width=_number("student_width", args.student, float),
+        structured=args.structured,
+        rank_ratio=None if args.rank is None else _number("rank_ratio", args.rank, float),
     )
-    settings = MeasureSettings(country=args.country or DEFAULT_COUNTRY, repeats=_number("repeats", args.repeats, int))
+    settings = _settings(args)
 
     def progress(step: str, _fraction: float) -> None:
         if not args.json:
@@ -139,7 +175,59 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"models": cmd_models, "run": cmd_run}
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from compression.api import get_model
+    from compression.store import ResultsStore
+    from compression.sweep import estimate_seconds, grid, pareto_table, parse_values, run_sweep
+
+    get_model(args.model)
+    points = grid(
+        parse_values("sparsity", args.sparsity, float),
+        parse_values("bits", args.bits, int),
+        parse_values("student_width", args.student, float),
+        structured=args.structured,
+        ranks=[None] if args.rank is None else parse_values("rank_ratio", args.rank, float),
+    )
+    settings = _settings(args)
+    store = ResultsStore()
+    new, seconds = estimate_seconds(args.model, points, settings, store)
+    print(f"{len(points)} points, {new} not measured yet (about {seconds / 60:.0f} min)", file=sys.stderr, flush=True)
+
+    def progress(index: int, total: int, point, step: str) -> None:
+        print(f"  [{index + 1}/{total}] {point.label()}: {step}", file=sys.stderr, flush=True)
+
+    results = list(run_sweep(args.model, points, settings, store=store, progress=progress))
+    import pandas as pd
+
+    frame = pd.DataFrame([r.to_dict() for r in results])
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    fronts = {cost: pareto_table(results, cost) for cost in ("energy_wh_per_1k", "storage_bytes")}
+    if args.json:
+        print(json.dumps({
+            "points": [r.to_dict() for r in results],
+            "pareto_energy": fronts["energy_wh_per_1k"]["label"].tolist(),
+            "pareto_size": fronts["storage_bytes"]["label"].tolist(),
+        }, indent=2))
+        return 0
+    columns = ["label", "accuracy", "energy_wh_per_1k", "storage_bytes", "speedup_measured", "runtime_format"]
+    print(_table(frame[columns], "all points"))
+    print(_table(fronts["energy_wh_per_1k"][columns], "Pareto-optimal: accuracy vs energy per 1,000 inferences"))
+    print(_table(fronts["storage_bytes"][columns], "Pareto-optimal: accuracy vs storage size"))
+    return 0
+
+
+def _table(frame, title: str) -> str:
+    lines = [f"\n{title}", f"{'setting':<34} {'accuracy':>9} {'energy/1k':>11} {'storage':>9} {'speed-up':>8}  runs as"]
+    for r in frame.itertuples():
+        lines.append(
+            f"{r.label:<34} {units.percent(r.accuracy):>9} {units.energy_wh(r.energy_wh_per_1k):>11} "
+            f"{units.size(r.storage_bytes):>9} {units.ratio(r.speedup_measured):>8}  {r.runtime_format}"
+        )
+    return "\n".join(lines)
+
+
+COMMANDS = {"models": cmd_models, "run": cmd_run, "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

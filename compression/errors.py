@@ -16,10 +16,6 @@ class UnknownModelError(EcoCompressError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
-class UnsupportedPointError(EcoCompressError):
-    """A valid setting that the engine cannot produce yet (or not for this model)."""
-
-
 class DataIntegrityError(EcoCompressError):
     """A bundled data file is missing or does not match its checksum."""
 

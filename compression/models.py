@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ from torch import nn
 from compression.architectures import ARCHITECTURES, count_parameters
 from compression.data import Dataset, load_dataset
 from compression.errors import DataIntegrityError, UnknownModelError
+from compression.training import TrainConfig
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_models"
 
@@ -32,6 +33,17 @@ class SampleModel:
     task: str
     dataset_name: str
     architecture: str
+    recipe: TrainConfig
+    finetune_epochs: int
+    distill_epochs: int
+
+    def finetune_config(self, seed: int = 0) -> TrainConfig:
+        """Short, gentle fine-tune after pruning, factorising or quantization-aware training."""
+        return replace(self.recipe, epochs=self.finetune_epochs, lr=self.recipe.lr / 2, seed=seed)
+
+    def distill_config(self, seed: int = 0) -> TrainConfig:
+        """Training a student from scratch: the teacher's recipe with its own epoch budget."""
+        return replace(self.recipe, epochs=self.distill_epochs, seed=seed)
 
     @property
     def weights_path(self) -> Path:
@@ -80,9 +92,24 @@ class SampleModel:
 SAMPLE_MODELS: dict[str, SampleModel] = {
     m.name: m
     for m in (
-        SampleModel("digits-cnn", "Digits CNN", "8x8 digit classification", "digits", "DigitsCNN"),
-        SampleModel("mnist-lenet300", "LeNet-300-100", "MNIST digit classification", "mnist", "LeNet300"),
-        SampleModel("mnist-lenet5", "LeNet-5 (Caffe)", "MNIST digit classification", "mnist", "LeNet5"),
+        SampleModel(
+            "digits-cnn", "Digits CNN", "8x8 digit classification", "digits", "DigitsCNN",
+            recipe=TrainConfig(epochs=60, batch_size=128, lr=1e-3, seed=0, shift_pixels=1),
+            finetune_epochs=15,
+            distill_epochs=60,
+        ),
+        SampleModel(
+            "mnist-lenet300", "LeNet-300-100", "MNIST digit classification", "mnist", "LeNet300",
+            recipe=TrainConfig(epochs=30, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
+            finetune_epochs=6,
+            distill_epochs=15,
+        ),
+        SampleModel(
+            "mnist-lenet5", "LeNet-5 (Caffe)", "MNIST digit classification", "mnist", "LeNet5",
+            recipe=TrainConfig(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
+            finetune_epochs=3,
+            distill_epochs=8,
+        ),
     )
 }
 DEFAULT_MODEL = "digits-cnn"

@@ -1,25 +1,43 @@
-"""Turn (model, compression point) into a runnable ONNX artifact.
+"""Turn (model, compression point) into a runnable ONNX artifact and a compact storage file.
 
-Order of steps (each a pure function, each reported to ``progress``):
-distill -> prune -> factorize -> export to ONNX -> quantize.
-Today the engine has the fp32 baseline and 8-bit static quantization; the other steps raise
-``UnsupportedPointError`` with a plain sentence until they land, so nothing is faked.
+Steps, in this fixed order, each a pure function from model to model:
+distill (student width) -> prune (sparsity, structured or not) -> factorise (rank) ->
+quantize weights (bits) -> export to ONNX -> choose the runnable format by measuring.
+Every torch step's output is cached by content (the parent's key plus the step and its
+settings), so moving one slider recomputes only what changed: the distilled student is
+reused across sparsities and bit-widths, the pruned model across bit-widths.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+import torch
+from torch import nn
+
 from compression.architectures import count_parameters
-from compression.errors import UnsupportedPointError
-from compression.export import INPUT_NAME, export_onnx
+from compression.config import home_dir
+from compression.export import export_onnx
 from compression.models import SampleModel
 from compression.points import CompressionPoint
-from compression.techniques.quantization import quantize_static_int8
+from compression.provenance import code_version
+from compression.runtime import choose_runtime
+from compression.storage import fp16_weights, pack
+from compression.techniques.distillation import distill
+from compression.techniques.kbit import quantize_weights
+from compression.techniques.layers import conform_to_state_dict, count_macs
+from compression.techniques.lowrank import factorize
+from compression.techniques.pruning import magnitude_prune, structured_prune
+from compression.training import split_validation
 
 Progress = Callable[[str, float], None]
 
@@ -30,34 +48,139 @@ def _no_progress(_step: str, _fraction: float) -> None:
 
 @dataclass(frozen=True)
 class Artifact:
-    """The compressed model as we hand it out, and how it runs."""
+    """The compressed model as we hand it out, how it runs, and how small it stores."""
 
     onnx_path: Path
     runtime_format: str
+    runtime_reason: str
     params: int
+    storage_path: Path
+    storage_bytes: int
+    storage_format: str
+    macs: int
+    effective_macs: int
+    notes: tuple[str, ...]
 
 
-SUPPORTED_NOW = "bits 32 (the fp32 baseline) or bits 8, with sparsity 0 and student width 1"
+class ModelCache:
+    """Intermediate torch models by content key: in memory (LRU) and on disk as plain arrays."""
+
+    def __init__(self, root: Path | None = None, memory_items: int = 16) -> None:
+        self.root = root or home_dir() / "cache" / "models"
+        self._memory: OrderedDict[str, tuple[nn.Module, list[str], float]] = OrderedDict()
+        self._size = memory_items
+        self._lock = threading.Lock()
+
+    def get(self, key: str, spec: SampleModel) -> tuple[nn.Module, list[str]] | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                model, notes, _ = self._memory[key]
+                return model, list(notes)
+        meta_path, weights_path = self.root / f"{key}.json", self.root / f"{key}.npz"
+        if not (meta_path.is_file() and weights_path.is_file()):
+            return None
+        meta = json.loads(meta_path.read_text())
+        with np.load(weights_path, allow_pickle=False) as npz:
+            state = {k: torch.from_numpy(npz[k]) for k in npz.files}
+        model = conform_to_state_dict(spec.build(meta["width"]), state)
+        self._remember(key, model, meta["notes"], meta["width"])
+        return model, list(meta["notes"])
+
+    def put(self, key: str, model: nn.Module, notes: list[str], width: float) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+        tmp = self.root / f".{key}.tmp.npz"
+        np.savez(tmp, **state)
+        tmp.replace(self.root / f"{key}.npz")  # atomic: a killed build leaves no half file
+        (self.root / f"{key}.json").write_text(json.dumps({"width": width, "notes": notes}))
+        self._remember(key, model, notes, width)
+
+    def _remember(self, key: str, model: nn.Module, notes: list[str], width: float) -> None:
+        with self._lock:
+            self._memory[key] = (model, list(notes), width)
+            self._memory.move_to_end(key)
+            while len(self._memory) > self._size:
+                self._memory.popitem(last=False)
 
 
-def check_supported(point: CompressionPoint) -> None:
-    """Raise a plain sentence for settings the engine cannot produce yet."""
-    unsupported = []
-    if point.sparsity:
-        unsupported.append(f"sparsity {point.sparsity:g}")
-    if point.student_width != 1.0:
-        unsupported.append(f"student width {point.student_width:g}")
+_CACHE: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    """The process-wide cache under the current ECOCOMPRESS_HOME."""
+    global _CACHE
+    root = home_dir() / "cache" / "models"
+    if _CACHE is None or _CACHE.root != root:
+        _CACHE = ModelCache(root)
+    return _CACHE
+
+
+def step_key(parent: str, step: str, **settings: object) -> str:
+    text = json.dumps({"parent": parent, "step": step, "code": code_version(), **settings}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def compress_model(
+    spec: SampleModel, point: CompressionPoint, *, seed: int = 0, progress: Progress = _no_progress
+) -> tuple[nn.Module, list[str]]:
+    """Apply the point's torch-level steps in order, reusing cached intermediate models."""
+    cache = model_cache()
+    data = spec.dataset()
+    model, notes, key = spec.load(), [], spec.content_hash
+    width = point.student_width
+
+    def run_step(name: str, fraction: float, compute: Callable[[nn.Module], tuple[nn.Module, list[str]]], **settings):
+        nonlocal model, notes, key
+        key = step_key(key, name, seed=seed, **settings)
+        hit = cache.get(key, spec)
+        if hit is not None:
+            model, notes = hit
+            return
+        progress(name, fraction)
+        model, extra = compute(model)
+        notes = notes + extra
+        cache.put(key, model, notes, width)
+
+    if width != 1.0:
+        def do_distill(teacher):
+            result = distill(teacher, lambda: spec.build(width), data.x_train, data.y_train, spec.distill_config(seed))
+            return result.student, [
+                f"student x{width:g}: {result.method} kept (held-out training accuracy "
+                f"{result.kd_validation_accuracy:.2%} with the teacher, {result.plain_validation_accuracy:.2%} without)"
+            ]
+
+        run_step("distilling a student", 0.1, do_distill, width=width)
+    if point.sparsity > 0:
+        if point.structured:
+            def do_prune(m):
+                pruned = structured_prune(m, point.sparsity, data.input_shape, data.x_train, data.y_train, spec.finetune_config(seed))
+                return pruned, [f"structured pruning removed {1 - count_parameters(pruned) / count_parameters(m):.0%} of parameters, then fine-tuned"]
+        else:
+            def do_prune(m):
+                pruned = magnitude_prune(m, point.sparsity, data.x_train, data.y_train, spec.finetune_config(seed))
+                return pruned, [f"global magnitude pruning to {point.sparsity:.0%} zeros in 3 stages, fine-tuned"]
+
+        run_step("pruning and fine-tuning", 0.25, do_prune, sparsity=point.sparsity, structured=point.structured)
     if point.rank_ratio is not None:
-        unsupported.append(f"rank ratio {point.rank_ratio:g}")
-    if point.structured:
-        unsupported.append("structured pruning")
-    if point.bits not in (8, 32):
-        unsupported.append(f"{point.bits}-bit quantization")
-    if unsupported:
-        raise UnsupportedPointError(
-            f"This version cannot produce {', '.join(unsupported)} yet; "
-            f"choose {SUPPORTED_NOW}."
+        run_step(
+            "factorising (low rank) and fine-tuning", 0.35,
+            lambda m: (factorize(m, point.rank_ratio, data.x_train, data.y_train, spec.finetune_config(seed)),
+                       [f"low-rank factorisation at rank ratio {point.rank_ratio:g}, fine-tuned"]),
+            rank=point.rank_ratio,
         )
+    if point.bits <= 8:
+        qat = point.bits < 7
+        run_step(
+            "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
+            lambda m: (quantize_weights(m, point.bits, data.x_train, data.y_train, spec.finetune_config(seed)),
+                       [f"weights on a per-channel {point.bits}-bit grid" + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
+            bits=point.bits,
+        )
+    elif point.bits == 16:
+        model = fp16_weights(model)
+        notes = notes + ["weights rounded to fp16"]
+    return model, notes
 
 
 def build_artifact(
@@ -65,27 +188,38 @@ def build_artifact(
     point: CompressionPoint,
     out_path: Path,
     *,
+    seed: int = 0,
     progress: Progress = _no_progress,
 ) -> Artifact:
-    """Compress ``spec``'s teacher as ``point`` says and write the ONNX artifact to ``out_path``.
-
-    The file is written to a temporary name and moved into place at the end, so an
-    interrupted build never leaves a half-written artifact behind.
-    """
-    check_supported(point)
+    """Compress ``spec`` as ``point`` says; write the ONNX artifact to ``out_path`` and the
+    storage file beside it (``.ecz``). Files are moved into place only when complete."""
     data = spec.dataset()
-    model = spec.load()
-    params = count_parameters(model)
+    model, notes = compress_model(spec, point, seed=seed, progress=progress)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
-        progress("exporting to ONNX", 0.1)
-        fp32 = export_onnx(model, data.input_shape, Path(tmp) / "fp32.onnx")
-        if point.bits == 8:
-            progress("quantizing to int8 (static QDQ, calibrated on training data)", 0.4)
-            final = quantize_static_int8(fp32, Path(tmp) / "int8.onnx", data.x_train, input_name=INPUT_NAME)
-            runtime_format = "onnxruntime static QDQ int8 (per-channel weights)"
-        else:
-            final = fp32
-            runtime_format = "onnxruntime fp32"
-        shutil.move(str(final), out_path)
-    return Artifact(onnx_path=out_path, runtime_format=runtime_format, params=params)
+        work = Path(tmp)
+        progress("exporting to ONNX", 0.5)
+        fp32 = export_onnx(model, data.input_shape, work / "fp32.onnx")
+        if point.bits < 32:
+            progress("choosing the fastest runnable format (timed side by side)", 0.55)
+        _, check_idx = split_validation(len(data.x_train), seed=seed)
+        choice = choose_runtime(
+            fp32, point.bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work
+        )
+        stored = pack(model, 16 if point.bits == 16 else 32)
+        storage_path = out_path.with_suffix(".ecz")
+        (work / "storage.ecz").write_bytes(stored.data)
+        shutil.move(str(work / "storage.ecz"), storage_path)
+        shutil.move(str(choice.path), out_path)
+    return Artifact(
+        onnx_path=out_path,
+        runtime_format=choice.runtime_format,
+        runtime_reason=choice.reason,
+        params=count_parameters(model),
+        storage_path=storage_path,
+        storage_bytes=stored.size_bytes,
+        storage_format=stored.description,
+        macs=count_macs(spec.load(), data.input_shape),
+        effective_macs=count_macs(model, data.input_shape, effective=True),
+        notes=tuple(notes),
+    )

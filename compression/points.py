@@ -75,6 +75,11 @@ class CompressionPoint:
         """True for the uncompressed model (nothing to do)."""
         return self == CompressionPoint()
 
+    @property
+    def involves_training(self) -> bool:
+        """True when a step trains (distillation, pruning, factorising, QAT): results vary by seed."""
+        return self.student_width != 1.0 or self.sparsity > 0 or self.rank_ratio is not None or self.bits < 7
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -22,6 +22,7 @@ class MeasureSettings:
     ort_threads: int = 1
     force_cpu_power_w: float | None = None
     force_ram_power_w: float | None = None
+    seeds: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "country", country_grid(self.country)["iso_code"])  # fails early, plainly
@@ -34,6 +35,7 @@ class MeasureSettings:
             ),
             ("batch_size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096, "an int in the range [1, 4096]"),
             ("ort_threads", isinstance(self.ort_threads, int) and 1 <= self.ort_threads <= 64, "an int in the range [1, 64]"),
+            ("seeds", isinstance(self.seeds, int) and 1 <= self.seeds <= 10, "an int in the range [1, 10]"),
         ]
         for name, ok, allowed in checks:
             if not ok or isinstance(getattr(self, name), bool):
@@ -61,6 +63,8 @@ class Measurement:
     structured: bool
     rank_ratio: float | None
     runtime_format: str
+    runtime_reason: str
+    technique_notes: str
     accuracy: float
     accuracy_ci_low: float
     accuracy_ci_high: float
@@ -70,13 +74,22 @@ class Measurement:
     size_bytes: int
     baseline_size_bytes: int
     compression_ratio: float
+    storage_bytes: int
+    baseline_storage_bytes: int
+    storage_ratio: float
+    storage_format: str
+    storage_path: str
     params: int
+    macs: int
+    effective_macs: int
     latency_ms_batch1: float
     latency_ms_batch1_p90: float
     latency_ms_per_item_large_batch: float
     latency_ms_per_item_large_batch_p90: float
     large_batch_size: int
     speedup_measured: float
+    speedup_theoretical: float
+    gain_only_on_paper: bool
     energy_wh_per_1k: float
     energy_wh_per_1k_spread: float
     energy_wh_per_1k_cv: float
@@ -98,6 +111,9 @@ class Measurement:
     model_hash: str
     code_version: str
     measured_at: str
+    seeds: int = 1
+    accuracy_seed_mean: float | None = None
+    accuracy_seed_std: float | None = None
     cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:

@@ -75,11 +75,11 @@ def train_classifier(
 ) -> nn.Module:
     """Train ``model`` in place with Adam and a cosine schedule; returns it in eval mode.
 
-    ``loss_fn(logits, labels, index)`` replaces cross-entropy (distillation passes one that
-    looks up the teacher's logits by ``index``). ``progress(epoch, mean_loss)`` is called
+    ``loss_fn(logits, labels, inputs)`` replaces cross-entropy (distillation passes one that
+    runs the teacher on the same, augmented ``inputs``). ``progress(epoch, mean_loss)`` is called
     after each epoch.
     """
-    loss_fn = loss_fn or (lambda logits, labels, _index: F.cross_entropy(logits, labels))
+    loss_fn = loss_fn or (lambda logits, labels, _inputs: F.cross_entropy(logits, labels))
     generator = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
     xt, yt = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y))
@@ -92,7 +92,8 @@ def train_classifier(
             total, count = 0.0, 0
             for index in iterate_minibatches(len(xt), config.batch_size, generator):
                 optimizer.zero_grad(set_to_none=True)
-                loss = loss_fn(model(random_shift(xt[index], config.shift_pixels, generator)), yt[index], index)
+                inputs = random_shift(xt[index], config.shift_pixels, generator)
+                loss = loss_fn(model(inputs), yt[index], inputs)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
@@ -101,6 +102,18 @@ def train_classifier(
             if progress is not None:
                 progress(epoch, total / max(1, count))
     return model.eval()
+
+
+def split_validation(n: int, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train, validation) index split of ``range(n)``: choices are made on validation, never on test."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * fraction)))
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of a torch model."""
+    return float((predict(model, x) == y).mean())
 
 
 @torch.no_grad()

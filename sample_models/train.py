@@ -22,19 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compression.architectures import count_parameters  # noqa: E402
 from compression.models import SAMPLE_MODELS  # noqa: E402
-from compression.training import TrainConfig, predict, train_classifier  # noqa: E402
-
-RECIPES: dict[str, TrainConfig] = {
-    "digits-cnn": TrainConfig(epochs=60, batch_size=128, lr=1e-3, seed=0, shift_pixels=1),
-    "mnist-lenet300": TrainConfig(epochs=30, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
-    "mnist-lenet5": TrainConfig(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
-}
-
+from compression.training import predict, train_classifier  # noqa: E402
 
 def train_one(name: str) -> dict:
     """Train one sample model from scratch and write its weights and card; returns the card."""
     spec = SAMPLE_MODELS[name]
-    config = RECIPES[name]
+    config = spec.recipe
     data = spec.dataset()
     model = spec.build()
     started = time.perf_counter()
@@ -74,9 +67,9 @@ def train_one(name: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=sorted(RECIPES), action="append")
+    parser.add_argument("--only", choices=sorted(SAMPLE_MODELS), action="append")
     args = parser.parse_args()
-    for name in args.only or RECIPES:
+    for name in args.only or SAMPLE_MODELS:
         train_one(name)
 
 

@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from compression.api import lookup, measure_point
-from compression.errors import UnsupportedPointError
 from compression.points import CompressionPoint
 from compression.store import ResultsStore
 
@@ -45,10 +44,3 @@ def test_missing_artifact_means_remeasure_not_stale_hit(fast_settings):
     assert lookup("digits-cnn", CompressionPoint(), fast_settings) is None
     again = measure_point("digits-cnn", CompressionPoint(), fast_settings)
     assert not again.cached and Path(again.onnx_path).is_file()
-
-
-def test_unsupported_point_says_so_and_stores_nothing(fast_settings):
-    store = ResultsStore()
-    with pytest.raises(UnsupportedPointError, match="cannot produce sparsity 0.5"):
-        measure_point("digits-cnn", CompressionPoint(sparsity=0.5), fast_settings)
-    assert store.count() == 0

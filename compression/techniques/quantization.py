@@ -48,6 +48,7 @@ def quantize_static_int8(
     per_channel: bool = True,
     batch_size: int = CALIBRATION_BATCH,
     batches: int = CALIBRATION_BATCHES,
+    exclude: list[str] | None = None,
 ) -> Path:
     """Write a static QDQ int8 model (int8 weights per channel, int8 activations, MinMax calibration)."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,5 +64,6 @@ def quantize_static_int8(
             activation_type=QuantType.QInt8,
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=exclude or [],
         )
     return out_path

@@ -1,0 +1,102 @@
+"""Helpers shared by the techniques: which layers hold weights, and rebuilding from a state dict."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+from torch import nn
+
+WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
+
+
+def weight_layers(model: nn.Module) -> Iterator[tuple[str, nn.Module]]:
+    """(name, module) of every convolution and linear layer, in definition order."""
+    for name, module in model.named_modules():
+        if isinstance(module, WEIGHT_LAYERS):
+            yield name, module
+
+
+def last_layer_name(model: nn.Module) -> str:
+    """Name of the classifier's output layer (kept whole by pruning and factorisation)."""
+    return list(weight_layers(model))[-1][0]
+
+
+def _set_module(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+def _like(old: nn.Module, weight: torch.Tensor, has_bias: bool) -> nn.Module:
+    """A layer of ``old``'s kind and hyper-parameters but with ``weight``'s shape."""
+    if isinstance(old, nn.Linear) or weight.dim() == 2:
+        return nn.Linear(weight.shape[1], weight.shape[0], bias=has_bias)
+    kernel = tuple(weight.shape[2:])
+    same_kernel = isinstance(old, nn.Conv2d) and tuple(old.kernel_size) == kernel
+    return nn.Conv2d(
+        weight.shape[1],
+        weight.shape[0],
+        kernel,
+        stride=old.stride if same_kernel else 1,
+        padding=old.padding if same_kernel else 0,
+        bias=has_bias,
+    )
+
+
+def conform_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Reshape ``model`` (a freshly built architecture) so ``state`` loads into it, then load it.
+
+    Structured pruning changes layer widths and factorisation splits a layer into
+    ``first``/``second``; both are visible in the state dict's keys and shapes, so a cached
+    model can be rebuilt from plain arrays (no pickle) and its architecture name.
+    """
+    for name, module in list(weight_layers(model)):
+        if f"{name}.first.weight" in state:
+            first_w, second_w = state[f"{name}.first.weight"], state[f"{name}.second.weight"]
+            factored = nn.Sequential()
+            factored.add_module("first", _like(module, first_w, f"{name}.first.bias" in state))
+            factored.add_module("second", _like(nn.Linear(1, 1) if second_w.dim() == 2 else nn.Conv2d(1, 1, 1), second_w, True))
+            _set_module(model, name, factored)
+        elif f"{name}.weight" in state and state[f"{name}.weight"].shape != module.weight.shape:
+            _set_module(model, name, _like(module, state[f"{name}.weight"], f"{name}.bias" in state))
+    for key, value in state.items():
+        owner_name, _, attr = key.rpartition(".")
+        owner = model.get_submodule(owner_name) if owner_name else model
+        if attr not in dict(owner.named_parameters(recurse=False)) and attr not in dict(owner.named_buffers(recurse=False)):
+            owner.register_buffer(attr, torch.zeros_like(value))
+    model.load_state_dict(state)
+    return model.eval()
+
+
+def weight_density(model: nn.Module) -> float:
+    """Fraction of non-zero weights over all convolution and linear layers."""
+    total = nonzero = 0
+    for _, module in weight_layers(model):
+        total += module.weight.numel()
+        nonzero += int(torch.count_nonzero(module.weight))
+    return nonzero / max(1, total)
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_shape: tuple[int, ...], *, effective: bool = False) -> int:
+    """Multiply-accumulates for one input; with ``effective``, only those with a non-zero weight."""
+    total = 0
+
+    def hook(module: nn.Module, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        weight = module.weight
+        per_output = weight[0].numel() if isinstance(module, nn.Conv2d) else weight.shape[1]
+        outputs = output.numel()
+        macs = outputs * per_output
+        if effective:
+            macs = int(round(macs * int(torch.count_nonzero(weight)) / weight.numel()))
+        total += macs
+
+    handles = [m.register_forward_hook(hook) for _, m in weight_layers(model)]
+    try:
+        model.eval()(torch.zeros((1, *input_shape)))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return total

@@ -1,0 +1,255 @@
+"""End to end in a real browser: `streamlit run app.py`, Chromium driven by Playwright.
+
+The AppTest suite (test_app.py) proves the script logic; this test proves what a user gets: the
+page loads in Chromium, the default point is measured and shown as metric cards and a plotly
+chart, and moving the bit-width slider with the keyboard measures a new point and redraws both.
+
+Needs Debian's Chromium at /usr/bin/chromium and the `playwright` package (test extra). Outside
+CI a missing piece skips the test; in CI (CI=true) it fails, so CI can never silently skip it.
+Screenshots go to test-artifacts/ (git-ignored).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+HEALTH_TIMEOUT_S = 60
+FIRST_MEASURE_TIMEOUT_MS = 100_000  # fp32 baseline of digits-cnn: about a minute on 2 cores
+SECOND_MEASURE_TIMEOUT_MS = 100_000  # 8-bit point: quantize, calibrate, measure
+SERVER_STOP_TIMEOUT_S = 15
+VIEWPORT = {"width": 1280, "height": 800}
+
+SIZE_LABEL = "Size on disk"
+BITS_LABEL = "Bit-width (bits per weight)"
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+    from playwright.sync_api import sync_playwright
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    sync_playwright = None
+    PlaywrightTimeoutError = TimeoutError
+    PLAYWRIGHT_ERROR = f"{type(exc).__name__}: {exc}"
+else:
+    PLAYWRIGHT_ERROR = ""
+
+
+def _unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: a browser test that silently skips in CI proves nothing."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI=true, so this is a failure, not a skip)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _require_browser() -> None:
+    if sync_playwright is None:
+        _unavailable(f"the 'playwright' package cannot be imported ({PLAYWRIGHT_ERROR}); pip install -e '.[test]'")
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"{CHROMIUM} is missing; install Debian's chromium (apt-get install -y chromium)")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _log_tail(log: Path, chars: int = 4000) -> str:
+    try:
+        return log.read_text(errors="replace")[-chars:]
+    except OSError:
+        return "(no server log)"
+
+
+@pytest.fixture
+def streamlit_url(tmp_path: Path) -> Iterator[str]:
+    """A `streamlit run app.py` server on a free port over an empty results store; always stopped."""
+    _require_browser()
+    port = _free_port()
+    env = dict(os.environ)
+    env["ECOCOMPRESS_HOME"] = str(tmp_path / "eco-home")  # empty store and artifacts
+    env.pop("ECOCOMPRESS_DB", None)
+    log = tmp_path / "streamlit.log"
+    cmd = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true",
+        "--server.port", str(port),
+        "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false",
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + HEALTH_TIMEOUT_S
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode} before answering; log:\n{_log_tail(log)}")
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as resp:
+                    if resp.status == 200 and resp.read().decode().strip() == "ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer {base}/_stcore/health within {HEALTH_TIMEOUT_S} s; log:\n{_log_tail(log)}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=SERVER_STOP_TIMEOUT_S)
+
+
+# Metric cards as {label: value}, read from Streamlit's DOM test ids.
+METRICS_JS = """() => {
+    const out = {};
+    for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
+        const label = m.querySelector('[data-testid="stMetricLabel"]');
+        const value = m.querySelector('[data-testid="stMetricValue"]');
+        if (label && value) out[label.innerText.trim()] = value.innerText.trim();
+    }
+    return out;
+}"""
+
+# The tradeoff chart as plain data: rendered marker count, and x/y of every trace from plotly's graph div.
+CHART_JS = """() => {
+    const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    if (!gd) return null;
+    // _fullData holds decoded arrays (gd.data may hold plotly's base64 {dtype, bdata} form).
+    const traces = (gd._fullData || gd.data || []).map(t => ({
+        name: t.name, mode: t.mode,
+        x: Array.from(t.x || []).map(Number), y: Array.from(t.y || []).map(Number),
+    }));
+    return {points: gd.querySelectorAll('.scatterlayer .point').length, traces: traces};
+}"""
+
+# Polled until the page is settled: returns null while waiting, else {outcome, detail}.
+# "error": Streamlit shows an exception or an st.error (fail at once, with its text, instead of timing out).
+# "ready": the script run is over, the `label` card shows a value other than `previous` (null: any value),
+# and the chart has drawn at least `minPoints` markers.
+SETTLED_JS = """([label, previous, minPoints]) => {
+    const live = sel => [...document.querySelectorAll(sel)].filter(e => !e.closest('[data-stale="true"]'));
+    const errors = live('[data-testid="stException"], [data-testid="stAlertContentError"]');
+    if (errors.length) return {outcome: 'error', detail: errors.map(e => e.innerText.trim()).join(' | ')};
+    if (document.querySelector('[data-testid="stStatusWidget"]')) return null;  // script still running
+    let value = null;
+    for (const m of live('[data-testid="stMetric"]')) {
+        const l = m.querySelector('[data-testid="stMetricLabel"]');
+        const v = m.querySelector('[data-testid="stMetricValue"]');
+        if (l && v && l.innerText.trim() === label) value = v.innerText.trim();
+    }
+    if (!value || value === previous) return null;
+    const gd = document.querySelector('[data-testid="stPlotlyChart"] .js-plotly-plot');
+    if (!gd || gd.querySelectorAll('.scatterlayer .point').length < minPoints) return null;
+    return {outcome: 'ready', detail: value};
+}"""
+
+
+def _screenshot(page, name: str) -> None:
+    """Full-page screenshot. Streamlit scrolls inside <main>, not the document, so Playwright's full_page
+    alone stops at the viewport: grow the viewport to the content's height for the shot, then restore it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    height = page.evaluate(
+        """() => Math.max(document.documentElement.scrollHeight,
+                          ...[...document.querySelectorAll('[data-testid="stMain"], main')].map(e => e.scrollHeight))"""
+    )
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 6000))})
+    try:
+        page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+    finally:
+        page.set_viewport_size(VIEWPORT)
+
+
+def _wait_settled(page, previous: str | None, min_points: int, timeout_ms: int, shot: str) -> None:
+    """Wait for SETTLED_JS, screenshot whatever the outcome, and fail on an error shown in the page."""
+    try:
+        handle = page.wait_for_function(SETTLED_JS, arg=[SIZE_LABEL, previous, min_points], timeout=timeout_ms, polling=250)
+        state = handle.json_value()
+    except PlaywrightTimeoutError:
+        shown = page.evaluate(
+            """() => [...document.querySelectorAll('[data-testid="stExpander"] summary, [data-testid="stMetric"]')]
+                     .map(e => e.innerText.trim().replace(/\\s+/g, ' '))"""
+        )
+        pytest.fail(f"the page did not settle within {timeout_ms / 1000:.0f} s (screenshot {shot}); it shows: {shown}")
+    finally:
+        _screenshot(page, shot)
+    assert state["outcome"] == "ready", f"the page shows an error: {state['detail']}"
+
+
+def _metrics(page) -> dict[str, str]:
+    return page.evaluate(METRICS_JS)
+
+
+def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url: str):
+    started = time.monotonic()
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(30_000)
+            page.goto(f"{streamlit_url}/explore", wait_until="domcontentloaded")
+
+            # First load measures the default point (fp32 baseline of digits-cnn): cards and chart appear.
+            _wait_settled(page, None, 1, FIRST_MEASURE_TIMEOUT_MS, "browser-explore-before.png")
+            size_card = page.locator('[data-testid="stMetric"]').filter(has_text=SIZE_LABEL)
+            expect_visible = [size_card, page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot')]
+            for locator in expect_visible:
+                locator.first.wait_for(state="visible")
+            before_metrics, before_chart = _metrics(page), page.evaluate(CHART_JS)
+            print(f"\n[{time.monotonic() - started:.0f} s] before: {before_metrics}\n  chart: {before_chart}")
+            assert before_metrics[SIZE_LABEL].endswith("kB")
+            assert before_chart["points"] >= 1
+
+            # Move the bit-width slider with the keyboard: options [32, 8], ArrowRight -> 8 bits.
+            slider = page.locator('[data-testid="stSlider"]').filter(has_text=BITS_LABEL)
+            assert slider.count() == 1
+            # The thumb is focusable with role slider (react-aria renders it as <input type="range">).
+            thumb = slider.get_by_role("slider")
+            assert thumb.count() == 1
+            assert thumb.get_attribute("aria-valuetext") == "32 bits (float, uncompressed)"
+            thumb.focus()
+            thumb.press("ArrowRight")
+
+            # The new point is measured (st.status + progress bar), then the cards and chart are redrawn.
+            _wait_settled(
+                page, before_metrics[SIZE_LABEL], before_chart["points"] + 1, SECOND_MEASURE_TIMEOUT_MS,
+                "browser-explore.png",
+            )
+            after_metrics, after_chart = _metrics(page), page.evaluate(CHART_JS)
+            print(f"[{time.monotonic() - started:.0f} s] after: {after_metrics}\n  chart: {after_chart}")
+
+            assert thumb.get_attribute("aria-valuetext") == "8 bits (int8)"
+            assert after_metrics[SIZE_LABEL] != before_metrics[SIZE_LABEL]
+            assert after_metrics[SIZE_LABEL].endswith("kB")
+            assert set(after_metrics) == set(before_metrics)
+            assert after_chart["points"] > before_chart["points"]
+            assert after_chart["traces"] != before_chart["traces"]
+        finally:
+            browser.close()
