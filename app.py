@@ -11,6 +11,8 @@ navigation = st.navigation(
     [
         st.Page("pages/home.py", title="Home", icon=":material/eco:", default=True),
         st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
+        st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )
 navigation.run()

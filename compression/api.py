@@ -254,8 +254,22 @@ def _with_seed_spread(
     )
 
 
-def measured_points(model: str, settings: MeasureSettings | None = None, *, store: ResultsStore | None = None) -> list[dict]:
-    """Every point of ``model`` measured with these settings by this code version (for charts)."""
-    settings = settings or MeasureSettings()
+def measured_points(model: str, *, store: ResultsStore | None = None) -> list[dict]:
+    """The latest measurement of every point of ``model`` by this code version (for charts).
+
+    Points measured with other measurement settings (repeats, grid region) are included: the
+    chart's axes (accuracy, energy, latency, size) do not depend on them, and hiding a user's
+    earlier work because they changed the repeat count would look like lost results.
+    """
     store = store or ResultsStore()
-    return store.results(model, settings_key=settings.key(), code_version=code_version())
+    latest: dict[tuple, dict] = {}
+    for record in store.results(model, code_version=code_version()):
+        key = tuple(record[k] for k in ("sparsity", "bits", "student_width", "structured", "rank_ratio"))
+        latest[key] = record  # results are oldest first: the last one wins
+    return list(latest.values())
+
+
+def best_tradeoff(records: list[dict], *, max_drop_points: float = 1.0, cost: str = "energy_wh_per_1k") -> dict | None:
+    """The lowest-``cost`` record whose accuracy is within ``max_drop_points`` of its baseline."""
+    eligible = [r for r in records if r["accuracy_drop_points"] <= max_drop_points + 1e-9]
+    return min(eligible, key=lambda r: (r[cost], -r["accuracy"])) if eligible else None

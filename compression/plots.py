@@ -27,9 +27,35 @@ OKABE_ITO = {
 X_AXES = {
     "energy": ("energy_wh_per_1k", "Energy per 1,000 inferences (Wh)"),
     "latency": ("latency_ms_per_item_large_batch", "Latency per inference at batch 256 (ms)"),
-    "size": ("size_bytes", "Model size on disk (bytes)"),
+    "size": ("storage_bytes", "Stored size, compressed (bytes)"),
 }
-HOVER_FIELDS = ("label", "runtime_format", "accuracy", "energy_wh_per_1k", "latency_ms_per_item_large_batch", "size_bytes")
+X_AXIS_NAMES = {"energy": "Energy", "latency": "Latency", "size": "Stored size"}
+TABLE_COLUMNS = {
+    "model": "model",
+    "label": "setting",
+    "accuracy_pct": "accuracy (%)",
+    "accuracy_drop_points": "accuracy change (points)",
+    "storage_bytes": "stored size (bytes)",
+    "size_bytes": "runnable ONNX (bytes)",
+    "runtime_format": "runs as",
+    "latency_ms_per_item_large_batch": "latency (ms / inference, batch 256)",
+    "speedup_measured": "speed-up measured (x)",
+    "speedup_theoretical": "speed-up on paper (x)",
+    "energy_wh_per_1k": "energy (Wh / 1,000 inferences)",
+    "emissions_g_per_1k": "CO2e (g / 1,000 inferences)",
+    "country": "grid region",
+    "energy_method": "energy method",
+    "measured_at": "measured at (UTC)",
+}
+
+
+def points_frame(records: list[dict]) -> pd.DataFrame:
+    """Measured records as a table with units in the column names (for display and CSV)."""
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return frame
+    frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
+    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=TABLE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -66,7 +92,7 @@ def _hover(frame: pd.DataFrame) -> list[str]:
         f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>accuracy {r.accuracy * 100:.2f}%"
         f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences"
         f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch 256)"
-        f"<br>size {r.size_bytes / 1e3:,.1f} kB"
+        f"<br>stored {r.storage_bytes / 1e3:,.1f} kB ({r.storage_format.split(',')[0]})"
         for r in frame.itertuples()
     ]
 
@@ -114,5 +140,42 @@ def tradeoff_figure(info: TradeoffInfo, *, log_x: bool = False, title: str = "")
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
         height=440,
         template="plotly_white",
+    )
+    return fig
+
+
+GROUP_COLOURS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky", "yellow", "black")]
+GROUP_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star", "cross", "pentagon"]
+
+
+def compare_info(records: list[dict], x_axis: str, group: str = "model") -> dict[str, TradeoffInfo]:
+    """One ``TradeoffInfo`` per group (model or runtime format), for the comparison chart."""
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        return {}
+    return {str(name): tradeoff_info(part.to_dict("records"), x_axis) for name, part in frame.groupby(group, sort=True)}
+
+
+def compare_figure(records: list[dict], x_axis: str, *, group: str = "model", log_x: bool = False) -> go.Figure:
+    """Pareto front of each group on one chart; colour and marker shape both tell groups apart."""
+    fig = go.Figure()
+    infos = compare_info(records, x_axis, group)
+    x_title = X_AXES[x_axis][1]
+    for i, (name, info) in enumerate(infos.items()):
+        colour, symbol = GROUP_COLOURS[i % len(GROUP_COLOURS)], GROUP_SYMBOLS[i % len(GROUP_SYMBOLS)]
+        fig.add_trace(go.Scatter(
+            x=info.points[info.x_column], y=info.points["accuracy_pct"], mode="markers", name=f"{name}: all points",
+            marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.35}, hovertext=_hover(info.points),
+            hoverinfo="text", legendgroup=name, showlegend=False,
+        ))
+        fig.add_trace(go.Scatter(
+            x=info.front[info.x_column], y=info.front["accuracy_pct"], mode="lines+markers", name=f"{name}",
+            line={"color": colour, "width": 2, "shape": "hv"}, marker={"color": colour, "symbol": symbol, "size": 10},
+            hovertext=_hover(info.front), hoverinfo="text", legendgroup=name,
+        ))
+    fig.update_layout(
+        xaxis_title=x_title, yaxis_title="Test accuracy (%)", xaxis_type="log" if log_x else "linear",
+        legend={"title": {"text": "Pareto front of"}, "orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60}, height=480, template="plotly_white",
     )
     return fig

@@ -13,7 +13,9 @@ from compression import __version__
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Modules that cannot change a measured figure: editing them keeps the cache valid.
-NOT_RESULT_AFFECTING = {"cli.py", "store.py", "errors.py", "config.py", "provenance.py", "pareto.py", "plots.py"}
+NOT_RESULT_AFFECTING = {
+    "cli.py", "store.py", "errors.py", "config.py", "provenance.py", "pareto.py", "plots.py", "units.py", "jobs.py", "sweep.py",
+}
 
 
 @functools.lru_cache(maxsize=None)

@@ -6,33 +6,24 @@ import streamlit as st
 
 from compression import api, units
 from compression.models import DEFAULT_MODEL, get_model
-from compression.pareto import pareto_front
 from pages import state, widgets
-
-import pandas as pd
 
 state.init()
 
 st.title("ecocompress")
 st.write(
-    "ecocompress shrinks neural networks (quantization today; pruning, distillation and low-rank factorization "
-    "next) and measures, on the compressed model running in onnxruntime, what that buys in energy, CO2e, size "
-    "and speed and what it costs in accuracy. Pick a model on the Explore page, move the knobs, and compare "
-    "every measured point on an accuracy-versus-energy chart."
+    "ecocompress shrinks neural networks by pruning, quantization, distillation and low-rank factorization, and "
+    "measures on the compressed model, running in onnxruntime, what that buys in energy, CO2e, size and speed. "
+    "It also shows what it costs in accuracy, so you can pick the operating point that fits your budget."
 )
 
 spec = get_model(DEFAULT_MODEL)
 st.subheader(f"Best trade-off so far for {spec.title} ({spec.name})")
 with widgets.plain_errors():
-    records = api.measured_points(spec.name, state.settings())
-    if not records:
-        st.info("Nothing measured yet for this model with the current settings. Open Explore to measure the first point.")
+    best = api.best_tradeoff(api.measured_points(spec.name), max_drop_points=1.0)
+    if best is None:
+        st.info("Nothing measured yet for this model. Open Explore to measure the first point.")
     else:
-        frame = pd.DataFrame.from_records(records)
-        baseline = frame[frame["label"] == "fp32 baseline"]
-        base_acc = float(baseline["accuracy"].iloc[0]) if not baseline.empty else float(frame["accuracy"].max())
-        within = frame[frame["accuracy"] >= base_acc - 0.01]
-        best = pareto_front(within, "accuracy", "energy_wh_per_1k").iloc[0]
         cols = st.columns(3)
         cols[0].metric("Setting", best["label"], help=f"Runs as {best['runtime_format']}.", border=True)
         cols[1].metric(

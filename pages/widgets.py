@@ -7,7 +7,7 @@ from typing import Iterator
 
 import streamlit as st
 
-from compression import units
+from compression import api, plots, units
 from compression.energy import country_choices, country_grid
 from compression.errors import EcoCompressError
 from compression.results import Measurement
@@ -69,7 +69,7 @@ def _pct_change(value: float, base: float) -> str | None:
 
 def metric_cards(m: Measurement) -> None:
     """The point against the baseline: each figure with its unit and its change."""
-    cols = st.columns(5)
+    cols = st.columns(3)
     cols[0].metric(
         "Accuracy (test set)",
         units.percent(m.accuracy),
@@ -78,25 +78,38 @@ def metric_cards(m: Measurement) -> None:
         f"on {m.test_examples:,} test examples. Baseline {units.percent(m.baseline_accuracy)}.",
         border=True,
     )
+    cols[0].caption(f"95% interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)}")
     cols[1].metric(
-        "Size on disk",
+        "Stored size (compressed)",
+        units.size(m.storage_bytes),
+        f"{units.ratio(m.storage_ratio)} smaller" if m.storage_ratio >= 1 else f"{units.ratio(1 / m.storage_ratio)} larger",
+        delta_color="normal" if m.storage_ratio >= 1 else "inverse",
+        help=f"{m.storage_format}. Baseline stored: {units.size(m.baseline_storage_bytes)}.",
+        border=True,
+    )
+    cols[1].caption(f"{m.storage_format}")
+    cols[2].metric(
+        "Size on disk (runnable ONNX)",
         units.size(m.size_bytes),
         _pct_change(m.size_bytes, m.baseline_size_bytes),
         delta_color="inverse",
-        help=f"Bytes of the ONNX file we hand out; {units.ratio(m.compression_ratio)} smaller than the baseline "
-        f"({units.size(m.baseline_size_bytes)}). {m.params:,} parameters.",
+        help=f"Bytes of the ONNX file that runs in onnxruntime ({m.runtime_format}); baseline "
+        f"{units.size(m.baseline_size_bytes)}. {m.params:,} parameters.",
         border=True,
     )
-    cols[2].metric(
+    cols[2].caption(f"runs as {m.runtime_format}")
+    cols = st.columns(3)
+    cols[0].metric(
         "Latency per inference",
         units.latency_ms(m.latency_ms_per_item_large_batch),
-        f"{units.ratio(m.speedup_measured)} speed-up",
+        f"{units.ratio(m.speedup_measured)} speed-up (measured)",
         delta_color="off",
         help=f"Median per item at batch {m.large_batch_size} in onnxruntime ({m.ort_threads} thread); "
         f"batch 1: {units.latency_ms(m.latency_ms_batch1)} per call.",
         border=True,
     )
-    cols[3].metric(
+    cols[0].caption(f"batch 1: {units.latency_ms(m.latency_ms_batch1)} per call")
+    cols[1].metric(
         "Energy per 1,000 inferences",
         units.energy_wh(m.energy_wh_per_1k),
         _pct_change(m.energy_wh_per_1k, m.baseline_energy_wh_per_1k),
@@ -105,7 +118,8 @@ def metric_cards(m: Measurement) -> None:
         f"spread {units.energy_wh(m.energy_wh_per_1k_spread)}. {m.energy_method}.",
         border=True,
     )
-    cols[4].metric(
+    cols[1].caption(("estimated" if m.energy_estimated else "measured") + f", spread {units.energy_wh(m.energy_wh_per_1k_spread)}")
+    cols[2].metric(
         "CO2e per 1,000 inferences",
         units.mass_g(m.emissions_g_per_1k),
         _pct_change(m.energy_wh_per_1k, m.baseline_energy_wh_per_1k),
@@ -113,3 +127,56 @@ def metric_cards(m: Measurement) -> None:
         help=f"Energy x grid intensity of {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh (CodeCarbon data).",
         border=True,
     )
+    cols[2].caption(f"grid {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh")
+
+
+def point_details(m: Measurement) -> None:
+    """What was done, why it runs the way it does, and where the gain is only theoretical."""
+    if m.gain_only_on_paper:
+        st.warning(
+            f"Gain only on paper: operation counts and bit-width promise {units.ratio(m.speedup_theoretical)}, "
+            f"but the measured speed-up on this CPU is {units.ratio(m.speedup_measured)}. A dense CPU kernel "
+            "does not skip zeros or run below 8 bits."
+        )
+    with st.expander("What was done to this model, and how it was measured"):
+        st.markdown(
+            f"- **Steps:** {m.technique_notes or 'none (the original model)'}\n"
+            f"- **Runs as:** {m.runtime_format}; {m.runtime_reason}\n"
+            f"- **Speed-up:** {units.ratio(m.speedup_measured)} measured at batch {m.large_batch_size}, "
+            f"{units.ratio(m.speedup_theoretical)} theoretical from multiply-accumulates ({m.effective_macs:,} of "
+            f"{m.macs:,} with a non-zero weight) and bit-width\n"
+            f"- **Energy:** {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W\n"
+            + (f"- **Seeds:** accuracy {units.percent(m.accuracy_seed_mean)} +/- {m.accuracy_seed_std * 100:.2f} points "
+               f"over {m.seeds} training seeds\n" if m.seeds > 1 else "")
+            + f"- **Files:** `{m.onnx_path}` (runnable), `{m.storage_path}` (stored)"
+        )
+
+
+def tradeoff_chart(model: str, current_label: str | None) -> None:
+    """Every measured point of ``model``: accuracy versus the chosen cost, Pareto front, table."""
+    st.subheader("Accuracy versus cost, every measured point")
+    c1, c2 = st.columns([3, 1])
+    with c1:
+        st.radio(
+            "x axis",
+            list(plots.X_AXES),
+            key=state.X_AXIS,
+            horizontal=True,
+            format_func=lambda k: plots.X_AXIS_NAMES[k],
+        )
+    with c2:
+        st.toggle("Log scale", key=state.LOG_X)
+    with plain_errors():
+        records = api.measured_points(model)
+        info = plots.tradeoff_info(records, st.session_state[state.X_AXIS], current_label=current_label)
+        st.plotly_chart(
+            plots.tradeoff_figure(info, log_x=st.session_state[state.LOG_X]), width="stretch", key="tradeoff_chart"
+        )
+        points_table(records)
+
+
+def points_table(records: list[dict]) -> None:
+    """A sortable table of measured points, with units in the column names."""
+    frame = plots.points_frame(records)
+    if not frame.empty:
+        st.dataframe(frame, hide_index=True, width="stretch")

@@ -1,12 +1,31 @@
 """Every page through Streamlit's AppTest: renders, widgets drive results, errors are sentences."""
 
+import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
+
+from compression import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-TIMEOUT = 180
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory):
+    """One results store for the whole module, so the Explore session keeps its measured points."""
+    home = tmp_path_factory.mktemp("eco-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ECOCOMPRESS_HOME", str(home))
+        mp.delenv("ECOCOMPRESS_DB", raising=False)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def eco_home(module_home):  # overrides conftest's per-test home for this module
+    return module_home
 
 
 def _app(page: str | None = None) -> AppTest:
@@ -18,58 +37,132 @@ def _app(page: str | None = None) -> AppTest:
     return at
 
 
-def _metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _fast(at: AppTest) -> AppTest:
+    """One energy window per point keeps the suite quick; the figures are still real."""
+    return at.number_input(key="repeats").set_value(1).run()
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
 
 
 def test_home_renders_without_exception():
     at = _app()
-    assert not at.exception
+    _ok(at)
     assert at.title[0].value == "ecocompress"
     assert any("Nothing measured yet" in i.value for i in at.info)
 
 
-def test_explore_measures_and_bits_slider_changes_the_result():
-    at = _app("pages/explore.py")
-    at.number_input(key="repeats").set_value(1).run()
-    assert not at.exception and not at.error
-    assert at.subheader[0].value.startswith("fp32 baseline")
-    base_size = _metric(at, "Size on disk")
-    assert base_size.endswith("kB")
+@pytest.fixture(scope="module")
+def explore(module_home) -> AppTest:
+    at = _fast(_app("pages/explore.py"))
+    _ok(at)
+    return at
+
+
+def test_explore_starts_on_the_measured_baseline(explore):
+    assert explore.subheader[0].value.startswith("fp32 baseline")
+    metrics = _metrics(explore)
+    for label in ("Accuracy (test set)", "Stored size (compressed)", "Size on disk (runnable ONNX)",
+                  "Latency per inference", "Energy per 1,000 inferences", "CO2e per 1,000 inferences"):
+        assert metrics[label], label
+    assert metrics["Size on disk (runnable ONNX)"].endswith("kB")
+    assert len(explore.get("plotly_chart")) == 1
+    assert any("CodeCarbon" in b.proto.label for b in explore.get("badge")) if explore.get("badge") else True
+
+
+@pytest.mark.parametrize(
+    ("widget", "key", "value", "label"),
+    [
+        ("slider", "sparsity", 0.5, "50% sparse"),
+        ("select_slider", "bits", 8, "8-bit"),
+        ("select_slider", "student", 0.5, "student x0.5"),
+        ("select_slider", "rank", 0.5, "rank 0.5"),
+    ],
+)
+def test_each_knob_changes_the_setting_and_the_result(explore, widget, key, value, label):
+    before = _metrics(explore)
+    default = explore.session_state[key]
+    getattr(explore, widget)(key=key).set_value(value).run()
+    _ok(explore)
+    assert explore.subheader[0].value.startswith(label)
+    after = _metrics(explore)
+    assert after != before
+    assert after["Stored size (compressed)"] != before["Stored size (compressed)"]
+    # Going back is served from the store at once: same figures as before.
+    getattr(explore, widget)(key=key).set_value(default).run()
+    _ok(explore)
+    assert _metrics(explore) == before
+
+
+def test_structured_toggle_changes_the_setting(explore):
+    explore.slider(key="sparsity").set_value(0.5).run()
+    explore.toggle(key="structured").set_value(True).run()
+    _ok(explore)
+    assert explore.subheader[0].value.startswith("50% structured sparse")
+    explore.toggle(key="structured").set_value(False).run()
+    explore.slider(key="sparsity").set_value(0.0).run()
+    _ok(explore)
+
+
+def test_axis_and_log_toggles_redraw_the_chart(explore):
+    first = explore.get("plotly_chart")[0].proto.spec
+    explore.radio(key="x_axis").set_value("size").run()
+    second = explore.get("plotly_chart")[0].proto.spec
+    assert "Stored size" in second and second != first
+    explore.toggle(key="log_x").set_value(True).run()
+    assert '"type":"log"' in explore.get("plotly_chart")[0].proto.spec.replace(" ", "")
+    explore.radio(key="x_axis").set_value("energy").run()
+    explore.toggle(key="log_x").set_value(False).run()
+
+
+def test_home_then_shows_the_best_tradeoff(explore):
+    explore.switch_page("pages/home.py").run()
+    _ok(explore)
+    assert "Energy per 1,000 inferences" in _metrics(explore)
+    explore.switch_page("pages/explore.py").run()
+
+
+def test_sweep_runs_in_the_background_and_compare_shows_it():
+    at = _fast(_app("pages/sweep.py"))
+    _ok(at)
+    at.multiselect[0].set_value([0.0]).run()
+    at.multiselect[1].set_value([32, 8]).run()
+    assert any("2 settings" in i.value for i in at.info)
+    at.button(key="start_sweep").click().run()
+    _ok(at)
+    job = jobs.get_job(at.session_state["sweep_job"])
+    deadline = time.time() + TIMEOUT
+    while job.active and time.time() < deadline:
+        time.sleep(0.5)
+    assert job.state == "finished" and len(job.done) == 2
+    at.run()
+    _ok(at)
+    assert any("All 2 points measured" in s.value for s in at.success)
     assert len(at.get("plotly_chart")) == 1
 
-    at.select_slider(key="bits").set_value(8).run()
-    assert not at.exception and not at.error
-    assert at.subheader[0].value.startswith("8-bit")
-    assert _metric(at, "Size on disk") != base_size
-    for label in ("Accuracy (test set)", "Latency per inference", "Energy per 1,000 inferences", "CO2e per 1,000 inferences"):
-        assert _metric(at, label)
-    # Two points measured now: the table lists both, and returning to 32 bits is served from the store.
-    assert len(at.dataframe[0].value) == 2
-    at.select_slider(key="bits").set_value(32).run()
-    assert not at.status or all("Measuring" not in s.label for s in at.status)
-    assert _metric(at, "Size on disk") == base_size
+    at.switch_page("pages/compare.py").run()
+    _ok(at)
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe[0].value) >= 2
+    assert at.get("download_button")
 
-    # The home page now shows the best trade-off instead of the empty-state hint.
-    at.switch_page("pages/home.py").run()
+
+def test_sweep_needs_a_value_for_every_knob():
+    at = _app("pages/sweep.py")
+    at.multiselect[1].set_value([]).run()
     assert not at.exception
-    assert any(m.label == "Energy per 1,000 inferences" for m in at.metric)
-
-
-def test_explore_axis_and_log_toggles_redraw_the_chart():
-    at = _app("pages/explore.py")
-    at.number_input(key="repeats").set_value(1).run()
-    first = at.get("plotly_chart")[0].proto.spec
-    at.radio(key="x_axis").set_value("size").run()
-    second = at.get("plotly_chart")[0].proto.spec
-    assert "Model size on disk" in second and second != first
-    at.toggle(key="log_x").set_value(True).run()
-    assert '"type":"log"' in at.get("plotly_chart")[0].proto.spec.replace(" ", "")
+    assert any("at least one value" in e.value for e in at.error)
 
 
 def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("ECOCOMPRESS_DB", str(tmp_path))  # a folder cannot be opened as a database
-    for page in (None, "pages/explore.py"):
+    for page in (None, "pages/explore.py", "pages/sweep.py", "pages/compare.py"):
         at = _app(page)
         assert not at.exception
-        assert any(e.value.startswith("Cannot open the results database") for e in at.error)
+        assert any(e.value.startswith("Cannot open the results database") for e in at.error), page

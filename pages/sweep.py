@@ -1,0 +1,94 @@
+"""Sweep: measure a grid of settings in the background, with progress and a live chart."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from compression import plots, units
+from compression.jobs import SweepJob, get_job, list_jobs, start_sweep
+from compression.models import list_models
+from compression.store import ResultsStore
+from compression.sweep import estimate_seconds, grid
+from pages import state, widgets
+
+state.init()
+widgets.measurement_sidebar()
+
+st.title("Sweep a grid of settings")
+st.write(
+    "Pick the values to try for each knob. Every combination is compressed and measured in the background; "
+    "points already measured are reused. Completed points are saved as they finish, even if you close this tab."
+)
+
+names = {m.name: m.title for m in list_models()}
+model = st.selectbox("Model", list(names), key=state.MODEL, format_func=lambda n: f"{names[n]} ({n})")
+c = st.columns(4)
+sparsities = c[0].multiselect(
+    "Sparsity values", [0.0, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95], default=[0.0, 0.5, 0.9],
+    format_func=lambda s: f"{s:.0%}", help="Share of weights pruned away.",
+)
+bits = c[1].multiselect(
+    "Bit-widths", [2, 3, 4, 5, 6, 7, 8, 16, 32], default=[32, 8, 4], help="Bits per stored weight; 32 is uncompressed.",
+)
+students = c[2].multiselect(
+    "Student sizes", [1.0, 0.5, 0.25, 0.125], default=[1.0],
+    format_func=lambda w: "1 (original)" if w == 1.0 else f"1/{int(round(1 / w))}", help="Width of a distilled student.",
+)
+ranks = c[3].multiselect(
+    "Low-rank (rank kept)", [1.0, 0.5, 0.25], default=[1.0],
+    format_func=lambda r: "off" if r == 1.0 else f"{r:.0%}", help="Low-rank factorisation of large layers.",
+)
+structured = st.toggle("Structured pruning (remove whole channels)", value=False)
+
+job: SweepJob | None = get_job(st.session_state.get(state.SWEEP_JOB))
+with widgets.plain_errors():
+    if not (sparsities and bits and students and ranks):
+        st.error("Choose at least one value for every knob, then start the sweep.")
+    else:
+        points = grid(sparsities, bits, students, structured=structured, ranks=[None if r == 1.0 else r for r in ranks])
+        settings = state.settings()
+        new, seconds = estimate_seconds(model, points, settings, ResultsStore())
+        st.info(
+            f"{len(points)} settings, {new} not measured yet: about {units.latency_ms(seconds * 1000)} "
+            f"({seconds / 60:.0f} min) on this machine; measured points cost nothing."
+        )
+        busy = job is not None and job.active
+        if st.button("Start sweep", type="primary", disabled=busy, key="start_sweep"):
+            job = start_sweep(model, points, settings)
+            st.session_state[state.SWEEP_JOB] = job.id
+
+others = [j for j in list_jobs() if j.active and (job is None or j.id != job.id)]
+if others:
+    st.caption("Other sweeps running on this server: " + ", ".join(f"{j.id} ({j.model}, {len(j.done)}/{j.total})" for j in others))
+    follow = st.selectbox("Follow a running sweep", [""] + [j.id for j in others], key="follow_job")
+    if follow:
+        st.session_state[state.SWEEP_JOB] = follow
+        job = get_job(follow)
+
+
+def render_job(job: SweepJob, live: bool) -> None:
+    """Progress, stop control and the live chart of one sweep (re-run every second while live)."""
+    if live and not job.active:
+        st.rerun()  # the sweep ended: redraw the whole page once, which turns the live refresh off
+    st.subheader(f"Sweep {job.id} on {job.model}")
+    st.progress(len(job.done) / max(1, job.total), text=f"{len(job.done)} of {job.total} points: {job.step}")
+    if job.active:
+        if st.button("Stop after the current point", key=f"stop_{job.id}"):
+            job.stop()
+    elif job.state == "failed":
+        st.error(f"The sweep stopped: {job.error} Points measured before are kept.")
+    elif job.state == "stopped":
+        st.warning(f"Stopped after {len(job.done)} of {job.total} points; they are saved.")
+    else:
+        st.success(f"All {job.total} points measured.")
+    records = [m.to_dict() for m in job.done]
+    if records:
+        info = plots.tradeoff_info(records, st.session_state[state.X_AXIS])
+        st.plotly_chart(plots.tradeoff_figure(info, log_x=st.session_state[state.LOG_X]), width="stretch", key=f"chart_{job.id}")
+        widgets.points_table(records)
+
+
+if job is not None:
+    st.radio("x axis", list(plots.X_AXES), key=state.X_AXIS, horizontal=True, format_func=lambda k: plots.X_AXIS_NAMES[k])
+    st.toggle("Log scale", key=state.LOG_X)
+    st.fragment(render_job, run_every=1.0 if job.active else None)(job, job.active)
