@@ -11,6 +11,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from torch import nn
 
 from compression.architectures import ARCHITECTURES, count_parameters
 from compression.data import Dataset, load_dataset
-from compression.errors import DataIntegrityError, UnknownModelError
+from compression.errors import DataIntegrityError, InvalidParameterError, UnknownModelError
 from compression.training import TrainConfig
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_models"
@@ -115,10 +116,20 @@ SAMPLE_MODELS: dict[str, SampleModel] = {
 DEFAULT_MODEL = "digits-cnn"
 
 
+_REGISTERED: dict[str, Any] = {}
+
+
+def register_model(spec: Any) -> None:
+    """Make a user's model (``compression.custom.CustomModel``) available by name in this process."""
+    if spec.name in SAMPLE_MODELS:
+        raise InvalidParameterError(f"The name {spec.name!r} belongs to a built-in sample model; choose another name.")
+    _REGISTERED[spec.name] = spec
+
+
 def get_model(name: str) -> SampleModel:
     """Look a model up by name, with a sentence listing the choices when it is unknown."""
     try:
-        return SAMPLE_MODELS[name]
+        return SAMPLE_MODELS[name] if name in SAMPLE_MODELS else _REGISTERED[name]
     except KeyError:
         raise UnknownModelError(
             f"Unknown model {name!r}; choose one of {', '.join(SAMPLE_MODELS)} "
