@@ -9,10 +9,10 @@ st.set_page_config(page_title="ecocompress", page_icon="🌱", layout="wide")
 
 navigation = st.navigation(
     [
-        st.Page("pages/home.py", title="Home", icon=":material/eco:", default=True),
-        st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
-        st.Page("pages/sweep.py", title="Sweep", icon=":material/grid_on:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/views/home.py", title="Home", icon=":material/eco:", default=True),
+        st.Page("pages/views/explore.py", title="Explore", icon=":material/tune:"),
+        st.Page("pages/views/sweep.py", title="Sweep", icon=":material/grid_on:"),
+        st.Page("pages/views/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )
 navigation.run()

@@ -51,7 +51,7 @@ def main() -> None:
             measure_point("digits-cnn", CompressionPoint())  # the baseline a running server already has
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
             at.run()
-            at.switch_page("pages/explore.py")
+            at.switch_page("pages/views/explore.py")
             timed_run(at)  # baseline, cached
             at.slider(key="sparsity").set_value(0.5)
             at.select_slider(key="bits").set_value(8)

@@ -102,7 +102,7 @@ SAMPLE_MODELS: dict[str, SampleModel] = {
         SampleModel(
             "mnist-lenet300", "LeNet-300-100", "MNIST digit classification", "mnist", "LeNet300",
             recipe=TrainConfig(epochs=30, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
-            finetune_epochs=6,
+            finetune_epochs=12,
             distill_epochs=15,
         ),
         SampleModel(

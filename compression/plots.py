@@ -136,6 +136,7 @@ def tradeoff_figure(info: TradeoffInfo, *, log_x: bool = False, title: str = "")
         xaxis_title=info.x_title,
         yaxis_title=info.y_title,
         xaxis_type="log" if log_x else "linear",
+        xaxis_rangemode="normal" if log_x else "tozero",  # costs are positive: never show a negative axis
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
         height=440,
@@ -175,6 +176,7 @@ def compare_figure(records: list[dict], x_axis: str, *, group: str = "model", lo
         ))
     fig.update_layout(
         xaxis_title=x_title, yaxis_title="Test accuracy (%)", xaxis_type="log" if log_x else "linear",
+        xaxis_rangemode="normal" if log_x else "tozero",
         legend={"title": {"text": "Pareto front of"}, "orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60}, height=480, template="plotly_white",
     )

@@ -93,7 +93,10 @@ def unpack(data: bytes) -> dict[str, np.ndarray]:
     """The weights and biases (as float32 arrays by layer name) stored by ``pack``."""
     if data[:4] != MAGIC:
         raise ValueError("not an ecocompress storage file")
-    payload = lzma.decompress(data[4:])
+    try:
+        payload = lzma.decompress(data[4:])
+    except lzma.LZMAError as exc:
+        raise ValueError(f"corrupt or truncated ecocompress storage file ({exc})") from None
     (head_len,) = struct.unpack("<I", payload[:4])
     header = json.loads(payload[4 : 4 + head_len])
     buf, pos, out = payload[4 + head_len :], 0, {}

@@ -60,7 +60,7 @@ def test_home_renders_without_exception():
 
 @pytest.fixture(scope="module")
 def explore(module_home) -> AppTest:
-    at = _fast(_app("pages/explore.py"))
+    at = _fast(_app("pages/views/explore.py"))
     _ok(at)
     return at
 
@@ -122,14 +122,14 @@ def test_axis_and_log_toggles_redraw_the_chart(explore):
 
 
 def test_home_then_shows_the_best_tradeoff(explore):
-    explore.switch_page("pages/home.py").run()
+    explore.switch_page("pages/views/home.py").run()
     _ok(explore)
     assert "Energy per 1,000 inferences" in _metrics(explore)
-    explore.switch_page("pages/explore.py").run()
+    explore.switch_page("pages/views/explore.py").run()
 
 
 def test_sweep_runs_in_the_background_and_compare_shows_it():
-    at = _fast(_app("pages/sweep.py"))
+    at = _fast(_app("pages/views/sweep.py"))
     _ok(at)
     at.multiselect[0].set_value([0.0]).run()
     at.multiselect[1].set_value([32, 8]).run()
@@ -146,7 +146,7 @@ def test_sweep_runs_in_the_background_and_compare_shows_it():
     assert any("All 2 points measured" in s.value for s in at.success)
     assert len(at.get("plotly_chart")) == 1
 
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("pages/views/compare.py").run()
     _ok(at)
     assert len(at.get("plotly_chart")) == 1
     assert len(at.dataframe[0].value) >= 2
@@ -154,7 +154,7 @@ def test_sweep_runs_in_the_background_and_compare_shows_it():
 
 
 def test_sweep_needs_a_value_for_every_knob():
-    at = _app("pages/sweep.py")
+    at = _app("pages/views/sweep.py")
     at.multiselect[1].set_value([]).run()
     assert not at.exception
     assert any("at least one value" in e.value for e in at.error)
@@ -162,7 +162,7 @@ def test_sweep_needs_a_value_for_every_knob():
 
 def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("ECOCOMPRESS_DB", str(tmp_path))  # a folder cannot be opened as a database
-    for page in (None, "pages/explore.py", "pages/sweep.py", "pages/compare.py"):
+    for page in (None, "pages/views/explore.py", "pages/views/sweep.py", "pages/views/compare.py"):
         at = _app(page)
         assert not at.exception
         assert any(e.value.startswith("Cannot open the results database") for e in at.error), page

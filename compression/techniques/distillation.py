@@ -8,6 +8,7 @@ The test set is never used to choose.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -50,7 +51,7 @@ def distill(
     config: TrainConfig,
 ) -> DistillResult:
     """Train a student with and without the teacher; keep the better on held-out training data."""
-    teacher = teacher.eval()
+    teacher = copy.deepcopy(teacher).eval()  # the caller's model is left exactly as it was
     train_idx, val_idx = split_validation(len(x), seed=config.seed)
     x_tr, y_tr, x_val, y_val = x[train_idx], y[train_idx], x[val_idx], y[val_idx]
     torch.manual_seed(config.seed)

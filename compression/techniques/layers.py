@@ -94,9 +94,11 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...], *, effective: boo
         total += macs
 
     handles = [m.register_forward_hook(hook) for _, m in weight_layers(model)]
+    was_training = model.training
     try:
         model.eval()(torch.zeros((1, *input_shape)))
     finally:
+        model.train(was_training)
         for handle in handles:
             handle.remove()
     return total

@@ -31,7 +31,7 @@ def magnitude_prune(
     """
     pruned = copy.deepcopy(model)
     if sparsity <= 0:
-        return pruned
+        return pruned.eval()
     params = [(module, "weight") for _, module in weight_layers(pruned)]
     total = sum(module.weight.numel() for module, _ in params)
     epochs = max(1, config.epochs // steps)
@@ -66,13 +66,22 @@ def structured_prune(
     pruned = copy.deepcopy(model).eval()
     if sparsity <= 0:
         return pruned
-    last = pruned.get_submodule(last_layer_name(pruned))
+    last_name = last_layer_name(pruned)
+    # Per layer, never keep fewer than 8 channels: with round_to, Torch-Pruning rounds the
+    # kept width down and silently skips a layer whose kept width would round to zero, so a
+    # higher sparsity could leave the (costly) convolutions whole.
+    ratios = {
+        module: min(sparsity, max(0.0, 1.0 - CHANNEL_MULTIPLE / module.weight.shape[0]))
+        for name, module in weight_layers(pruned)
+        if name != last_name
+    }
     pruner = tp.pruner.MagnitudePruner(
         pruned,
         torch.zeros((1, *input_shape)),
         importance=tp.importance.MagnitudeImportance(p=2),
         pruning_ratio=sparsity,
-        ignored_layers=[last],
+        pruning_ratio_dict=ratios,
+        ignored_layers=[pruned.get_submodule(last_name)],
         round_to=CHANNEL_MULTIPLE,
     )
     pruner.step()

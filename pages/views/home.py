@@ -6,7 +6,7 @@ import streamlit as st
 
 from compression import api, units
 from compression.models import DEFAULT_MODEL, get_model
-from pages import state, widgets
+from pages.ui import state, widgets
 
 state.init()
 
@@ -43,4 +43,4 @@ with widgets.plain_errors():
             "The lowest-energy point measured within 1 percentage point of the baseline's accuracy. "
             f"Energy {best['energy_method']}."
         )
-st.page_link("pages/explore.py", label="Explore settings", icon=":material/tune:")
+st.page_link("pages/views/explore.py", label="Explore settings", icon=":material/tune:")

@@ -9,7 +9,7 @@ from compression.jobs import SweepJob, get_job, list_jobs, start_sweep
 from compression.models import list_models
 from compression.store import ResultsStore
 from compression.sweep import estimate_seconds, grid
-from pages import state, widgets
+from pages.ui import state, widgets
 
 state.init()
 widgets.measurement_sidebar()

@@ -6,7 +6,7 @@ import streamlit as st
 
 from compression import api, plots
 from compression.models import list_models
-from pages import state, widgets
+from pages.ui import state, widgets
 
 state.init()
 widgets.measurement_sidebar()

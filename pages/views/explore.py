@@ -8,7 +8,7 @@ import streamlit as st
 
 from compression import api, plots, units
 from compression.models import get_model, list_models
-from pages import state, widgets
+from pages.ui import state, widgets
 
 state.init()
 widgets.measurement_sidebar()

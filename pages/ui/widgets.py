@@ -11,7 +11,7 @@ from compression import api, plots, units
 from compression.energy import country_choices, country_grid
 from compression.errors import EcoCompressError
 from compression.results import Measurement
-from pages import state
+from pages.ui import state
 
 
 def measurement_sidebar() -> None:
@@ -62,13 +62,17 @@ def method_badge(m: Measurement) -> None:
 
 
 def _pct_change(value: float, base: float) -> str | None:
-    if not base:
+    """'-42% vs baseline'; None (no arrow) when the change rounds to zero."""
+    if not base or round((value / base - 1) * 100) == 0:
         return None
     return f"{(value / base - 1) * 100:+.0f}% vs baseline"
 
 
 def metric_cards(m: Measurement) -> None:
     """The point against the baseline: each figure with its unit and its change."""
+    if m.label == "fp32 baseline":
+        baseline_cards(m)
+        return
     cols = st.columns(3)
     cols[0].metric(
         "Accuracy (test set)",
@@ -128,6 +132,27 @@ def metric_cards(m: Measurement) -> None:
         border=True,
     )
     cols[2].caption(f"grid {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh")
+
+
+def baseline_cards(m: Measurement) -> None:
+    """The uncompressed model: the same figures, with nothing to compare them to."""
+    cells = [
+        ("Accuracy (test set)", units.percent(m.accuracy),
+         f"95% interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)}"),
+        ("Stored size (compressed)", units.size(m.storage_bytes), m.storage_format),
+        ("Size on disk (runnable ONNX)", units.size(m.size_bytes), f"runs as {m.runtime_format}"),
+        ("Latency per inference", units.latency_ms(m.latency_ms_per_item_large_batch),
+         f"batch {m.large_batch_size}; batch 1: {units.latency_ms(m.latency_ms_batch1)} per call"),
+        ("Energy per 1,000 inferences", units.energy_wh(m.energy_wh_per_1k),
+         ("estimated" if m.energy_estimated else "measured") + f", spread {units.energy_wh(m.energy_wh_per_1k_spread)}"),
+        ("CO2e per 1,000 inferences", units.mass_g(m.emissions_g_per_1k),
+         f"grid {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
+    ]
+    for row in (cells[:3], cells[3:]):
+        cols = st.columns(3)
+        for col, (label, value, caption) in zip(cols, row):
+            col.metric(label, value, "uncompressed baseline", delta_color="off", border=True)
+            col.caption(caption)
 
 
 def point_details(m: Measurement) -> None:

@@ -1,0 +1,1 @@
+"""Shared view code: the session-state keys (state) and reusable widgets (widgets)."""

@@ -1,0 +1,1 @@
+"""The page scripts registered by app.py's st.navigation."""
