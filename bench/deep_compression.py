@@ -1,13 +1,15 @@
 """Deep Compression (Han, Mao, Dally, ICLR 2016, Table 1) side by side with ecocompress.
 
-    python bench/deep_compression.py [--points "mnist-lenet300=0.92:4,..."] [--seeds 1]
+    python bench/deep_compression.py [--points "mnist-lenet300=0.92:4,..."] [--digits-seeds 3]
 
 For LeNet-300-100 and LeNet-5 on MNIST's 10,000 test images: the paper's compression ratio
 and top-1 error before -> after, next to ours for pruning + k-bit quantization + LZMA, all
 produced and measured by the product's own path (``measure_point``). The paper's ratio is
 against 32-bit weights (4 bytes per parameter); ours is given against the same raw fp32 size
 and against an LZMA-compressed fp32 file (a stricter baseline).
-Target: >= 40x storage at <= 0.2 points of accuracy loss on both models.
+Target: >= 40x storage at <= 0.2 points of accuracy loss on both models. The same table
+also checks digits-cnn (target: >= 30x at <= 1 point, mean over seeds: its 360-image test set
+is noisy, one image is 0.28 points).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from compression.models import get_model  # noqa: E402
 from compression.points import CompressionPoint  # noqa: E402
 from compression.results import MeasureSettings  # noqa: E402
 
+TARGETS = {"mnist-lenet300": (40.0, 0.2), "mnist-lenet5": (40.0, 0.2), "digits-cnn": (30.0, 1.0)}
 PAPER = {  # Table 1: error before -> after, compression ratio
     "mnist-lenet300": {"name": "LeNet-300-100", "error_before": 1.64, "error_after": 1.58, "ratio": 40},
     "mnist-lenet5": {"name": "LeNet-5", "error_before": 0.80, "error_after": 0.74, "ratio": 39},
 }
-DEFAULT_POINTS = "mnist-lenet300=0.92:4;0.95:4,mnist-lenet5=0.92:4;0.95:4"
+DEFAULT_POINTS = "mnist-lenet300=0.92:4,mnist-lenet5=0.92:4,digits-cnn=0.9:4"
 
 
 def parse_points(text: str) -> dict[str, list[CompressionPoint]]:
@@ -42,26 +45,32 @@ def parse_points(text: str) -> dict[str, list[CompressionPoint]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", default=DEFAULT_POINTS, help="model=sparsity:bits;... per model, comma-separated")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--digits-seeds", type=int, default=3, help="training seeds for digits-cnn (MNIST: 1)")
     args = parser.parse_args()
-    settings = MeasureSettings(seeds=args.seeds)
     started = time.perf_counter()
     print(f"{'model':<16} {'setting':<22} {'ratio vs fp32':>13} {'vs LZMA fp32':>12} {'stored':>9} "
-          f"{'error before -> after':>22} {'loss (pts)':>10} {'target':>7}")
+          f"{'error before -> after':>22} {'change pts':>10} {'target':>7}")
     for model, points in parse_points(args.points).items():
         spec = get_model(model)
         raw = spec.params * 4
-        paper = PAPER[model]
-        print(f"{paper['name'] + ' (paper)':<16} {'prune+quant+Huffman':<22} {paper['ratio']:>12}x {'':>12} {'':>9} "
-              f"{paper['error_before']:>9.2f}% -> {paper['error_after']:.2f}% {paper['error_after'] - paper['error_before']:>+10.2f}")
+        settings = MeasureSettings(seeds=args.digits_seeds if model == "digits-cnn" else 1)
+        if model in PAPER:
+            paper = PAPER[model]
+            print(f"{paper['name'] + ' (paper)':<16} {'prune+quant+Huffman':<22} {paper['ratio']:>12}x {'':>12} {'':>9} "
+                  f"{paper['error_before']:>9.2f}% -> {paper['error_after']:.2f}% {paper['error_after'] - paper['error_before']:>+10.2f}")
+        min_ratio, max_loss = TARGETS[model]
         for point in points:
             m = measure_point(model, point, settings)
             ratio = raw / m.storage_bytes
-            loss = m.accuracy_drop_points
-            ok = ratio >= 40 and loss <= 0.2
-            err_after = (1 - (m.accuracy_seed_mean if m.seeds > 1 else m.accuracy)) * 100
+            mean_acc = m.accuracy_seed_mean if m.seeds > 1 else m.accuracy
+            loss = (m.baseline_accuracy - mean_acc) * 100
+            ok = ratio >= min_ratio and loss <= max_loss
+            err_after = (1 - mean_acc) * 100
             print(f"{model:<16} {point.label():<22} {ratio:>12.1f}x {m.storage_ratio:>11.1f}x {m.storage_bytes:>9,} "
-                  f"{(1 - m.baseline_accuracy) * 100:>9.2f}% -> {err_after:.2f}% {loss:>+10.2f} {'met' if ok else 'missed':>7}")
+                  f"{(1 - m.baseline_accuracy) * 100:>9.2f}% -> {err_after:.2f}% {-loss:>+10.2f} "
+                  f"{'met' if ok else 'missed':>7} (>= {min_ratio:g}x, <= {max_loss:g} pts)")
+            if m.seeds > 1:
+                print(f"{'':<16} accuracy over {m.seeds} seeds: {mean_acc:.2%} +/- {m.accuracy_seed_std * 100:.2f} points (std)")
             print(f"{'':<16} runs as {m.runtime_format}; energy {m.energy_ratio:.2f}x and latency "
                   f"{1 / m.speedup_measured:.2f}x of fp32; stored as {m.storage_format}")
     print(f"\n(test set: MNIST 10,000 images; total time {time.perf_counter() - started:.0f} s)")

@@ -108,7 +108,7 @@ SAMPLE_MODELS: dict[str, SampleModel] = {
         SampleModel(
             "mnist-lenet5", "LeNet-5 (Caffe)", "MNIST digit classification", "mnist", "LeNet5",
             recipe=TrainConfig(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
-            finetune_epochs=3,
+            finetune_epochs=6,
             distill_epochs=8,
         ),
     )

@@ -61,14 +61,17 @@ class ResultsStore:
         finally:
             conn.close()
 
-    def get(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
-        """The stored result for this exact key, or None."""
+    def _column(self, column: str, key: tuple[str, str, str, str]) -> dict[str, Any] | None:
         with self._connect() as conn:
             row = conn.execute(
-                "SELECT result_json FROM points WHERE model_hash=? AND point_key=? AND settings_key=? AND code_version=?",
-                (model_hash, point_key, settings_key, code_version),
+                f"SELECT {column} FROM points WHERE model_hash=? AND point_key=? AND settings_key=? AND code_version=?",
+                key,
             ).fetchone()
         return json.loads(row[0]) if row else None
+
+    def get(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
+        """The stored result for this exact key, or None."""
+        return self._column("result_json", (model_hash, point_key, settings_key, code_version))
 
     def put(
         self,
@@ -116,12 +119,8 @@ class ResultsStore:
         return [json.loads(r[0]) for r in rows]
 
     def provenance(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
-        with self._connect() as conn:
-            row = conn.execute(
-                "SELECT provenance_json FROM points WHERE model_hash=? AND point_key=? AND settings_key=? AND code_version=?",
-                (model_hash, point_key, settings_key, code_version),
-            ).fetchone()
-        return json.loads(row[0]) if row else None
+        """Where the stored result for this key came from (library versions, method, windows)."""
+        return self._column("provenance_json", (model_hash, point_key, settings_key, code_version))
 
     def count(self) -> int:
         with self._connect() as conn:
