@@ -16,17 +16,18 @@ import tempfile
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from compression.config import artifacts_dir
-from compression.energy import EnergyResult, warm_up_codecarbon
-from compression.measure import measure_accuracy, measure_latency, measure_session_energy, open_session
 from compression.models import SampleModel, get_model
-from compression.pipeline import Artifact, build_artifact
 from compression.points import CompressionPoint
 from compression.provenance import code_version, environment
 from compression.results import MeasureSettings, Measurement
 from compression.store import ResultsStore
+
+if TYPE_CHECKING:  # torch and onnxruntime load only when something must be computed
+    from compression.energy import EnergyResult
+    from compression.pipeline import Artifact
 
 Progress = Callable[[str, float], None]
 # One build-and-measure at a time per process: energy windows must not overlap other work.
@@ -59,6 +60,8 @@ def _measure_artifact(
     baseline: Measurement | None,
     progress: Progress,
 ) -> tuple[Measurement, EnergyResult]:
+    from compression.measure import measure_accuracy, measure_latency, measure_session_energy, open_session
+
     data = spec.dataset()
     session = open_session(artifact.onnx_path, settings.ort_threads)
     progress("measuring accuracy on the test set", 0.55)
@@ -200,6 +203,9 @@ def _compute(
     spec: SampleModel, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, progress: Progress
 ) -> Measurement:
     """Build and measure one point (the baseline first, if needed) and store it."""
+    from compression.energy import warm_up_codecarbon
+    from compression.pipeline import build_artifact
+
     baseline = None
     if not point.is_baseline:
         progress("measuring the uncompressed baseline (once per model)", 0.02)
@@ -239,6 +245,9 @@ def _with_seed_spread(
     Energy and latency stay those of seed 0's artifact (the one handed out); on small test
     sets the seed-to-seed accuracy noise is as large as the effects, so it is reported.
     """
+    from compression.measure import measure_accuracy, open_session
+    from compression.pipeline import build_artifact
+
     data = spec.dataset()
     accuracies = [result.accuracy]
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,11 +11,14 @@ another job running at the same time would be counted too (so measurements are s
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
 import logging
 import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 from compression.errors import InvalidParameterError, MeasurementError
@@ -97,10 +100,16 @@ class EnergyResult:
 
 @functools.lru_cache(maxsize=1)
 def energy_mix() -> dict[str, dict[str, Any]]:
-    """CodeCarbon's bundled per-country electricity mix table (read once per process)."""
-    from codecarbon.input import DataSource
+    """CodeCarbon's bundled per-country electricity mix table (read once per process).
 
-    return DataSource().get_global_energy_mix_data()
+    Read straight from CodeCarbon's package data (the file its ``DataSource`` reads), so
+    validating a country does not import the tracker and its dependencies.
+    """
+    spec = importlib.util.find_spec("codecarbon")
+    if spec is None or not spec.submodule_search_locations:
+        raise MeasurementError("CodeCarbon is not installed; install the project with `pip install -e .`.")
+    path = Path(list(spec.submodule_search_locations)[0]) / "data" / "private_infra" / "global_energy_mix.json"
+    return json.loads(path.read_text())
 
 
 def country_choices() -> list[tuple[str, str]]:

@@ -13,14 +13,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-from torch import nn
+from typing import TYPE_CHECKING
 
-from compression.architectures import ARCHITECTURES, count_parameters
-from compression.data import Dataset, load_dataset
 from compression.errors import DataIntegrityError, InvalidParameterError, UnknownModelError
-from compression.training import TrainConfig
+from compression.recipes import TrainConfig
+
+if TYPE_CHECKING:  # torch is imported only when a network is built: serving a cached point stays fast
+    from torch import nn
+
+    from compression.data import Dataset
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_models"
 
@@ -56,9 +57,13 @@ class SampleModel:
 
     def build(self, width: float = 1.0) -> nn.Module:
         """A fresh, untrained network of this model's architecture at ``width``."""
+        from compression.architectures import ARCHITECTURES
+
         return ARCHITECTURES[self.architecture](width=width)
 
     def dataset(self) -> Dataset:
+        from compression.data import load_dataset
+
         return load_dataset(self.dataset_name)
 
     def load(self) -> nn.Module:
@@ -68,6 +73,9 @@ class SampleModel:
                 f"Weights for {self.name!r} are missing at {self.weights_path}; "
                 "run `python sample_models/train.py` to recreate them."
             )
+        import numpy as np
+        import torch
+
         model = self.build()
         with np.load(self.weights_path, allow_pickle=False) as npz:
             state = {key: torch.from_numpy(npz[key]) for key in npz.files}
@@ -87,6 +95,8 @@ class SampleModel:
 
     @property
     def params(self) -> int:
+        from compression.architectures import count_parameters
+
         return count_parameters(self.build())
 
 

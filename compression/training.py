@@ -7,13 +7,14 @@ from seconds to nearly a minute; one thread is stable and reproducible.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from compression.recipes import TrainConfig  # noqa: F401  (re-exported: the training API's config)
 
 TRAIN_THREADS = 1
 
@@ -27,18 +28,6 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run; frozen so it can be part of a cache key."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    seed: int = 0
-    shift_pixels: int = 0  # random translation of image inputs by up to this many pixels
 
 
 def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:

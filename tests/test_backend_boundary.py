@@ -32,3 +32,16 @@ def test_importing_the_backend_does_not_load_streamlit():
     )
     proc = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_serving_a_cached_point_does_not_load_torch_or_onnxruntime():
+    """The CLI's cached path stays fast because the heavy libraries load only to compute."""
+    code = (
+        "import sys, compression.cli, compression.api, compression.store\n"
+        "from compression.results import MeasureSettings\n"
+        "MeasureSettings(country='FRA')\n"
+        "heavy = [m for m in ('torch', 'onnxruntime', 'codecarbon', 'streamlit') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
