@@ -10,7 +10,6 @@ energy ratio and the coefficient of variation of energy over the repeats.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -18,18 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from compression.energy import measure_window, warm_up_codecarbon  # noqa: E402
-from compression.measure import measure_accuracy, measure_latency, open_session, session_workload  # noqa: E402
+from compression.measure import measure_accuracy, open_session  # noqa: E402
 from compression.models import SAMPLE_MODELS, get_model  # noqa: E402
 from compression.pipeline import build_artifact  # noqa: E402
 from compression.points import CompressionPoint  # noqa: E402
+from sidebyside import BATCH, side_by_side  # noqa: E402
 
 VARIANTS = {"fp32": CompressionPoint(), "int8": CompressionPoint(bits=8)}
-BATCH = 256
-
-
-def cv(values: list[float]) -> float:
-    return statistics.stdev(values) / statistics.fmean(values) if len(values) > 1 else 0.0
 
 
 def bench_model(name: str, repeats: int, window: float, workdir: Path) -> dict[str, dict]:
@@ -38,26 +32,15 @@ def bench_model(name: str, repeats: int, window: float, workdir: Path) -> dict[s
     rows: dict[str, dict] = {}
     for variant, point in VARIANTS.items():
         artifact = build_artifact(spec, point, workdir / f"{name}-{variant}.onnx")
-        session = open_session(artifact.onnx_path)
-        acc = measure_accuracy(session, data.x_test, data.y_test)
         rows[variant] = {
-            "session": session,
             "format": artifact.runtime_format,
-            "accuracy": acc,
+            "accuracy": measure_accuracy(open_session(artifact.onnx_path), data.x_test, data.y_test),
             "size": artifact.onnx_path.stat().st_size,
-            "lat1": [],
-            "latb": [],
-            "energy": [],
-            "workload": session_workload(session, data.x_test, BATCH),
+            "path": artifact.onnx_path,
         }
-    for _ in range(repeats):  # interleave: fp32, int8, fp32, int8, ...
-        for variant, row in rows.items():
-            lat = measure_latency(row["session"], data.x_test, large_batch=BATCH, min_seconds=0.3)
-            row["lat1"].append(lat.batch1_median_ms)
-            row["latb"].append(lat.large_batch_median_ms)
-            win, method = measure_window(row["workload"], min_seconds=window, min_inferences=4 * BATCH)
-            row["energy"].append(win.wh_per_1k)
-            row["method"] = method.description
+    timings = side_by_side({v: r["path"] for v, r in rows.items()}, data.x_test, repeats=repeats, window=window)
+    for variant, row in rows.items():
+        row["t"] = timings[variant]
     return rows
 
 
@@ -67,7 +50,6 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=2.0, help="seconds per energy window")
     parser.add_argument("--models", default=",".join(SAMPLE_MODELS))
     args = parser.parse_args()
-    warm_up_codecarbon()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.models.split(","):
@@ -77,15 +59,16 @@ def main() -> None:
             print(f"{'variant':<6} {'runs as':<52} {'accuracy':>8} {'size':>10} {'size x':>7} "
                   f"{'lat b1 ms':>10} {'lat b1 x':>8} {'lat b256 µs':>11} {'lat x':>6} {'mWh/1k':>8} {'energy x':>8} {'energy CV':>9}")
             for variant, row in rows.items():
-                e, b = statistics.median(row["energy"]), statistics.median(base["energy"])
-                l1, l1b = statistics.median(row["lat1"]), statistics.median(base["lat1"])
-                lb, lbb = statistics.median(row["latb"]), statistics.median(base["latb"])
+                t, bt = row["t"], base["t"]
+                e, b = t.median("wh_per_1k"), bt.median("wh_per_1k")
+                l1, l1b = t.median("lat1_ms"), bt.median("lat1_ms")
+                lb, lbb = t.median("latb_ms"), bt.median("latb_ms")
                 print(
                     f"{variant:<6} {row['format']:<52} {row['accuracy'].accuracy * 100:>7.2f}% {row['size']:>10,} "
                     f"{base['size'] / row['size']:>6.2f}x {l1:>10.4f} {l1 / l1b:>7.2f}x {lb * 1e3:>11.2f} {lb / lbb:>5.2f}x "
-                    f"{e * 1e3:>8.4f} {e / b:>7.2f}x {cv(row['energy']) * 100:>8.1f}%"
+                    f"{e * 1e3:>8.4f} {e / b:>7.2f}x {t.cv('wh_per_1k') * 100:>8.1f}%"
                 )
-            print(f"energy method: {rows['fp32']['method']}; test examples: {rows['fp32']['accuracy'].n:,}")
+            print(f"energy method: {base['t'].method}; test examples: {base['accuracy'].n:,}")
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
 
 

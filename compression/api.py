@@ -185,11 +185,16 @@ def measure_point(
     store = store or ResultsStore()
     result = None if fresh else lookup(model, point, settings, store=store)
     if result is None:
-        with _COMPUTE_LOCK:
+        if not _COMPUTE_LOCK.acquire(blocking=False):  # say why nothing moves, then wait our turn
+            progress("waiting: another measurement is running on this server", 0.0)
+            _COMPUTE_LOCK.acquire()
+        try:
             # Another thread may have measured it while we waited: serve that instead.
             result = None if fresh else lookup(model, point, settings, store=store)
             if result is None:
                 result = _compute(spec, point, settings, store, progress)
+        finally:
+            _COMPUTE_LOCK.release()
     if out_dir is not None:
         target = Path(out_dir) / f"{spec.name}-{slug(point.label())}.onnx"
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -87,10 +87,10 @@ def candidates(
     return built, failed
 
 
-def _median_batch_seconds(session, batch: np.ndarray) -> float:
+def _median_batch_seconds(session, batch: np.ndarray, calls: int = TIMING_CALLS) -> float:
     name = session.get_inputs()[0].name
     times = []
-    for _ in range(TIMING_CALLS):
+    for _ in range(calls):
         t0 = time.perf_counter()
         session.run(None, {name: batch})
         times.append(time.perf_counter() - t0)
@@ -118,11 +118,15 @@ def choose_runtime(
     faithful = {k: s for k, s in sessions.items() if accuracy[k] >= reference - tolerance}
     batch = batch_of(check_x, LARGE_BATCH)
     for session in faithful.values():  # warm-up
-        _median_batch_seconds(session, batch)
+        _median_batch_seconds(session, batch, calls=2)
     timings: dict[str, list[float]] = {k: [] for k in faithful}
-    for _ in range(TIMING_ROUNDS):  # interleaved so machine drift hits every variant alike
-        for label, session in faithful.items():
+    contenders = dict(faithful)
+    for round_ in range(TIMING_ROUNDS):  # interleaved so machine drift hits every variant alike
+        for label, session in contenders.items():
             timings[label].append(_median_batch_seconds(session, batch))
+        if round_ == 0:  # a variant twice as slow as the best cannot win: stop spending time on it
+            best_so_far = min(t[0] for t in timings.values())
+            contenders = {k: s for k, s in contenders.items() if timings[k][0] <= 2 * best_so_far}
     latency = {k: statistics.median(v) for k, v in timings.items()}
     best = min(latency, key=latency.get)
     base = latency["onnxruntime fp32"]

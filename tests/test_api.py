@@ -44,3 +44,26 @@ def test_missing_artifact_means_remeasure_not_stale_hit(fast_settings):
     assert lookup("digits-cnn", CompressionPoint(), fast_settings) is None
     again = measure_point("digits-cnn", CompressionPoint(), fast_settings)
     assert not again.cached and Path(again.onnx_path).is_file()
+
+
+def test_a_waiting_request_says_so_and_is_then_served_from_the_store(fast_settings):
+    import threading
+
+    from compression import api
+
+    measure_point("digits-cnn", CompressionPoint(), fast_settings)
+    steps: list[str] = []
+    api._COMPUTE_LOCK.acquire()  # another measurement is running
+    try:
+        waiter = threading.Thread(
+            target=lambda: steps.append(measure_point("digits-cnn", CompressionPoint(), fast_settings, fresh=True,
+                                                      progress=lambda s, f: steps.append(s)).label)
+        )
+        waiter.start()
+        waiter.join(timeout=2)
+        assert waiter.is_alive()  # it waits its turn...
+        assert steps and steps[0].startswith("waiting: another measurement")  # ...and says so
+    finally:
+        api._COMPUTE_LOCK.release()
+    waiter.join(timeout=120)
+    assert steps[-1] == "fp32 baseline"
