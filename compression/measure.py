@@ -102,7 +102,7 @@ def measure_latency(
     x: np.ndarray,
     *,
     large_batch: int = LARGE_BATCH,
-    min_seconds: float = 0.5,
+    min_seconds: float = 0.3,
 ) -> LatencyResult:
     """Median and p90 latency after warm-up, at batch 1 and per item at ``large_batch``."""
     name = session.get_inputs()[0].name

@@ -26,7 +26,7 @@ from compression.measure import LARGE_BATCH, batch_of, open_session, run_logits
 from compression.techniques.quantization import quantize_static_int8
 
 CHECK_EXAMPLES = 2000
-TIMING_ROUNDS = 3
+TIMING_ROUNDS = 2
 TIMING_CALLS = 8
 
 
