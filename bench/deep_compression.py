@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
     started = time.perf_counter()
     print(f"{'model':<16} {'setting':<22} {'ratio vs fp32':>13} {'vs LZMA fp32':>12} {'stored':>9} "
-          f"{'error before -> after':>22} {'change pts':>10} {'target':>7}")
+          f"{'error before -> after':>22} {'acc. change':>11} {'target':>7}")
     for model, points in parse_points(args.points).items():
         spec = get_model(model)
         raw = spec.params * 4
@@ -57,7 +57,7 @@ def main() -> None:
         if model in PAPER:
             paper = PAPER[model]
             print(f"{paper['name'] + ' (paper)':<16} {'prune+quant+Huffman':<22} {paper['ratio']:>12}x {'':>12} {'':>9} "
-                  f"{paper['error_before']:>9.2f}% -> {paper['error_after']:.2f}% {paper['error_after'] - paper['error_before']:>+10.2f}")
+                  f"{paper['error_before']:>9.2f}% -> {paper['error_after']:.2f}% {paper['error_before'] - paper['error_after']:>+11.2f}")
         min_ratio, max_loss = TARGETS[model]
         for point in points:
             m = measure_point(model, point, settings)
@@ -67,7 +67,7 @@ def main() -> None:
             ok = ratio >= min_ratio and loss <= max_loss
             err_after = (1 - mean_acc) * 100
             print(f"{model:<16} {point.label():<22} {ratio:>12.1f}x {m.storage_ratio:>11.1f}x {m.storage_bytes:>9,} "
-                  f"{(1 - m.baseline_accuracy) * 100:>9.2f}% -> {err_after:.2f}% {-loss:>+10.2f} "
+                  f"{(1 - m.baseline_accuracy) * 100:>9.2f}% -> {err_after:.2f}% {-loss:>+11.2f} "
                   f"{'met' if ok else 'missed':>7} (>= {min_ratio:g}x, <= {max_loss:g} pts)")
             if m.seeds > 1:
                 print(f"{'':<16} accuracy over {m.seeds} seeds: {mean_acc:.2%} +/- {m.accuracy_seed_std * 100:.2f} points (std)")
