@@ -7,10 +7,9 @@ is recorded next to the figures.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 

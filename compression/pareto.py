@@ -1,11 +1,10 @@
-"""Pareto front over measured points: pure functions over arrays and frames."""
+"""Pareto front over measured points: a pure mask over arrays."""
 
 from __future__ import annotations
 
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
 
 
 def pareto_mask(gain: Iterable[float], cost: Iterable[float]) -> np.ndarray:
@@ -25,10 +24,3 @@ def pareto_mask(gain: Iterable[float], cost: Iterable[float]) -> np.ndarray:
         if dominated_by.any():
             mask[i] = False
     return mask
-
-
-def pareto_front(frame: pd.DataFrame, gain: str, cost: str) -> pd.DataFrame:
-    """The Pareto-optimal rows of ``frame``, sorted by ``cost`` (for drawing as a line)."""
-    if frame.empty:
-        return frame
-    return frame[pareto_mask(frame[gain], frame[cost])].sort_values([cost, gain])

@@ -136,10 +136,6 @@ def unpack(data: bytes) -> dict[str, np.ndarray]:
     return out
 
 
-def storage_size(model: nn.Module, float_bits: int = 32) -> int:
-    return pack(model, float_bits).size_bytes
-
-
 def fp16_weights(model: nn.Module) -> nn.Module:
     """Weights rounded through fp16 (what a 16-bit point stores), kept as fp32 tensors."""
     import copy

@@ -6,7 +6,7 @@ import time
 
 import streamlit as st
 
-from compression import api, plots, units
+from compression import api, units
 from compression.models import get_model, list_models
 from pages.ui import state, widgets
 
