@@ -14,7 +14,7 @@ import copy
 import functools
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -27,7 +27,7 @@ from compression.data import Dataset
 from compression.errors import InvalidParameterError
 from compression.points import CompressionPoint
 from compression.results import MeasureSettings, Measurement
-from compression.training import TrainConfig
+from compression.recipes import TrainConfig, finetune_of
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,11 +69,10 @@ class CustomModel:
         return max(1, math.ceil(steps / per_epoch))
 
     def finetune_config(self, seed: int = 0) -> TrainConfig:
-        epochs = self._epochs(self.finetune_steps)
-        return TrainConfig(**{**self.recipe.__dict__, "epochs": epochs, "lr": self.recipe.lr / 2, "seed": seed})
+        return finetune_of(self.recipe, self._epochs(self.finetune_steps), seed)
 
     def distill_config(self, seed: int = 0) -> TrainConfig:
-        return TrainConfig(**{**self.recipe.__dict__, "epochs": self._epochs(self.distill_steps), "seed": seed})
+        return replace(self.recipe, epochs=self._epochs(self.distill_steps), seed=seed)
 
     @functools.cached_property
     def content_hash(self) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from compression.errors import DataIntegrityError, InvalidParameterError, UnknownModelError
-from compression.recipes import TrainConfig
+from compression.recipes import TrainConfig, finetune_of
 
 if TYPE_CHECKING:  # torch is imported only when a network is built: serving a cached point stays fast
     from torch import nn
@@ -41,7 +41,7 @@ class SampleModel:
 
     def finetune_config(self, seed: int = 0) -> TrainConfig:
         """Short, gentle fine-tune after pruning, factorising or quantization-aware training."""
-        return replace(self.recipe, epochs=self.finetune_epochs, lr=self.recipe.lr / 2, seed=seed)
+        return finetune_of(self.recipe, self.finetune_epochs, seed)
 
     def distill_config(self, seed: int = 0) -> TrainConfig:
         """Training a student from scratch: the teacher's recipe with its own epoch budget."""

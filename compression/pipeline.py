@@ -219,7 +219,7 @@ def build_artifact(
         storage_path=storage_path,
         storage_bytes=stored.size_bytes,
         storage_format=stored.description,
-        macs=count_macs(spec.load(), data.input_shape),
+        macs=count_macs(spec.build(), data.input_shape),  # dense MACs depend on shapes only
         effective_macs=count_macs(model, data.input_shape, effective=True),
         notes=tuple(notes),
     )

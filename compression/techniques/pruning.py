@@ -8,6 +8,7 @@ graph itself gets smaller and faster. Both are followed by a short fine-tune.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ def magnitude_prune(
         if target > done:
             prune.global_unstructured(params, pruning_method=prune.L1Unstructured, amount=target - done)
             done = target
-        train_classifier(pruned, x, y, TrainConfig(**{**config.__dict__, "epochs": epochs, "seed": config.seed + step}))
+        train_classifier(pruned, x, y, replace(config, epochs=epochs, seed=config.seed + step))
     for module, name in params:
         prune.remove(module, name)
     return pruned.eval()
