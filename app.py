@@ -13,6 +13,7 @@ navigation = st.navigation(
         st.Page("pages/views/explore.py", title="Explore", icon=":material/tune:"),
         st.Page("pages/views/sweep.py", title="Sweep", icon=":material/grid_on:"),
         st.Page("pages/views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/views/review.py", title="Review & report", icon=":material/summarize:"),
     ]
 )
 navigation.run()

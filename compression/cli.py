@@ -1,4 +1,4 @@
-"""The ``ecocompress`` command: list models, measure one compression point, sweep a grid.
+"""The ``ecocompress`` command: list models, measure a point, sweep a grid, project savings, report.
 
 Bad input exits with status 2 and one plain sentence on stderr, never a traceback.
 """
@@ -50,15 +50,28 @@ def build_parser() -> Parser:
 
     run = sub.add_parser("run", help="compress one model at one setting and measure it")
     run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`)")
-    run.add_argument("--sparsity", default=0.0, help="fraction of weights removed, [0, 1)")
-    run.add_argument("--bits", default=32, help="bits per weight: 2-8, 16 or 32 (default 32, uncompressed)")
-    run.add_argument("--student", default=1.0, help="student width: 1 (no distillation), 0.5, 0.25, 0.125")
-    run.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
-    run.add_argument("--rank", default=None, help="low-rank factorisation at this rank ratio, (0, 1]")
+    _point_flags(run)
     _measurement_flags(run)
     run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
     run.add_argument("--out", type=Path, default=None, help="also copy the compressed ONNX file into this folder")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    for name, text in (
+        ("report", "write an HTML report (chart, chosen point vs baseline, projection, methods) and exports"),
+        ("project", "project a point's energy, CO2e and cost to your scale and compare grid regions"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--model", required=True)
+        _point_flags(cmd, chosen_by_default=True)
+        _measurement_flags(cmd)
+        _scale_flags(cmd)
+        if name == "report":
+            cmd.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
+            cmd.add_argument("--csv", type=Path, default=None, help="also write every measured point to this CSV file")
+            cmd.add_argument("--artifacts", type=Path, default=None,
+                             help="also copy the chosen point's ONNX, storage file and model card into this folder")
+        else:
+            cmd.add_argument("--json", action="store_true")
 
     sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
     sweep.add_argument("--model", required=True)
@@ -73,20 +86,95 @@ def build_parser() -> Parser:
     return parser
 
 
+def _point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = False) -> None:
+    tail = " (with no point flag: the lowest-energy point within --max-drop)" if chosen_by_default else ""
+    parser.add_argument("--sparsity", default=None, help="fraction of weights removed, [0, 1)" + tail)
+    parser.add_argument("--bits", default=None, help="bits per weight: 2-8, 16 or 32 (default 32, uncompressed)")
+    parser.add_argument("--student", default=None, help="student width: 1 (no distillation), 0.5, 0.25, 0.125")
+    parser.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
+    parser.add_argument("--rank", default=None, help="low-rank factorisation at this rank ratio, (0, 1]")
+    if chosen_by_default:
+        parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")
+
+
+def _point(args: argparse.Namespace, *, optional: bool = False):
+    """The point the flags describe; None when ``optional`` and no point flag was given."""
+    from compression.points import CompressionPoint
+
+    given = [args.sparsity, args.bits, args.student, args.rank]
+    if optional and all(v is None for v in given) and not args.structured:
+        return None
+    return CompressionPoint(
+        sparsity=0.0 if args.sparsity is None else _number("sparsity", args.sparsity, float),
+        bits=32 if args.bits is None else _number("bits", args.bits, int),
+        student_width=1.0 if args.student is None else _number("student_width", args.student, float),
+        structured=args.structured,
+        rank_ratio=None if args.rank is None else _number("rank_ratio", args.rank, float),
+    )
+
+
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
     parser.add_argument("--repeats", default=3, help="energy windows to repeat (default 3)")
     parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
+    parser.add_argument("--cpu-power", default=None,
+                        help="CPU power in W for CodeCarbon (force_cpu_power), e.g. your target server's; re-measures")
+    parser.add_argument("--ram-power", default=None, help="RAM power in W for CodeCarbon (force_ram_power); re-measures")
+
+
+def _scale_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inferences-per-day", default=10_000_000, help="your scale (default 10,000,000)")
+    parser.add_argument("--price", default=0.15, help="electricity price per kWh (default 0.15)")
+    parser.add_argument("--currency", default="USD", help="label for the price (default USD)")
+    parser.add_argument("--pue", default=1.0, help="data-centre power usage effectiveness, [1, 5] (default 1.0)")
+    parser.add_argument("--regions", default=None, help="comma-separated ISO codes to compare (default 8 grids)")
 
 
 def _settings(args: argparse.Namespace):
     from compression.energy import DEFAULT_COUNTRY
     from compression.results import MeasureSettings
 
+    def power(name: str, value: str | None) -> float | None:
+        return None if value is None else _number(name, value, float)
+
     return MeasureSettings(
         country=args.country or DEFAULT_COUNTRY,
         repeats=_number("repeats", args.repeats, int),
         seeds=_number("seeds", args.seeds, int),
+        force_cpu_power_w=power("force_cpu_power_w", getattr(args, "cpu_power", None)),
+        force_ram_power_w=power("force_ram_power_w", getattr(args, "ram_power", None)),
+    )
+
+
+def _scale(args: argparse.Namespace):
+    from compression.projection import Scale
+
+    return Scale(
+        inferences_per_day=_number("inferences_per_day", str(args.inferences_per_day).replace(",", "").replace("_", ""), float),
+        country=args.country or Scale.country,
+        price_per_kwh=_number("price_per_kwh", args.price, float),
+        currency=args.currency,
+        pue=_number("pue", args.pue, float),
+    )
+
+
+def _report_data(args: argparse.Namespace, *, quiet: bool = False):
+    from compression.projection import DEFAULT_REGIONS
+    from compression.report import report_data
+
+    def progress(step: str, _fraction: float) -> None:
+        if not quiet:
+            print(f"  ... {step}", file=sys.stderr, flush=True)
+
+    regions = DEFAULT_REGIONS if args.regions is None else tuple(c.strip() for c in args.regions.split(",") if c.strip())
+    return report_data(
+        args.model,
+        _point(args, optional=True),
+        scale=_scale(args),
+        settings=_settings(args),
+        max_drop_points=_number("max_drop_points", args.max_drop, float),
+        regions=regions,
+        progress=progress,
     )
 
 
@@ -152,15 +240,8 @@ def format_measurement(m: Measurement) -> str:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from compression.api import measure_point
-    from compression.points import CompressionPoint
 
-    point = CompressionPoint(
-        sparsity=_number("sparsity", args.sparsity, float),
-        bits=_number("bits", args.bits, int),
-        student_width=_number("student_width", args.student, float),
-        structured=args.structured,
-        rank_ratio=None if args.rank is None else _number("rank_ratio", args.rank, float),
-    )
+    point = _point(args)
     settings = _settings(args)
 
     def progress(step: str, _fraction: float) -> None:
@@ -217,6 +298,67 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from compression.artifacts import export_artifacts
+    from compression.report import points_csv, render_html
+
+    if args.out.suffix.lower() not in (".html", ".htm"):
+        raise InvalidParameterError(f"The 'out' parameter must be an .html file path. Got {str(args.out)!r} instead.")
+    data = _report_data(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_html(data), encoding="utf-8")
+    print(f"report: {args.out} (chosen point: {data.chosen['label']}; open it in any browser, it works offline)")
+    if args.csv:
+        args.csv.write_text(points_csv(data.records))
+        print(f"points: {args.csv} ({len(data.records)} rows)")
+    if args.artifacts:
+        for path in export_artifacts(data.chosen, args.artifacts):
+            print(f"artifact: {path}")
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from compression.energy_model import PROFILES, modelled_for_file
+    from compression.projection import EQUIVALENTS, region_comparison
+
+    data = _report_data(args, quiet=args.json)
+    p, s, grid = data.projection, data.scale, data.scale.grid
+    regions = region_comparison(data.chosen["energy_wh_per_1k"], s, data.regions)
+    modelled = {
+        key: {
+            which: modelled_for_file(r["onnx_path"], r["bits"], key, data.table).wh_per_1k
+            for which, r in (("baseline", data.baseline), ("chosen", data.chosen))
+        }
+        for key in PROFILES
+    }
+    if args.json:
+        print(json.dumps({
+            "model": data.model, "chosen": data.chosen["label"], "projection": p.to_dict(),
+            "regions": [r.__dict__ for r in regions], "modelled_wh_per_1k": modelled,
+        }, indent=2))
+        return 0
+    print(f"{data.model}: chosen {data.chosen['label']} vs the uncompressed baseline, "
+          f"{s.inferences_per_day:,.0f} inferences/day, PUE {s.pue:g}")
+    print(f"grid {grid['country_name']} ({grid['iso_code']}): {grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh "
+          f"({grid['year']}, {grid['source']}); price {s.price_per_kwh:g} {s.currency}/kWh")
+    print(f"energy basis: {data.chosen['energy_method']}")
+    print(f"{'per year':<12} {'baseline':>14} {'chosen':>14} {'saved':>14}")
+    for name, key, fmt in (("energy", "kwh", units.energy_kwh), ("CO2e", "kg_co2e", units.co2e_kg),
+                           ("cost", "cost", lambda v: units.money(v, s.currency))):
+        print(f"{name:<12} {fmt(getattr(p.baseline, key)):>14} {fmt(getattr(p.point, key)):>14} {fmt(getattr(p.saved, key)):>14}")
+    for eq in EQUIVALENTS:
+        print(f"saved = {eq.of(p.saved):,.3g} {eq.unit} of {eq.name} (source: {eq.source})")
+    print("\nthe chosen point's CO2e per year by grid region (CodeCarbon data):")
+    for r in regions:
+        print(f"  {r.country_name + ' (' + r.iso_code + ', ' + str(r.year) + ')':<34} {r.carbon_intensity_g_per_kwh:>5.0f} g/kWh  "
+              f"{units.co2e_kg(r.kg_co2e_per_year):>14}")
+    print("\nmodelled energy per 1,000 inferences on target hardware (Horowitz 2014; not measured):")
+    for key, values in modelled.items():
+        print(f"  {PROFILES[key].name:<48} baseline {units.energy_wh(values['baseline']):>10}  "
+              f"chosen {units.energy_wh(values['chosen']):>10}")
+    return 0
+
+
 def _table(frame, title: str) -> str:
     lines = [f"\n{title}", f"{'setting':<34} {'accuracy':>9} {'energy/1k':>11} {'storage':>9} {'speed-up':>8}  runs as"]
     for r in frame.itertuples():
@@ -227,7 +369,7 @@ def _table(frame, title: str) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"models": cmd_models, "run": cmd_run, "sweep": cmd_sweep}
+COMMANDS = {"models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "project": cmd_project}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

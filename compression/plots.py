@@ -30,6 +30,9 @@ X_AXES = {
     "size": ("storage_bytes", "Stored size, compressed (bytes)"),
 }
 X_AXIS_NAMES = {"energy": "Energy", "latency": "Latency", "size": "Stored size"}
+# Only for records that carry ``modelled_wh_per_1k`` (compression.energy_model.with_modelled); never mixed
+# with measured energy on one axis.
+MODELLED_AXIS = ("modelled_wh_per_1k", "Modelled energy per 1,000 inferences on {profile} (Wh), not measured")
 TABLE_COLUMNS = {
     "model": "model",
     "label": "setting",
@@ -71,11 +74,19 @@ class TradeoffInfo:
     y_title: str
 
 
-def tradeoff_info(records: list[dict], x_axis: str = "energy", current_label: str | None = None) -> TradeoffInfo:
-    """Split measured records into all points, the Pareto front, the baseline and the current point."""
-    if x_axis not in X_AXES:
-        raise ValueError(f"x_axis must be one of {sorted(X_AXES)}, got {x_axis!r}")
-    x_column, x_title = X_AXES[x_axis]
+def tradeoff_info(
+    records: list[dict], x_axis: str = "energy", current_label: str | None = None, *, profile: str | None = None
+) -> TradeoffInfo:
+    """Split measured records into all points, the Pareto front, the baseline and the current point.
+
+    ``x_axis="modelled"`` plots modelled energy on hardware ``profile`` (records must carry it).
+    """
+    if x_axis == "modelled":
+        x_column, x_title = MODELLED_AXIS[0], MODELLED_AXIS[1].format(profile=profile or "target hardware")
+    elif x_axis in X_AXES:
+        x_column, x_title = X_AXES[x_axis]
+    else:
+        raise ValueError(f"x_axis must be one of {sorted([*X_AXES, 'modelled'])}, got {x_axis!r}")
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         empty = pd.DataFrame(columns=["label", "accuracy", x_column])
@@ -93,6 +104,7 @@ def _hover(frame: pd.DataFrame) -> list[str]:
         f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences"
         f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch 256)"
         f"<br>stored {r.storage_bytes / 1e3:,.1f} kB ({r.storage_format.split(',')[0]})"
+        + (f"<br>modelled {r.modelled_wh_per_1k * 1e6:.4g} µWh / 1,000 (not measured)" if hasattr(r, "modelled_wh_per_1k") else "")
         for r in frame.itertuples()
     ]
 
@@ -179,5 +191,27 @@ def compare_figure(records: list[dict], x_axis: str, *, group: str = "model", lo
         xaxis_rangemode="normal" if log_x else "tozero",
         legend={"title": {"text": "Pareto front of"}, "orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60}, height=480, template="plotly_white",
+    )
+    return fig
+
+
+def region_figure(regions: list, label: str) -> go.Figure:
+    """Annual CO2e of one point on several grids: horizontal bars, lowest first, intensity in the hover."""
+    fig = go.Figure(
+        go.Bar(
+            x=[r.kg_co2e_per_year for r in regions],
+            y=[f"{r.country_name} ({r.year})" for r in regions],
+            orientation="h",
+            marker_color=OKABE_ITO["green"],
+            name=f"{label}: kg CO2e per year",
+            text=[f"{r.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh" for r in regions],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.4g} kg CO2e per year<br>%{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title=f"kg CO2e per year ({label})", yaxis={"autorange": "reversed"}, showlegend=True,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 40, "b": 60}, height=80 + 36 * len(regions), template="plotly_white",
     )
     return fig

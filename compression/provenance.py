@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import hashlib
 import platform
 import sys
@@ -15,6 +16,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 # Modules that cannot change a measured figure: editing them keeps the cache valid.
 NOT_RESULT_AFFECTING = {
     "cli.py", "store.py", "errors.py", "config.py", "provenance.py", "pareto.py", "plots.py", "units.py", "jobs.py", "sweep.py",
+    # views over stored results: projections, modelled energy, reports and exports never change a measured figure
+    "projection.py", "opcounts.py", "energy_model.py", "images.py", "report.py", "artifacts.py",
 }
 
 
@@ -37,6 +40,17 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+def _cpu_model() -> str:
+    """The CPU's marketing name (Linux); what CodeCarbon looks up its TDP by."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 @functools.lru_cache(maxsize=None)
 def environment() -> dict[str, str]:
     """Library versions and machine facts recorded with every measured point."""
@@ -45,5 +59,7 @@ def environment() -> dict[str, str]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or "unknown",
+        "cpu_model": _cpu_model(),
+        "cpu_count": str(os.cpu_count()),
         **{name: _version(name) for name in ("torch", "onnx", "onnxruntime", "codecarbon", "numpy")},
     }

@@ -122,6 +122,16 @@ class ResultsStore:
         """Where the stored result for this key came from (library versions, method, windows)."""
         return self._column("provenance_json", (model_hash, point_key, settings_key, code_version))
 
+    def latest_provenance(self, model_hash: str, point_key: str, code_version: str) -> dict[str, Any] | None:
+        """Provenance of the newest stored measurement of this point (any measurement settings)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT provenance_json FROM points WHERE model_hash=? AND point_key=? AND code_version=? "
+                "ORDER BY id DESC LIMIT 1",
+                (model_hash, point_key, code_version),
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
     def count(self) -> int:
         with self._connect() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])

@@ -46,3 +46,24 @@ def points_change(points: float) -> str:
     """A signed change in percentage points, without a confusing ``-0.00``."""
     rounded = round(points, 2)
     return f"{rounded + 0.0:+.2f} points"
+
+
+def energy_kwh(kwh: float) -> str:
+    """Yearly energy: kWh given, shown with the prefix that reads best ('940 kWh', '9.4 MWh', '25 Wh')."""
+    return si(kwh * 1000.0, "Wh")
+
+
+def co2e_kg(kg: float) -> str:
+    """A mass of CO2e: grams below 1 kg, tonnes from 1,000 kg."""
+    if abs(kg) >= 1000:
+        return f"{kg / 1000:.3g} t CO2e"
+    if abs(kg) >= 1:
+        return f"{kg:.3g} kg CO2e"
+    return f"{kg * 1000:.3g} g CO2e"
+
+
+def money(value: float, currency: str) -> str:
+    """Whole units for large sums, three significant digits for small ones (never '0.00')."""
+    if abs(value) >= 100:
+        return f"{value:,.0f} {currency}"
+    return f"{value:.3g} {currency}"

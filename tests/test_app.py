@@ -153,6 +153,42 @@ def test_sweep_runs_in_the_background_and_compare_shows_it():
     assert at.get("download_button")
 
 
+def test_review_projects_models_and_exports(module_home):
+    at = _app("pages/views/review.py")  # the store already holds the points measured above
+    _ok(at)
+    before = _metrics(at)
+    assert set(before) == {"Energy per year", "CO2e per year", "Electricity cost per year"}
+    at.number_input(key="per_day").set_value(1_000_000_000).run()
+    _ok(at)
+    assert _metrics(at)["Energy per year"] != before["Energy per year"]  # the scale drives the projection
+    at.selectbox(key="deploy_country").set_value("SWE").run()
+    assert any("Sweden" in c.value for c in at.caption)
+    assert "Sweden" in at.get("plotly_chart")[0].proto.spec  # region comparison chart
+
+    measured_axis = at.get("plotly_chart")[1].proto.spec
+    assert "Energy per 1,000 inferences (Wh)" in measured_axis
+    at.radio(key="energy_basis").set_value("modelled").run()
+    _ok(at)
+    modelled_axis = at.get("plotly_chart")[1].proto.spec
+    assert "not measured" in modelled_axis and "Energy per 1,000 inferences (Wh)" not in modelled_axis
+
+    at.button(key="build_report").click().run()
+    _ok(at)
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download the report" in labels and any(label.startswith("Compressed model (ONNX") for label in labels)
+
+    at.text_input(key="currency").set_value("").run()  # bad input: one sentence, nothing lost
+    assert not at.exception
+    assert any(e.value.startswith("The 'currency' parameter must be") for e in at.error)
+
+
+def test_review_without_points_says_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECOCOMPRESS_HOME", str(tmp_path))
+    at = _app("pages/views/review.py")
+    _ok(at)
+    assert any("Explore" in i.value for i in at.info)
+
+
 def test_sweep_needs_a_value_for_every_knob():
     at = _app("pages/views/sweep.py")
     at.multiselect[1].set_value([]).run()
@@ -162,7 +198,7 @@ def test_sweep_needs_a_value_for_every_knob():
 
 def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("ECOCOMPRESS_DB", str(tmp_path))  # a folder cannot be opened as a database
-    for page in (None, "pages/views/explore.py", "pages/views/sweep.py", "pages/views/compare.py"):
+    for page in (None, "pages/views/explore.py", "pages/views/sweep.py", "pages/views/compare.py", "pages/views/review.py"):
         at = _app(page)
         assert not at.exception
         assert any(e.value.startswith("Cannot open the results database") for e in at.error), page

@@ -7,6 +7,7 @@ import streamlit as st
 from compression.energy import DEFAULT_COUNTRY
 from compression.models import DEFAULT_MODEL
 from compression.points import CompressionPoint
+from compression.projection import DEFAULT_REGIONS, Scale
 from compression.results import MeasureSettings
 
 MODEL = "model"
@@ -19,6 +20,21 @@ COUNTRY = "country"
 REPEATS = "repeats"
 X_AXIS = "x_axis"
 LOG_X = "log_x"
+
+# Review page: deployment scale, chosen point, modelled-energy view, target-hardware power
+REVIEW_BUDGET = "review_budget"
+REVIEW_POINT = "review_point"
+PER_DAY = "per_day"
+DEPLOY_COUNTRY = "deploy_country"
+PRICE = "price"
+CURRENCY = "currency"
+PUE = "pue"
+REGIONS = "regions"
+ENERGY_BASIS = "energy_basis"
+PROFILE = "profile"
+CPU_POWER = "cpu_power"
+RAM_POWER = "ram_power"
+REPORT_HTML = "report_html"
 
 SWEEP_JOB = "sweep_job"
 COMPARE_MODELS = "compare_models"
@@ -34,6 +50,17 @@ DEFAULTS = {
     REPEATS: 3,
     X_AXIS: "energy",
     LOG_X: False,
+    REVIEW_BUDGET: 1.0,
+    PER_DAY: 10_000_000,
+    DEPLOY_COUNTRY: DEFAULT_COUNTRY,
+    PRICE: 0.15,
+    CURRENCY: "USD",
+    PUE: 1.0,
+    REGIONS: list(DEFAULT_REGIONS),
+    ENERGY_BASIS: "measured",
+    PROFILE: "sparse_accelerator",
+    CPU_POWER: 0.0,
+    RAM_POWER: 0.0,
 }
 
 
@@ -54,6 +81,23 @@ def point() -> CompressionPoint:
     )
 
 
-def settings() -> MeasureSettings:
-    """Measurement settings chosen in the sidebar."""
-    return MeasureSettings(country=st.session_state[COUNTRY], repeats=int(st.session_state[REPEATS]))
+def settings(*, with_power: bool = False) -> MeasureSettings:
+    """Measurement settings chosen in the sidebar (and, on the Review page, the target-hardware power)."""
+    cpu, ram = float(st.session_state[CPU_POWER]), float(st.session_state[RAM_POWER])
+    return MeasureSettings(
+        country=st.session_state[COUNTRY],
+        repeats=int(st.session_state[REPEATS]),
+        force_cpu_power_w=cpu if with_power and cpu > 0 else None,
+        force_ram_power_w=ram if with_power and ram > 0 else None,
+    )
+
+
+def scale() -> Scale:
+    """The deployment the Review page projects to (validated: bad input raises one sentence)."""
+    return Scale(
+        inferences_per_day=float(st.session_state[PER_DAY]),
+        country=st.session_state[DEPLOY_COUNTRY],
+        price_per_kwh=float(st.session_state[PRICE]),
+        currency=str(st.session_state[CURRENCY]),
+        pue=float(st.session_state[PUE]),
+    )

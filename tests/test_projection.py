@@ -1,0 +1,89 @@
+"""Projection arithmetic against hand-computed cases, and region data against CodeCarbon's own."""
+
+import math
+import re
+
+import pytest
+from codecarbon.input import DataSource
+
+from compression.errors import InvalidParameterError
+from compression.projection import (
+    DEFAULT_REGIONS,
+    EQUIVALENTS,
+    Annual,
+    Scale,
+    annual,
+    project,
+    region_comparison,
+)
+
+FRA_G_PER_KWH = DataSource().get_global_energy_mix_data()["FRA"]["carbon_intensity"]
+
+
+def test_annual_figures_by_hand():
+    # 1 Wh per 1,000 inferences = 1 mWh each; 1e6 a day = 1 kWh a day; 365 kWh a year; x PUE 1.5 = 547.5 kWh.
+    scale = Scale(inferences_per_day=1_000_000, country="FRA", price_per_kwh=0.20, currency="EUR", pue=1.5)
+    year = annual(1.0, scale)
+    assert year.kwh == pytest.approx(547.5)
+    assert year.kg_co2e == pytest.approx(547.5 * FRA_G_PER_KWH / 1000)  # g/kWh -> kg
+    assert year.cost == pytest.approx(109.5)
+
+
+def test_zero_inferences_cost_nothing():
+    assert annual(5.0, Scale(inferences_per_day=0)) == Annual(0.0, 0.0, 0.0)
+
+
+def test_savings_are_baseline_minus_point():
+    scale = Scale(inferences_per_day=2_000_000, country="USA", price_per_kwh=0.1)
+    p = project(2.0, 0.5, scale)
+    # baseline: 2 mWh x 2e6 = 4 kWh/day = 1,460 kWh/year; point: a quarter of it.
+    assert p.baseline.kwh == pytest.approx(1460.0)
+    assert p.point.kwh == pytest.approx(365.0)
+    assert p.saved.kwh == pytest.approx(1095.0)
+    assert p.saved.cost == pytest.approx(109.5)
+    assert p.saved_fraction == pytest.approx(0.75)
+    assert p.saved.kg_co2e == pytest.approx(p.baseline.kg_co2e - p.point.kg_co2e)
+
+
+def test_a_point_that_costs_more_shows_a_negative_saving():
+    p = project(1.0, 1.5, Scale())
+    assert p.saved.kwh < 0 and p.saved_fraction == pytest.approx(-0.5)
+
+
+def test_equivalents_use_their_stated_factors():
+    car, bulb = EQUIVALENTS
+    assert car.of(Annual(kwh=0.0, kg_co2e=1.0, cost=0.0)) == pytest.approx(1.609344 / 0.400)  # 400 g CO2 per mile
+    assert bulb.of(Annual(kwh=1.0, kg_co2e=0.0, cost=0.0)) == pytest.approx(100.0)  # 1 kWh = 100 h at 10 W
+    assert all(eq.source for eq in EQUIVALENTS)
+
+
+def test_regions_use_codecarbons_intensity_and_year():
+    mix = DataSource().get_global_energy_mix_data()
+    scale = Scale(inferences_per_day=1_000_000)
+    regions = region_comparison(1.0, scale, DEFAULT_REGIONS)
+    assert {r.iso_code for r in regions} == set(DEFAULT_REGIONS)
+    for r in regions:
+        assert r.carbon_intensity_g_per_kwh == pytest.approx(mix[r.iso_code]["carbon_intensity"])
+        assert r.year == mix[r.iso_code]["year"]
+        assert r.kg_co2e_per_year == pytest.approx(365.0 * mix[r.iso_code]["carbon_intensity"] / 1000)
+    assert [r.kg_co2e_per_year for r in regions] == sorted(r.kg_co2e_per_year for r in regions)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pue": 0.5}, "The 'pue' parameter must be a power usage effectiveness in the range [1.0, 5.0]. Got 0.5 instead."),
+        ({"inferences_per_day": -1}, "The 'inferences_per_day' parameter must be"),
+        ({"price_per_kwh": math.nan}, "The 'price_per_kwh' parameter must be"),
+        ({"country": "XXX"}, "The 'country' parameter must be a 3-letter ISO code"),
+        ({"currency": ""}, "The 'currency' parameter must be a short currency label"),
+    ],
+)
+def test_bad_scale_is_one_sentence(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=re.escape(message)):
+        Scale(**kwargs)
+
+
+def test_negative_energy_is_refused():
+    with pytest.raises(InvalidParameterError, match="energy_wh_per_1k"):
+        annual(-1.0, Scale())

@@ -1,0 +1,98 @@
+"""The report, the CSV and the exported artifacts, end to end through the CLI with real measurements."""
+
+import base64
+import json
+import re
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from compression.cli import main
+from compression.models import get_model
+from compression.projection import Scale, project
+from compression.report import METHODS
+from compression.store import ResultsStore
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("eco-report")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ECOCOMPRESS_HOME", str(home))
+        mp.delenv("ECOCOMPRESS_DB", raising=False)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def eco_home(home):  # one store for the module: measure once, report several ways
+    return home
+
+
+@pytest.fixture(scope="module")
+def report(home):
+    out = home / "out"
+    code = main(["report", "--model", "digits-cnn", "--bits", "8", "--repeats", "1", "--out", str(out / "report.html"),
+                 "--csv", str(out / "points.csv"), "--artifacts", str(out / "model")])
+    assert code == 0
+    return out
+
+
+def test_report_holds_the_chart_the_point_and_the_methods(report):
+    html = (report / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 2  # Pareto chart and region comparison
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert "chosen operating point <b>8-bit</b>" in html
+    for figure, method in METHODS:
+        assert method.split(";")[0].replace("'", "&#x27;") in html, figure
+    assert "Modelled energy on target hardware (not measured)" in html
+    assert "codecarbon" in html and "onnxruntime threads" in html  # environment
+    assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")  # offline
+
+
+def test_exported_onnx_reproduces_the_reported_accuracy(report):
+    card = json.loads((report / "model" / "digits-cnn-8-bit.card.json").read_text())
+    session = ort.InferenceSession(str(report / "model" / card["files"]["runnable"]))  # plain onnxruntime
+    data = get_model("digits-cnn").dataset()
+    logits = session.run(None, {card["input"]["name"]: data.x_test.astype(np.float32)})[0]
+    accuracy = float((logits.argmax(1) == data.y_test).mean())
+    assert accuracy == card["measured"]["accuracy"]
+    assert f"{accuracy * 100:.2f}%" in (report / "report.html").read_text()
+    assert (report / "model" / "digits-cnn-8-bit.ecz").stat().st_size == card["measured"]["storage_bytes"]
+    assert "onnxruntime" in (report / "model" / "digits-cnn-8-bit.card.md").read_text()
+
+
+def test_csv_has_every_point_with_units(report):
+    lines = (report / "points.csv").read_text().splitlines()
+    assert "energy (Wh / 1,000 inferences)" in lines[0]
+    assert len(lines) == 1 + 2  # baseline and the 8-bit point
+
+
+def test_project_json_matches_the_arithmetic(report, capsys):
+    assert main(["project", "--model", "digits-cnn", "--bits", "8", "--repeats", "1", "--country", "FRA",
+                 "--inferences-per-day", "1e8", "--price", "0.2", "--pue", "1.2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    records = {r["label"]: r for r in ResultsStore().results("digits-cnn")}
+    base, point = records["fp32 baseline"], records["8-bit"]
+    expected = project(base["energy_wh_per_1k"], point["energy_wh_per_1k"],
+                       Scale(inferences_per_day=1e8, country="FRA", price_per_kwh=0.2, pue=1.2))
+    assert out["projection"]["saved"]["kwh"] == pytest.approx(expected.saved.kwh)
+    assert out["projection"]["grid"]["iso_code"] == "FRA"
+    assert set(out["modelled_wh_per_1k"]) == {"dense_cpu", "int8_accelerator", "sparse_accelerator"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["report", "--model", "digits-cnn", "--out", "r.pdf"], "The 'out' parameter must be an .html file path"),
+        (["project", "--model", "digits-cnn", "--pue", "9"], "The 'pue' parameter must be a power usage effectiveness"),
+        (["project", "--model", "digits-cnn", "--inferences-per-day", "lots"], "The 'inferences_per_day' parameter must be"),
+        (["project", "--model", "digits-cnn", "--cpu-power", "-5"], "The 'force_cpu_power_w' parameter must be"),
+    ],
+)
+def test_bad_input_exits_2_and_keeps_the_store(report, capsys, argv, message):
+    before = ResultsStore().count()
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert ResultsStore().count() == before
