@@ -14,6 +14,7 @@ navigation = st.navigation(
         st.Page("pages/views/sweep.py", title="Sweep", icon=":material/grid_on:"),
         st.Page("pages/views/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/views/review.py", title="Review & report", icon=":material/summarize:"),
+        st.Page("pages/views/upload.py", title="Your model", icon=":material/upload_file:"),
     ]
 )
 navigation.run()

@@ -181,6 +181,10 @@ def measure_point(
     carries its deltas. With ``out_dir`` the artifact is also copied there.
     """
     spec = get_model(model)
+    if getattr(spec, "is_onnx", False):  # an uploaded file: say now what needs training code we do not have
+        from compression.onnx_compress import check_point
+
+        check_point(point)
     settings = settings or MeasureSettings()
     store = store or ResultsStore()
     result = None if fresh else lookup(model, point, settings, store=store)

@@ -53,7 +53,7 @@ def model_card(record: dict) -> dict[str, Any]:
     stem = _stem(record)
     return {
         "name": f"{record['model']}: {record['label']}",
-        "base_model": {"name": spec.name, "title": spec.title, "task": spec.task, "dataset": spec.dataset_name},
+        "base_model": {"name": spec.name, "title": spec.title, "task": spec.task, "dataset": getattr(spec, "dataset_name", None) or spec.dataset().description},
         "compression": {
             "sparsity": record["sparsity"],
             "bits": record["bits"],

@@ -49,7 +49,8 @@ def build_parser() -> Parser:
     models.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     run = sub.add_parser("run", help="compress one model at one setting and measure it")
-    run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`)")
+    run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`) or path/to/model.onnx")
+    _upload_flags(run)
     _point_flags(run)
     _measurement_flags(run)
     run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
@@ -61,7 +62,8 @@ def build_parser() -> Parser:
         ("project", "project a point's energy, CO2e and cost to your scale and compare grid regions"),
     ):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--model", required=True)
+        cmd.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+        _upload_flags(cmd)
         _point_flags(cmd, chosen_by_default=True)
         _measurement_flags(cmd)
         _scale_flags(cmd)
@@ -74,7 +76,8 @@ def build_parser() -> Parser:
             cmd.add_argument("--json", action="store_true")
 
     sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
-    sweep.add_argument("--model", required=True)
+    sweep.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+    _upload_flags(sweep)
     sweep.add_argument("--sparsity", default="0", help="comma-separated, e.g. 0,0.5,0.8,0.9")
     sweep.add_argument("--bits", default="32", help="comma-separated, e.g. 32,8,4")
     sweep.add_argument("--student", default="1", help="comma-separated, e.g. 1,0.5")
@@ -111,6 +114,41 @@ def _point(args: argparse.Namespace, *, optional: bool = False):
         structured=args.structured,
         rank_ratio=None if args.rank is None else _number("rank_ratio", args.rank, float),
     )
+
+
+def _upload_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=None,
+                        help="with --model path/to/model.onnx: labeled evaluation data, .csv (features + label column) or .npz (x, y)")
+    parser.add_argument("--label-column", default=None, help="name of the CSV label column (default: label)")
+    parser.add_argument("--train", type=Path, default=None,
+                        help="optional separate training data (else 30%% of --data is held out for evaluation)")
+
+
+def _resolve_model(args: argparse.Namespace) -> str:
+    """A sample model's name, or an uploaded ONNX file checked and registered under a derived name."""
+    looks_like_file = str(args.model).lower().endswith(".onnx") or Path(args.model).is_file()
+    if args.data is None and not looks_like_file:
+        return args.model
+    if args.data is None:
+        raise InvalidParameterError(f"{args.model!r} is a model file: give its labeled data with --data eval.csv (or .npz).")
+    from compression.uploads import load_upload
+
+    def read(path: Path, what: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidParameterError(f"Cannot read the {what} {str(path)!r} ({exc.strerror or exc}).") from None
+
+    spec = load_upload(
+        read(args.model, "model file"), Path(args.model).name, read(args.data, "data file"), Path(args.data).name,
+        label_column=args.label_column,
+        train_bytes=None if args.train is None else read(args.train, "training data file"),
+        train_filename=None if args.train is None else Path(args.train).name,
+    )
+    for warning in spec.warnings:
+        print(f"note: {warning}", file=sys.stderr)
+    print(f"model {spec.name}: {spec.data_note}", file=sys.stderr)
+    return spec.name
 
 
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
@@ -168,7 +206,7 @@ def _report_data(args: argparse.Namespace, *, quiet: bool = False):
 
     regions = DEFAULT_REGIONS if args.regions is None else tuple(c.strip() for c in args.regions.split(",") if c.strip())
     return report_data(
-        args.model,
+        _resolve_model(args),
         _point(args, optional=True),
         scale=_scale(args),
         settings=_settings(args),
@@ -248,7 +286,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  ... {step}", file=sys.stderr, flush=True)
 
-    result = measure_point(args.model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
+    result = measure_point(_resolve_model(args), point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -261,7 +299,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from compression.store import ResultsStore
     from compression.sweep import estimate_seconds, grid, pareto_table, parse_values, run_sweep
 
-    get_model(args.model)
+    model = _resolve_model(args)
+    get_model(model)
     points = grid(
         parse_values("sparsity", args.sparsity, float),
         parse_values("bits", args.bits, int),
@@ -271,13 +310,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     )
     settings = _settings(args)
     store = ResultsStore()
-    new, seconds = estimate_seconds(args.model, points, settings, store)
+    new, seconds = estimate_seconds(model, points, settings, store)
     print(f"{len(points)} points, {new} not measured yet (about {seconds / 60:.0f} min)", file=sys.stderr, flush=True)
 
     def progress(index: int, total: int, point, step: str) -> None:
         print(f"  [{index + 1}/{total}] {point.label()}: {step}", file=sys.stderr, flush=True)
 
-    results = list(run_sweep(args.model, points, settings, store=store, progress=progress))
+    results = list(run_sweep(model, points, settings, store=store, progress=progress))
     import pandas as pd
 
     frame = pd.DataFrame([r.to_dict() for r in results])

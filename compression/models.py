@@ -130,7 +130,7 @@ _REGISTERED: dict[str, Any] = {}
 
 
 def register_model(spec: Any) -> None:
-    """Make a user's model (``compression.custom.CustomModel``) available by name in this process."""
+    """Make a user's model (``custom.CustomModel``, ``uploads.UploadedModel``) available by name in this process."""
     if spec.name in SAMPLE_MODELS:
         raise InvalidParameterError(f"The name {spec.name!r} belongs to a built-in sample model; choose another name.")
     _REGISTERED[spec.name] = spec
@@ -148,4 +148,5 @@ def get_model(name: str) -> SampleModel:
 
 
 def list_models() -> list[SampleModel]:
-    return list(SAMPLE_MODELS.values())
+    """The sample models, then the models registered in this process (uploads, Python API)."""
+    return [*SAMPLE_MODELS.values(), *_REGISTERED.values()]

@@ -183,6 +183,13 @@ def compress_model(
     return model, notes
 
 
+def baseline_macs(spec) -> int:
+    """Multiply-accumulates of the uncompressed model (uploads: counted on their ONNX file)."""
+    if getattr(spec, "is_onnx", False):
+        return spec.baseline_macs
+    return count_macs(spec.build(), spec.dataset().input_shape)  # dense MACs depend on shapes only
+
+
 def build_artifact(
     spec: SampleModel,
     point: CompressionPoint,
@@ -193,6 +200,10 @@ def build_artifact(
 ) -> Artifact:
     """Compress ``spec`` as ``point`` says; write the ONNX artifact to ``out_path`` and the
     storage file beside it (``.ecz``). Files are moved into place only when complete."""
+    if getattr(spec, "is_onnx", False) and point.student_width == 1.0:  # an uploaded file, no training code
+        from compression.onnx_compress import build_onnx_artifact
+
+        return build_onnx_artifact(spec, point, out_path, seed=seed, progress=progress)
     data = spec.dataset()
     model, notes = compress_model(spec, point, seed=seed, progress=progress)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,7 +230,7 @@ def build_artifact(
         storage_path=storage_path,
         storage_bytes=stored.size_bytes,
         storage_format=stored.description,
-        macs=count_macs(spec.build(), data.input_shape),  # dense MACs depend on shapes only
+        macs=baseline_macs(spec),
         effective_macs=count_macs(model, data.input_shape, effective=True),
         notes=tuple(notes),
     )

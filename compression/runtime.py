@@ -37,6 +37,13 @@ class RuntimeChoice:
     reason: str
 
 
+def _input_name(path: Path) -> str:
+    """The graph's data input (uploaded models name theirs as they like)."""
+    graph = onnx.load(str(path)).graph
+    initializers = {t.name for t in graph.initializer}
+    return next((i.name for i in graph.input if i.name not in initializers), INPUT_NAME)
+
+
 def _first_weight_node(path: Path) -> str | None:
     for node in onnx.load(str(path)).graph.node:
         if node.op_type in ("Conv", "Gemm", "MatMul"):
@@ -58,13 +65,14 @@ def candidates(
 
         builders["onnxruntime fp16"] = fp16
     if bits <= 8:
+        input_name = _input_name(fp32_path)
         builders["onnxruntime static QDQ int8"] = lambda: quantize_static_int8(
-            fp32_path, workdir / "static.onnx", calibration_x, input_name=INPUT_NAME
+            fp32_path, workdir / "static.onnx", calibration_x, input_name=input_name
         )
         first = _first_weight_node(fp32_path)
         if first:
             builders["onnxruntime static QDQ int8, first layer fp32"] = lambda: quantize_static_int8(
-                fp32_path, workdir / "static_first_fp32.onnx", calibration_x, input_name=INPUT_NAME, exclude=[first]
+                fp32_path, workdir / "static_first_fp32.onnx", calibration_x, input_name=input_name, exclude=[first]
             )
 
         def dynamic() -> Path:

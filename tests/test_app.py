@@ -189,6 +189,73 @@ def test_review_without_points_says_what_to_do(tmp_path, monkeypatch):
     assert any("Explore" in i.value for i in at.info)
 
 
+@pytest.fixture(scope="module")
+def tiny_upload(tmp_path_factory):
+    """A small ONNX classifier (4 features, 3 classes) and 300 labeled rows as CSV."""
+    import numpy as np
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3)).eval()
+    path = tmp_path_factory.mktemp("upload") / "tiny.onnx"
+    torch.onnx.export(model, (torch.zeros(2, 4),), str(path), input_names=["x"], external_data=False,
+                      dynamic_shapes={"input": {0: torch.export.Dim("batch")}})
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    y = model(torch.from_numpy(x)).argmax(1).numpy()
+    csv = pd.DataFrame(x, columns=list("abcd")).assign(label=y).to_csv(index=False).encode()
+    return path.read_bytes(), csv
+
+
+def _upload(at: AppTest, model: tuple, data: tuple) -> AppTest:
+    at.file_uploader(key="upload_model").set_value(model)
+    at.file_uploader(key="upload_data").set_value(data)
+    at.run()
+    return at.button(key="upload_add").click().run()
+
+
+def test_upload_bad_files_are_one_sentence_and_keep_the_store(tiny_upload, module_home):
+    from compression.store import ResultsStore
+
+    model, csv = tiny_upload
+    before = ResultsStore().count()
+    at = _app("pages/views/upload.py")
+    _ok(at)
+    cases = [
+        (("broken.onnx", model[: len(model) // 2], "application/octet-stream"), ("d.csv", csv, "text/csv"),
+         "is not a readable ONNX model"),
+        (("tiny.onnx", model, "application/octet-stream"), ("d.csv", csv.replace(b"label", b"target"), "text/csv"),
+         "has no 'label' column"),
+        (("tiny.onnx", model, "application/octet-stream"), ("d.csv", csv.split(b"\n")[0] + b"\n", "text/csv"),
+         "has a header but no rows"),
+        (("evil.onnx", b"\x80\x04\x95 pickled", "application/octet-stream"), ("d.csv", csv, "text/csv"),
+         "is a pickle-based file"),
+    ]
+    for model_file, data_file, message in cases:
+        _upload(at, model_file, data_file)
+        assert not at.exception
+        assert [e.value for e in at.error if message in e.value], (message, [e.value for e in at.error])
+    assert ResultsStore().count() == before
+
+
+def test_upload_adds_the_model_to_every_page(tiny_upload):
+    model, csv = tiny_upload
+    at = _app("pages/views/upload.py")
+    _upload(at, ("tiny.onnx", model, "application/octet-stream"), ("tiny.csv", csv, "text/csv"))
+    _ok(at)
+    assert any("Added" in s.value for s in at.success)
+    assert any("not to be trusted" in w.value for w in at.warning)  # 210 training rows: the student warning
+    name = at.session_state["uploaded"]
+    assert at.session_state["model"] == name
+    at.switch_page("pages/views/explore.py").run()
+    _ok(at)
+    assert any(f"({name})" in option for option in at.selectbox(key="model").options)
+    assert at.subheader[0].value.startswith("fp32 baseline")  # measured, in onnxruntime, like a sample
+    fresh = _app("pages/views/explore.py")  # another browser session does not see this upload
+    assert not any(f"({name})" in option for option in fresh.selectbox(key="model").options)
+
+
 def test_sweep_needs_a_value_for_every_knob():
     at = _app("pages/views/sweep.py")
     at.multiselect[1].set_value([]).run()
@@ -198,7 +265,8 @@ def test_sweep_needs_a_value_for_every_knob():
 
 def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("ECOCOMPRESS_DB", str(tmp_path))  # a folder cannot be opened as a database
-    for page in (None, "pages/views/explore.py", "pages/views/sweep.py", "pages/views/compare.py", "pages/views/review.py"):
+    pages = ("explore", "sweep", "compare", "review")  # the upload page reads no stored result
+    for page in (None, *(f"pages/views/{p}.py" for p in pages)):
         at = _app(page)
         assert not at.exception
         assert any(e.value.startswith("Cannot open the results database") for e in at.error), page

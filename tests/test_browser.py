@@ -251,7 +251,7 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             # The navigation is app.py's, even on a deep link to a fresh server (no legacy pages/ listing).
             nav = page.locator('[data-testid="stSidebarNav"] a')
             titles = sorted(text.strip().splitlines()[-1] for text in nav.all_inner_texts())  # drop icon names
-            assert titles == ["Compare", "Explore", "Home", "Sweep"], nav.all_inner_texts()
+            assert titles == ["Compare", "Explore", "Home", "Review & report", "Sweep", "Your model"], nav.all_inner_texts()
 
             # Move the sparsity slider one step with the keyboard: focus its thumb (react-aria renders it as
             # an <input type="range">, role slider) and press ArrowRight (0.00 -> 0.05 of weights pruned).

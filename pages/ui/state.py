@@ -36,6 +36,9 @@ CPU_POWER = "cpu_power"
 RAM_POWER = "ram_power"
 REPORT_HTML = "report_html"
 
+UPLOADED = "uploaded"  # name of the model this session uploaded last
+UPLOADS = "uploads"  # names of every model this session uploaded (other sessions' uploads stay private)
+
 SWEEP_JOB = "sweep_job"
 COMPARE_MODELS = "compare_models"
 
@@ -68,6 +71,23 @@ def init() -> None:
     """Give every key its default once per browser session (widgets then own their keys)."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
+    st.session_state.setdefault(UPLOADS, [])
+    if st.session_state[MODEL] not in model_titles():  # e.g. an upload lost when the server restarted
+        st.session_state[MODEL] = DEFAULT_MODEL
+
+
+def model_titles() -> dict[str, str]:
+    """Models this session may pick: the samples and its own uploads, name -> title."""
+    from compression.models import SAMPLE_MODELS, get_model
+    from compression.errors import UnknownModelError
+
+    titles = {m.name: m.title for m in SAMPLE_MODELS.values()}
+    for name in st.session_state.get(UPLOADS, []):
+        try:
+            titles[name] = f"uploaded: {get_model(name).title}"
+        except UnknownModelError:
+            continue
+    return titles
 
 
 def point() -> CompressionPoint:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import api, plots
-from compression.models import list_models
 from pages.ui import state, widgets
 
 state.init()
@@ -14,8 +13,9 @@ widgets.measurement_sidebar()
 st.title("Compare models and runtimes")
 st.write("Each line is the Pareto front of one group: the settings no other setting beats on both accuracy and cost.")
 
-names = {m.name: m.title for m in list_models()}
+names = state.model_titles()
 st.session_state.setdefault(state.COMPARE_MODELS, list(names))
+st.session_state[state.COMPARE_MODELS] = [n for n in st.session_state[state.COMPARE_MODELS] if n in names]
 chosen = st.multiselect("Models", list(names), key=state.COMPARE_MODELS, format_func=lambda n: f"{names[n]} ({n})")
 c1, c2, c3 = st.columns(3)
 x_axis = c1.radio("x axis", list(plots.X_AXES), key="compare_x", horizontal=True, format_func=lambda k: plots.X_AXIS_NAMES[k])

@@ -7,7 +7,7 @@ import time
 import streamlit as st
 
 from compression import api, units
-from compression.models import get_model, list_models
+from compression.models import get_model
 from pages.ui import state, widgets
 
 state.init()
@@ -19,7 +19,7 @@ st.write(
     "in onnxruntime and measures accuracy, size, latency and energy. Points measured before appear instantly."
 )
 
-names = {m.name: m.title for m in list_models()}
+names = state.model_titles()
 st.selectbox(
     "Model",
     list(names),
@@ -27,9 +27,15 @@ st.selectbox(
     format_func=lambda n: f"{names[n]} ({n})",
     help="Built-in sample models trained by sample_models/train.py on data that ships with the project.",
 )
-card = get_model(st.session_state[state.MODEL]).card()
+spec = get_model(st.session_state[state.MODEL])
+card = spec.card()
 if card:
     st.caption(f"{card['dataset']}; {card['params']:,} parameters; test accuracy {units.percent(card['test_accuracy_torch'])}.")
+elif getattr(spec, "is_onnx", False):
+    st.caption(f"Uploaded ONNX model; {spec.data_note}. Structured pruning and low-rank need training code: use them "
+               "with a student.")
+    for warning in spec.warnings:
+        st.warning(warning)
 
 knobs = st.columns(3)
 with knobs[0]:

@@ -14,7 +14,7 @@ from compression.artifacts import card_markdown, model_card
 from compression.energy import country_choices
 from compression.errors import EcoCompressError
 from compression.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file, with_modelled
-from compression.models import get_model, list_models
+from compression.models import get_model
 from compression.points import CompressionPoint
 from compression.projection import EQUIVALENTS, project, region_comparison
 from compression.report import ReportData, points_csv, render_html
@@ -29,7 +29,7 @@ st.write(
     "energy, CO2e and money. Then download the report, the points, and the compressed model itself."
 )
 
-names = {m.name: m.title for m in list_models()}
+names = state.model_titles()
 st.selectbox("Model", list(names), key=state.MODEL, format_func=lambda n: f"{names[n]} ({n})")
 model = st.session_state[state.MODEL]
 

@@ -6,7 +6,6 @@ import streamlit as st
 
 from compression import plots, units
 from compression.jobs import SweepJob, get_job, list_jobs, start_sweep
-from compression.models import list_models
 from compression.store import ResultsStore
 from compression.sweep import estimate_seconds, grid
 from pages.ui import state, widgets
@@ -20,7 +19,7 @@ st.write(
     "points already measured are reused. Completed points are saved as they finish, even if you close this tab."
 )
 
-names = {m.name: m.title for m in list_models()}
+names = state.model_titles()
 model = st.selectbox("Model", list(names), key=state.MODEL, format_func=lambda n: f"{names[n]} ({n})")
 c = st.columns(4)
 sparsities = c[0].multiselect(

@@ -1,0 +1,194 @@
+"""Compress an uploaded ONNX model without its training code.
+
+What works on the file alone, applied to the weight initializers of its convolutions and
+matrix multiplies: one-shot global magnitude pruning (no fine-tune, so the accuracy it costs
+shows honestly), k-bit per-channel weight rounding (the same grid as the samples), and the
+runnable formats onnxruntime offers (static int8 calibrated on the user's data, dynamic int8,
+fp16), chosen by timing. A student (width < 1) goes through black-box distillation instead
+(``compression.students``) and then the same torch steps as the samples.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from compression.errors import InvalidParameterError
+from compression.points import CompressionPoint
+from compression.storage import StorageResult, pack
+from compression.techniques.kbit import best_scale, quantize_tensor
+
+WEIGHT_OPS = {"Conv": 0, "Gemm": None, "MatMul": 1}  # op -> output-channel axis of its weight (Gemm: by transB)
+
+
+@dataclass(frozen=True)
+class WeightRef:
+    node: str
+    initializer: str
+    out_axis: int
+
+
+def check_point(point: CompressionPoint) -> None:
+    """Refuse, in one sentence, what needs the model's training code."""
+    if point.structured and point.student_width == 1.0:
+        raise InvalidParameterError(
+            "Structured pruning needs the model's training code to recover; for an uploaded ONNX model use "
+            "unstructured sparsity, or a student (which is trained here)."
+        )
+    if point.rank_ratio is not None and point.student_width == 1.0:
+        raise InvalidParameterError(
+            "Low-rank factorisation needs the model's training code to recover; for an uploaded ONNX model use a "
+            "student, which can be factorised after it is trained here."
+        )
+
+
+def weight_refs(model) -> list[WeightRef]:
+    """Float weight initializers feeding a Conv, Gemm or MatMul, with their output-channel axis."""
+    import onnx
+
+    inits = {t.name: t for t in model.graph.initializer}
+    refs = []
+    for node in model.graph.node:
+        if node.op_type not in WEIGHT_OPS or len(node.input) < 2 or node.input[1] not in inits:
+            continue
+        tensor = inits[node.input[1]]
+        if tensor.data_type != onnx.TensorProto.FLOAT or len(tensor.dims) < 2:
+            continue
+        if node.op_type == "Gemm":
+            axis = 0 if any(a.name == "transB" and a.i for a in node.attribute) else 1
+        else:
+            axis = WEIGHT_OPS[node.op_type]
+        refs.append(WeightRef(node.name or node.output[0], node.input[1], axis))
+    return refs
+
+
+def _arrays(model, refs: list[WeightRef]) -> dict[str, np.ndarray]:
+    from onnx import numpy_helper
+
+    inits = {t.name: t for t in model.graph.initializer}
+    return {r.initializer: numpy_helper.to_array(inits[r.initializer]).copy() for r in refs}
+
+
+def _replace(model, arrays: dict[str, np.ndarray]) -> None:
+    from onnx import numpy_helper
+
+    for tensor in model.graph.initializer:
+        if tensor.name in arrays:
+            tensor.CopyFrom(numpy_helper.from_array(arrays[tensor.name].astype(np.float32), tensor.name))
+
+
+def prune_initializers(model, refs: list[WeightRef], sparsity: float) -> str:
+    """Zero the smallest-magnitude ``sparsity`` share of all weights (one global threshold), in place."""
+    arrays = _arrays(model, refs)
+    magnitudes = np.concatenate([np.abs(a).reshape(-1) for a in arrays.values()])
+    k = int(round(sparsity * magnitudes.size))
+    if k > 0:
+        threshold = np.partition(magnitudes, k - 1)[k - 1]
+        for name, array in arrays.items():
+            array[np.abs(array) <= threshold] = 0.0
+    _replace(model, arrays)
+    return f"one-shot global magnitude pruning of the weight initializers to {sparsity:.0%} zeros (no fine-tune: no training code)"
+
+
+def quantize_initializers(model, refs: list[WeightRef], bits: int) -> tuple[str, dict[str, tuple[np.ndarray, int]]]:
+    """Snap weights to a per-output-channel symmetric k-bit grid, in place; returns the scales for storage."""
+    arrays, scales = _arrays(model, refs), {}
+    for ref in refs:
+        weight = torch.from_numpy(np.moveaxis(arrays[ref.initializer], ref.out_axis, 0).copy())
+        mask = weight != 0
+        scale = best_scale(weight, bits)
+        snapped = quantize_tensor(weight, scale, bits) * mask  # zeros stay zeros
+        arrays[ref.initializer] = np.moveaxis(snapped.numpy(), 0, ref.out_axis)
+        scales[ref.initializer] = (scale.numpy(), ref.out_axis)
+    _replace(model, arrays)
+    return f"weights on a per-channel {bits}-bit grid (post-training rounding, no fine-tune)", scales
+
+
+def _as_layer(weight: np.ndarray, scale: np.ndarray | None, bits: int | None) -> nn.Linear:
+    """A weight tensor (channels first) dressed as a layer, so the storage packer writes it like the samples'."""
+    layer = nn.Linear(1, 1, bias=False)
+    layer.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(weight)), requires_grad=False)
+    if scale is not None:
+        layer.register_buffer("weight_scale", torch.from_numpy(np.asarray(scale, dtype=np.float32)))
+        layer.weight_bits = bits
+    return layer
+
+
+def pack_initializers(model, refs: list[WeightRef], bits: int, scales: dict | None) -> StorageResult:
+    """The storage file for the ONNX model's weights, in the same format as the samples'."""
+    arrays = _arrays(model, refs)
+    holder = nn.Sequential(*[
+        _as_layer(np.moveaxis(arrays[r.initializer], r.out_axis, 0), scales[r.initializer][0] if scales else None,
+                  bits if scales else None)
+        for r in refs
+    ])
+    return pack(holder, 16 if bits == 16 else 32)
+
+
+def compress_onnx(onnx_bytes: bytes, point: CompressionPoint):
+    """The uploaded model with the point's file-level steps applied; (model, notes, refs, scales)."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes)
+    refs = weight_refs(model)
+    if not refs and (point.sparsity > 0 or point.bits <= 8):
+        raise InvalidParameterError(
+            "This model has no float convolution or matrix-multiply weights to prune or quantize (is it already "
+            "quantized?); upload the float model, or use a student."
+        )
+    notes, scales = [], None
+    if point.sparsity > 0:
+        notes.append(prune_initializers(model, refs, point.sparsity))
+    if point.bits <= 8:
+        note, scales = quantize_initializers(model, refs, point.bits)
+        notes.append(note)
+    elif point.bits == 16:
+        notes.append("runs as fp16 where onnxruntime's converter applies")
+    return model, notes, refs, scales
+
+
+def build_onnx_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress=None):
+    """Like ``pipeline.build_artifact``, for an uploaded ONNX model at full width."""
+    import onnx
+
+    from compression.opcounts import count_operations
+    from compression.pipeline import Artifact
+    from compression.runtime import choose_runtime
+    from compression.training import split_validation
+
+    progress = progress or (lambda step, fraction: None)
+    data = spec.dataset()
+    progress("editing the ONNX weights", 0.3)
+    model, notes, refs, scales = compress_onnx(spec.onnx_bytes, point)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+        work = Path(tmp)
+        fp32 = work / "fp32.onnx"
+        onnx.save(model, str(fp32))
+        progress("choosing the fastest runnable format (timed side by side)", 0.55)
+        _, check_idx = split_validation(len(data.x_train), seed=seed)
+        choice = choose_runtime(fp32, point.bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
+        stored = pack_initializers(model, refs, point.bits, scales)
+        storage_path = out_path.with_suffix(".ecz")
+        (work / "storage.ecz").write_bytes(stored.data)
+        counts = count_operations(fp32)
+        shutil.move(str(work / "storage.ecz"), storage_path)
+        shutil.move(str(choice.path), out_path)
+    return Artifact(
+        onnx_path=out_path,
+        runtime_format=choice.runtime_format,
+        runtime_reason=choice.reason,
+        params=counts.weights,
+        storage_path=storage_path,
+        storage_bytes=stored.size_bytes,
+        storage_format=stored.description,
+        macs=counts.macs,
+        effective_macs=counts.nonzero_macs,
+        notes=tuple(notes),
+    )

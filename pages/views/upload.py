@@ -1,0 +1,70 @@
+"""Your model: upload an ONNX classifier and labeled data; then explore, sweep and review it like a sample."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from compression.errors import EcoCompressError
+from compression.uploads import DEFAULT_LABEL_COLUMN, load_upload, max_upload_bytes
+from pages.ui import state, widgets
+
+state.init()
+widgets.measurement_sidebar()
+
+st.title("Bring your own model")
+st.write(
+    "Upload an ONNX classifier and labeled data to review it like the samples: accuracy, size, latency and energy "
+    "of its compressed versions, measured in onnxruntime."
+)
+st.markdown(
+    f"""
+- **Model**: one `.onnx` file with one float input (`[batch, features]` or `[batch, channels, height, width]`) and
+  class scores out (`[batch, classes]`), weights inside the file. Export with `torch.onnx.export` or skl2onnx.
+- **Data**: `.csv` with numeric feature columns and a label column (class indices), or `.npz` with arrays `x` and `y`.
+  Without a separate training file, 30% of it is held out for every accuracy figure and the rest calibrates and
+  trains students.
+- **Safety**: files are parsed, never executed; pickle-based files (`.pt`, `.pkl`, ...) are refused; files are held
+  in memory for this session and never stored under their own names. Limit: **{max_upload_bytes() / 1e6:.0f} MB**
+  per file (set `ECOCOMPRESS_MAX_UPLOAD_MB` on the server to change it).
+- **Without training code** the model itself can be pruned (one-shot) and quantized (k-bit weights, int8/fp16
+  runtimes calibrated on your data); a **student** (student size < 1) is trained here on your model's outputs.
+"""
+)
+
+c1, c2 = st.columns(2)
+model_file = c1.file_uploader("ONNX model", type=["onnx"], key="upload_model")
+data_file = c2.file_uploader("Labeled data (evaluation)", type=["csv", "npz", "txt"], key="upload_data")
+c3, c4 = st.columns(2)
+train_file = c3.file_uploader("Training data (optional)", type=["csv", "npz", "txt"], key="upload_train")
+c4.text_input("Label column (CSV)", value=DEFAULT_LABEL_COLUMN, key="upload_label_column")
+
+if st.button("Check and add the model", type="primary", key="upload_add", disabled=not (model_file and data_file)):
+    try:
+        spec = load_upload(
+            model_file.getvalue(), model_file.name, data_file.getvalue(), data_file.name,
+            label_column=st.session_state["upload_label_column"].strip() or None,
+            train_bytes=train_file.getvalue() if train_file else None,
+            train_filename=train_file.name if train_file else None,
+        )
+    except EcoCompressError as exc:  # one sentence; nothing stored is touched
+        st.error(str(exc))
+    else:
+        st.session_state[state.UPLOADED] = spec.name
+        if spec.name not in st.session_state[state.UPLOADS]:
+            st.session_state[state.UPLOADS] = [*st.session_state[state.UPLOADS], spec.name]
+        st.session_state[state.MODEL] = spec.name
+if not (model_file and data_file):
+    st.caption("Choose a model and its data to continue.")
+
+name = st.session_state.get(state.UPLOADED)
+if name:
+    with widgets.plain_errors():
+        from compression.models import get_model
+
+        spec = get_model(name)
+        st.success(f"Added **{spec.name}** ({spec.info.classes} classes, input {list(spec.info.input_shape)}). {spec.data_note}.")
+        for warning in spec.warnings:
+            st.warning(warning)
+        st.page_link("pages/views/explore.py", label="Explore it", icon=":material/tune:")
+        st.page_link("pages/views/sweep.py", label="Sweep it", icon=":material/grid_on:")
+        st.page_link("pages/views/review.py", label="Review and report", icon=":material/summarize:")

@@ -1,0 +1,257 @@
+"""Bring your own model: uploads go through the engine; bad uploads are one sentence and lose nothing."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pandas as pd
+import pytest
+import torch
+from onnx import TensorProto, helper
+from torch import nn
+
+from compression.api import measure_point, measured_points
+from compression.cli import main
+from compression.points import CompressionPoint
+from compression.store import ResultsStore
+from compression.uploads import UploadError, load_upload, read_onnx
+
+FAST = ["--repeats", "1"]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    home = tmp_path_factory.mktemp("eco-uploads")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ECOCOMPRESS_HOME", str(home))
+        mp.delenv("ECOCOMPRESS_DB", raising=False)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def eco_home(home):
+    return home
+
+
+def _export(model: nn.Module, example: torch.Tensor, path: Path, input_name: str = "features") -> Path:
+    torch.onnx.export(model.eval(), (example,), str(path), input_names=[input_name], output_names=["scores"],
+                      dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, external_data=False)
+    return path
+
+
+class _Scores(nn.Module):
+    """A scikit-learn MLPClassifier's weights as a torch module returning one score per class."""
+
+    def __init__(self, clf) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for w, b in zip(clf.coefs_, clf.intercepts_):
+            linear = nn.Linear(*w.shape)
+            linear.weight.data = torch.tensor(w.T, dtype=torch.float32)
+            linear.bias.data = torch.tensor(b, dtype=torch.float32)
+            layers += [linear, nn.ReLU()]
+        self.net = nn.Sequential(*layers[:-1])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@pytest.fixture(scope="module")
+def sklearn_upload(home):
+    """A scikit-learn MLP on the wine data (3 classes, 13 features), exported through torch, and a CSV."""
+    from sklearn.datasets import load_wine
+    from sklearn.neural_network import MLPClassifier
+
+    x, y = load_wine(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    clf = MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=800, random_state=0).fit(x[::2], y[::2])
+    model = _export(_Scores(clf), torch.zeros(2, 13), home / "wine-mlp.onnx")
+    frame = pd.DataFrame(x, columns=[f"f{i}" for i in range(13)]).assign(label=y)
+    return model, frame
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def test_sklearn_mlp_upload_sweep_report(sklearn_upload, home, capsys):
+    model, frame = sklearn_upload
+    (home / "wine.csv").write_bytes(_csv(frame))
+    argv = ["--model", str(model), "--data", str(home / "wine.csv")]
+    assert main(["sweep", *argv, "--sparsity", "0,0.5", "--bits", "32,8", *FAST]) == 0
+    capsys.readouterr()
+    assert main(["run", *argv, "--student", "0.5", "--bits", "8", *FAST, "--json"]) == 0
+    student = json.loads(capsys.readouterr().out)
+    assert "student x0.5" in student["technique_notes"] and student["params"] < 0.6 * 2_691
+    assert main(["report", *argv, *FAST, "--out", str(home / "wine.html"), "--artifacts", str(home / "wine-model")]) == 0
+    html = (home / "wine.html").read_text()
+    assert "uploaded ONNX classifier" in html and "data:image/png;base64," in html
+    name = student["model"]
+    labels = {r["label"] for r in measured_points(name)}
+    assert {"fp32 baseline", "8-bit", "50% sparse", "50% sparse, 8-bit", "student x0.5, 8-bit"} <= labels
+    one_shot = next(r for r in measured_points(name) if r["label"] == "50% sparse")
+    assert "no fine-tune" in one_shot["technique_notes"]
+
+
+def test_lenet5_reexported_as_plain_onnx_goes_through(home):
+    from compression.export import export_onnx
+    from compression.models import get_model
+
+    spec = get_model("mnist-lenet5")
+    data = spec.dataset()
+    path = export_onnx(spec.load(), data.input_shape, home / "lenet5.onnx")
+    buffer = io.BytesIO()
+    np.savez(buffer, x=data.x_test[:1500], y=data.y_test[:1500])
+    upload = load_upload(path.read_bytes(), "lenet5.onnx", buffer.getvalue(), "mnist.npz")
+    assert upload.info.input_shape == (1, 28, 28) and upload.info.classes == 10
+    base = measure_point(upload.name, CompressionPoint())
+    int8 = measure_point(upload.name, CompressionPoint(bits=8))
+    assert base.accuracy > 0.97 and abs(int8.accuracy - base.accuracy) < 0.02
+    assert int8.storage_bytes < base.storage_bytes / 3
+    assert main(["report", "--model", str(path), "--data", str(_npz_file(home, data)), "--bits", "8", *FAST,
+                 "--out", str(home / "lenet5.html")]) == 0
+
+
+def _npz_file(home: Path, data) -> Path:
+    path = home / "mnist.npz"
+    np.savez(path, x=data.x_test[:1500], y=data.y_test[:1500])
+    return path
+
+
+def test_uploads_refuse_what_needs_training_code(sklearn_upload):
+    model, frame = sklearn_upload
+    spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
+    with pytest.raises(Exception, match="Structured pruning needs the model's training code"):
+        measure_point(spec.name, CompressionPoint(sparsity=0.5, structured=True))
+
+
+# ---- bad input: one sentence, exit code 2, nothing stored changes --------------------------------------------------
+
+def _two_inputs() -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["y"])], "g",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n", 3]), helper.make_tensor_value_info("b", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+def _not_a_classifier() -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 4])],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+class _Payload:
+    """Unpickling this creates a file: the proof that a pickle was executed."""
+
+    marker: Path
+
+    def __reduce__(self):
+        return (open, (str(self.marker), "w"))
+
+
+BAD_MODELS = [
+    ("empty.onnx", lambda m: b"", "is empty"),
+    ("corrupt.onnx", lambda m: b"\x00not onnx at all" * 50, "is not a readable ONNX model"),
+    ("truncated.onnx", lambda m: m.read_bytes()[: len(m.read_bytes()) // 2], "is not a readable ONNX model"),
+    ("two.onnx", lambda m: _two_inputs(), "has 2 inputs (a, b)"),
+    ("relu.onnx", lambda m: _not_a_classifier(), "has no output of class scores shaped [batch, classes]"),
+    ("model.pt", lambda m: m.read_bytes(), "is a pickle-based file"),
+]
+
+
+def _frame_with(frame: pd.DataFrame, change) -> bytes:
+    edited = frame.copy()
+    change(edited)
+    return _csv(edited)
+
+
+BAD_DATA = [
+    ("nolabel.csv", lambda f: _csv(f.drop(columns=["label"])), "has no 'label' column"),
+    ("nan.csv", lambda f: _frame_with(f, lambda e: e.__setitem__("f3", e["f3"].where(e.index != 4))), "has a missing value in row 6"),
+    ("text.csv", lambda f: _frame_with(f, lambda e: e.__setitem__("f2", e["f2"].astype(object).where(e.index != 2, "abc"))),
+     "holds text (row 4: 'abc')"),
+    ("narrow.csv", lambda f: _csv(f.drop(columns=["f0", "f1"])), "The model expects 13 features per example"),
+    ("labels.csv", lambda f: _frame_with(f, lambda e: e.__setitem__("label", e["label"].where(e.index != 0, 7))),
+     "Label 7 in 'labels.csv' is outside the model's classes 0-2"),
+    ("header.csv", lambda f: _csv(f.iloc[:0]), "has a header but no rows"),
+    ("empty.csv", lambda f: b"", "is empty"),
+    ("data.xlsx", lambda f: _csv(f), "is neither CSV nor NPZ"),
+]
+
+
+@pytest.mark.parametrize(("filename", "make", "message"), BAD_MODELS, ids=[b[0] for b in BAD_MODELS])
+def test_bad_model_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, filename, make, message):
+    model, frame = sklearn_upload
+    bad = home / "bad" / filename
+    bad.parent.mkdir(exist_ok=True)
+    bad.write_bytes(make(model))
+    (home / "wine.csv").write_bytes(_csv(frame))
+    with pytest.raises(UploadError, match=None) as caught:
+        load_upload(bad.read_bytes(), filename, _csv(frame), "wine.csv", register=False)
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    before = ResultsStore().count()
+    assert main(["run", "--model", str(bad), "--data", str(home / "wine.csv"), *FAST]) == 2
+    assert message in capsys.readouterr().err
+    assert ResultsStore().count() == before
+
+
+@pytest.mark.parametrize(("filename", "make", "message"), BAD_DATA, ids=[b[0] for b in BAD_DATA])
+def test_bad_data_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, filename, make, message):
+    model, frame = sklearn_upload
+    bad = home / "bad" / filename
+    bad.parent.mkdir(exist_ok=True)
+    bad.write_bytes(make(frame))
+    with pytest.raises(UploadError) as caught:
+        load_upload(model.read_bytes(), "wine-mlp.onnx", bad.read_bytes(), filename, register=False)
+    assert message in str(caught.value), str(caught.value)
+    before = ResultsStore().count()
+    assert main(["run", "--model", str(model), "--data", str(bad), *FAST]) == 2
+    assert message in capsys.readouterr().err
+    assert ResultsStore().count() == before
+
+
+def test_a_pickle_payload_is_never_executed(sklearn_upload, tmp_path):
+    model, frame = sklearn_upload
+    _Payload.marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload())
+    attempts = [
+        lambda: load_upload(payload, "model.pkl", _csv(frame), "wine.csv", register=False),
+        lambda: load_upload(payload, "model.onnx", _csv(frame), "wine.csv", register=False),  # disguised
+        lambda: load_upload(model.read_bytes(), "wine-mlp.onnx", payload, "data.npz", register=False),
+    ]
+    buffer = io.BytesIO()
+    np.savez(buffer, x=np.array([_Payload()], dtype=object), y=np.array([0]))
+    attempts.append(lambda: load_upload(model.read_bytes(), "wine-mlp.onnx", buffer.getvalue(), "data.npz", register=False))
+    for attempt in attempts:
+        with pytest.raises(UploadError, match="pickle|never loads|not a readable"):
+            attempt()
+    assert not _Payload.marker.exists()
+    # the control: the same bytes, unpickled, do run code
+    pickle.loads(payload).close()
+    assert _Payload.marker.exists()
+
+
+def test_size_limit_is_stated(sklearn_upload, monkeypatch):
+    model, _ = sklearn_upload
+    monkeypatch.setenv("ECOCOMPRESS_MAX_UPLOAD_MB", "0.001")
+    with pytest.raises(UploadError, match=r"the limit is 0 MB \(set ECOCOMPRESS_MAX_UPLOAD_MB"):
+        read_onnx(model.read_bytes(), "wine-mlp.onnx")
+
+
+def test_external_weights_are_refused(sklearn_upload, tmp_path):
+    model, _ = sklearn_upload
+    proto = onnx.load(str(model))
+    onnx.save(proto, str(tmp_path / "ext.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+              location="ext.onnx.data", size_threshold=0)
+    with pytest.raises(UploadError, match="keeps its weights in a separate file"):
+        read_onnx((tmp_path / "ext.onnx").read_bytes(), "ext.onnx")
