@@ -25,7 +25,14 @@ Stored bytes: the file a peer produces (ONNX; PyTorch's saved ``state_dict``) an
 k-bit storage file; runnable bytes: the file that runs. The best peer is the lowest-energy one
 of 2-5 within 1 point of fp32 accuracy. Targets: ecocompress's pick uses at most half the best
 peer's energy per inference, at no more than 1 point of accuracy loss, and stores in at most a
-quarter of its bytes. Ratios are variant / reference, so lower is better.
+quarter of its bytes. Ratios are variant / reference, so lower is better; "change" is accuracy
+vs fp32 in points, energy is the median over the repeats with its spread (max - min). Since
+ecocompress's storage file is LZMA-compressed, the verdict also gives its ratio to the best
+peer's file LZMA-compressed (a stricter baseline than the target's).
+
+The candidates are the cheap-to-train ones of bench/speedups.py: the 90%-sparse 4-bit points
+(gradual pruning plus quantization-aware fine-tuning) would add minutes per MNIST model and push
+a first run past 15 minutes on 2 cores. ``measure_point`` caches, so reruns skip the training.
 """
 
 from __future__ import annotations
@@ -107,7 +114,7 @@ class Variant:
 
     label: str
     session: Any = None  # onnxruntime.InferenceSession or TorchSession; None if it could not be built
-    file: Path | None = None  # what a peer hands out (stored and run)
+    file: Path | None = None  # the stored file: a peer's ONNX or state_dict, ecocompress's .ecz
     stored_bytes: int = 0
     runnable_bytes: int = 0
     failure: str = ""
@@ -261,7 +268,7 @@ def best_peer(peers: list[Variant], base: Variant) -> Variant | None:
 # --- reporting ------------------------------------------------------------------------------------
 
 HEADER = (
-    f"{'variant':<42} {'accuracy [95% CI]':>22} {'drop':>6} {'stored B':>10} {'runnable B':>10} "
+    f"{'variant':<42} {'accuracy [95% CI]':>22} {'change':>6} {'stored B':>10} {'runnable B':>10} "
     f"{'b1 ms':>7} {'b256 µs':>8} {'mWh/1k':>8} {'spread':>7} {'E/fp32':>6} {'E/peer':>6} {'S/fp32':>6} {'S/peer':>6}"
 )
 
