@@ -62,23 +62,27 @@ def _measure_artifact(
 ) -> tuple[Measurement, EnergyResult]:
     from compression.measure import measure_accuracy, measure_latency, measure_session_energy, open_session
 
+    from compression.locks import machine_measurement
+
     data = spec.dataset()
     session = open_session(artifact.onnx_path, settings.ort_threads)
     progress("measuring accuracy on the test set", 0.55)
     acc = measure_accuracy(session, data.x_test, data.y_test)
-    progress("measuring latency", 0.65)
-    latency = measure_latency(session, data.x_test, large_batch=settings.batch_size)
-    progress(f"measuring energy with CodeCarbon ({settings.repeats} x {settings.energy_window_s:g} s)", 0.75)
-    energy = measure_session_energy(
-        session,
-        data.x_test,
-        batch_size=settings.batch_size,
-        country_iso_code=settings.country,
-        repeats=settings.repeats,
-        min_seconds=settings.energy_window_s,
-        force_cpu_power=settings.force_cpu_power_w,
-        force_ram_power=settings.force_ram_power_w,
-    )
+    waiting = lambda: progress("waiting: another process on this machine is measuring", 0.6)  # noqa: E731
+    with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
+        progress("measuring latency", 0.65)
+        latency = measure_latency(session, data.x_test, large_batch=settings.batch_size)
+        progress(f"measuring energy with CodeCarbon ({settings.repeats} x {settings.energy_window_s:g} s)", 0.75)
+        energy = measure_session_energy(
+            session,
+            data.x_test,
+            batch_size=settings.batch_size,
+            country_iso_code=settings.country,
+            repeats=settings.repeats,
+            min_seconds=settings.energy_window_s,
+            force_cpu_power=settings.force_cpu_power_w,
+            force_ram_power=settings.force_ram_power_w,
+        )
     size = artifact.onnx_path.stat().st_size
     base_acc = baseline.accuracy if baseline else acc.accuracy
     base_size = baseline.size_bytes if baseline else size

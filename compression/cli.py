@@ -75,6 +75,21 @@ def build_parser() -> Parser:
         else:
             cmd.add_argument("--json", action="store_true")
 
+    search = sub.add_parser("search", help="find the lowest-cost point within an accuracy budget (Optuna study)")
+    search.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+    _upload_flags(search)
+    search.add_argument("--max-accuracy-drop", default=1.0, help="accuracy budget in points (default 1.0)")
+    search.add_argument("--trials", default=20, help="new trials to run now (a study resumes where it stopped)")
+    search.add_argument("--objective", default="energy", choices=["energy", "latency", "size"])
+    search.add_argument("--storage", default=None,
+                        help="database URL shared by workers on several machines, e.g. postgresql://user:pw@host/db "
+                             "(default: a journal file under ECOCOMPRESS_HOME, shared by local processes)")
+    search.add_argument("--study", default=None, help="study name (default ecocompress-MODEL-OBJECTIVE)")
+    search.add_argument("--workers", default=1, help="local worker processes (default 1)")
+    search.add_argument("--seed", default=0, help="sampler seed (default 0)")
+    _measurement_flags(search)
+    search.add_argument("--json", action="store_true")
+
     sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
     sweep.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
     _upload_flags(sweep)
@@ -398,6 +413,46 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_search(args: argparse.Namespace) -> int:
+    from compression.search import OBJECTIVES, cost_text, run_search
+
+    model = _resolve_model(args)
+    budget = _number("max_accuracy_drop", args.max_accuracy_drop, float)
+    trials = _number("trials", args.trials, int)
+
+    def progress(done: int, total: int, label: str) -> None:
+        if not args.json:
+            print(f"  trial {done}/{total}: {label}", file=sys.stderr, flush=True)
+
+    result = run_search(
+        model, max_drop_points=budget, trials=trials, objective=args.objective, storage_url=args.storage,
+        study_name=args.study, workers=_number("workers", args.workers, int), seed=_number("seed", args.seed, int),
+        settings=_settings(args), progress=progress,
+    )
+    rec = result.recommendation
+    if args.json:
+        print(json.dumps({
+            "study": result.study_name, "finished_trials": result.finished_trials,
+            "trials": [t.__dict__ for t in result.trials], "pareto": [t.label for t in result.pareto],
+            "recommended": None if rec is None else {**rec.trial.__dict__, "within_budget": rec.within_budget, "reason": rec.reason},
+        }, indent=2))
+        return 0
+    unit = OBJECTIVES[args.objective][1]
+    print(f"study {result.study_name}: {result.finished_trials} trials so far, {len(result.trials)} distinct points measured")
+    print(f"\nPareto set (accuracy vs {unit}):")
+    print(f"{'setting':<46} {'accuracy':>9} {'change':>8} {args.objective:>12}")
+    for t in result.pareto:
+        print(f"{t.label:<46} {units.percent(t.accuracy):>9} {-t.accuracy_drop_points + 0.0:>+8.2f} "
+              f"{cost_text(args.objective, t.cost):>12}")
+    if rec is None:
+        print("\nno trial completed yet")
+    else:
+        head = "recommended" if rec.within_budget else "CLOSEST (none within the budget)"
+        print(f"\n{head}: {rec.trial.label} ({units.percent(rec.trial.accuracy)}, "
+              f"{cost_text(args.objective, rec.trial.cost)}): {rec.reason}")
+    return 0
+
+
 def _table(frame, title: str) -> str:
     lines = [f"\n{title}", f"{'setting':<34} {'accuracy':>9} {'energy/1k':>11} {'storage':>9} {'speed-up':>8}  runs as"]
     for r in frame.itertuples():
@@ -408,7 +463,10 @@ def _table(frame, title: str) -> str:
     return "\n".join(lines)
 
 
-COMMANDS = {"models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "report": cmd_report, "project": cmd_project}
+COMMANDS = {
+    "models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "search": cmd_search, "report": cmd_report,
+    "project": cmd_project,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from compression.errors import InvalidParameterError
+from compression.locks import machine_measurement
 from compression.points import CompressionPoint
 from compression.storage import StorageResult, pack
 from compression.techniques.kbit import best_scale, quantize_tensor
@@ -173,7 +174,8 @@ def build_onnx_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
         onnx.save(model, str(fp32))
         progress("choosing the fastest runnable format (timed side by side)", 0.55)
         _, check_idx = split_validation(len(data.x_train), seed=seed)
-        choice = choose_runtime(fp32, point.bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
+        with machine_measurement():
+            choice = choose_runtime(fp32, point.bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
         stored = pack_initializers(model, refs, point.bits, scales)
         storage_path = out_path.with_suffix(".ecz")
         (work / "storage.ecz").write_bytes(stored.data)

@@ -109,7 +109,9 @@ def _hover(frame: pd.DataFrame) -> list[str]:
     ]
 
 
-def tradeoff_figure(info: TradeoffInfo, *, log_x: bool = False, title: str = "") -> go.Figure:
+def tradeoff_figure(
+    info: TradeoffInfo, *, log_x: bool = False, title: str = "", current_name: str = "current setting"
+) -> go.Figure:
     """A plotly figure of ``info``: points, Pareto line, baseline and current markers, legend."""
     fig = go.Figure()
     x, y = info.x_column, "accuracy_pct"
@@ -138,7 +140,7 @@ def tradeoff_figure(info: TradeoffInfo, *, log_x: bool = False, title: str = "")
     if not info.current.empty:
         fig.add_trace(
             go.Scatter(
-                x=info.current[x], y=info.current[y], mode="markers", name="current setting",
+                x=info.current[x], y=info.current[y], mode="markers", name=current_name,
                 marker={"color": OKABE_ITO["vermillion"], "size": 16, "symbol": "star", "line": {"width": 1, "color": "black"}},
                 hovertext=_hover(info.current), hoverinfo="text",
             )

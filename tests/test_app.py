@@ -256,6 +256,23 @@ def test_upload_adds_the_model_to_every_page(tiny_upload):
     assert not any(f"({name})" in option for option in fresh.selectbox(key="model").options)
 
 
+def test_find_best_runs_a_search_and_highlights_the_recommendation():
+    at = _fast(_app("pages/views/sweep.py"))
+    at.number_input(key="search_trials").set_value(1).run()
+    at.button(key="find_best").click().run()
+    _ok(at)
+    job = jobs.get_job(at.session_state["search_job"])
+    deadline = time.time() + TIMEOUT
+    while job.active and time.time() < deadline:
+        time.sleep(0.5)
+    assert job.state == "finished", job.error
+    at.run()
+    _ok(at)
+    message = next(m.value for m in [*at.success, *at.warning] if "Recommended" in m.value or "Closest" in m.value)
+    assert job.recommendation.trial.label in message and "points" in message
+    assert any('"name":"recommended"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart"))
+
+
 def test_sweep_needs_a_value_for_every_knob():
     at = _app("pages/views/sweep.py")
     at.multiselect[1].set_value([]).run()

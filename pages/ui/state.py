@@ -40,6 +40,10 @@ UPLOADED = "uploaded"  # name of the model this session uploaded last
 UPLOADS = "uploads"  # names of every model this session uploaded (other sessions' uploads stay private)
 
 SWEEP_JOB = "sweep_job"
+SEARCH_JOB = "search_job"
+SEARCH_BUDGET = "search_budget"
+SEARCH_OBJECTIVE = "search_objective"
+SEARCH_TRIALS = "search_trials"
 COMPARE_MODELS = "compare_models"
 
 DEFAULTS = {
@@ -64,6 +68,9 @@ DEFAULTS = {
     PROFILE: "sparse_accelerator",
     CPU_POWER: 0.0,
     RAM_POWER: 0.0,
+    SEARCH_BUDGET: 1.0,
+    SEARCH_OBJECTIVE: "energy",
+    SEARCH_TRIALS: 12,
 }
 
 

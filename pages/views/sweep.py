@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression import plots, units
-from compression.jobs import SweepJob, get_job, list_jobs, start_sweep
+from compression import api, plots, units
+from compression.jobs import SearchJob, SweepJob, get_job, list_jobs, start_search, start_sweep
+from compression.search import OBJECTIVES
 from compression.store import ResultsStore
 from compression.sweep import estimate_seconds, grid
 from pages.ui import state, widgets
@@ -91,3 +92,54 @@ if job is not None:
     st.radio("x axis", list(plots.X_AXES), key=state.X_AXIS, horizontal=True, format_func=lambda k: plots.X_AXIS_NAMES[k])
     st.toggle("Log scale", key=state.LOG_X)
     st.fragment(render_job, run_every=1.0 if job.active else None)(job, job.active)
+
+
+# ---- find the best point within an accuracy budget (Optuna) ------------------------------------------------------
+st.divider()
+st.subheader("Find the best point within an accuracy budget")
+st.write(
+    "Instead of a full grid, let a search (Optuna, multi-objective) try settings and keep every trial: it recommends "
+    "the cheapest point within your accuracy budget, or, if none is, the closest one, labelled as such. Running it "
+    "again continues the same study."
+)
+f1, f2, f3 = st.columns(3)
+f1.number_input("Accuracy budget (points)", min_value=0.0, max_value=20.0, step=0.5, key=state.SEARCH_BUDGET)
+f2.radio("Minimise", list(OBJECTIVES), key=state.SEARCH_OBJECTIVE, horizontal=True,
+         format_func=lambda k: {"energy": "energy", "latency": "latency", "size": "stored size"}[k])
+f3.number_input("Trials", min_value=1, max_value=200, step=1, key=state.SEARCH_TRIALS,
+                help="New trials to run now; a point measured before costs nothing.")
+search: SearchJob | None = get_job(st.session_state.get(state.SEARCH_JOB))
+with widgets.plain_errors():
+    if st.button("Find best", type="primary", key="find_best", disabled=search is not None and search.active):
+        search = start_search(model, int(st.session_state[state.SEARCH_TRIALS]), float(st.session_state[state.SEARCH_BUDGET]),
+                              st.session_state[state.SEARCH_OBJECTIVE], state.settings())
+        st.session_state[state.SEARCH_JOB] = search.id
+
+
+def render_search(search: SearchJob, live: bool) -> None:
+    """Trials arriving on the chart, progress, and the recommended point with its reason."""
+    if live and not search.active:
+        st.rerun()
+    st.progress(search.done / max(1, search.trials),
+                text=f"{search.done} of {search.trials} trials" + (f"; last: {search.last}" if search.last else ""))
+    if search.active:
+        if st.button("Stop after the current trial", key=f"stop_{search.id}"):
+            search.stop()
+    elif search.state == "failed":
+        st.error(f"The search stopped: {search.error} Completed trials are kept.")
+    elif search.state == "stopped":
+        st.warning(f"Stopped after {search.done} trials; they are saved, and Find best continues the study.")
+    rec = search.recommendation
+    if rec is not None:
+        (st.success if rec.within_budget else st.warning)(f"**{'Recommended' if rec.within_budget else 'Closest'}: "
+                                                          f"{rec.trial.label}**: {rec.reason}.")
+    records = api.measured_points(search.model)
+    if records:
+        axis = {"energy": "energy", "latency": "latency", "size": "size"}[search.objective]
+        info = plots.tradeoff_info(records, axis, current_label=rec.trial.label if rec else None)
+        st.plotly_chart(plots.tradeoff_figure(info, current_name="recommended"), width="stretch", key=f"chart_{search.id}")
+
+
+if search is not None:
+    with widgets.plain_errors():
+        st.fragment(render_search, run_every=1.0 if search.active else None)(search, search.active)
