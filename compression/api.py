@@ -30,8 +30,6 @@ if TYPE_CHECKING:  # torch and onnxruntime load only when something must be comp
     from compression.pipeline import Artifact
 
 Progress = Callable[[str, float], None]
-# One build-and-measure at a time per process: energy windows must not overlap other work.
-_COMPUTE_LOCK = threading.RLock()
 
 
 def _no_progress(_step: str, _fraction: float) -> None:
@@ -178,11 +176,13 @@ def measure_point(
     fresh: bool = False,
     out_dir: Path | None = None,
     progress: Progress = _no_progress,
+    session: str | None = None,
 ) -> Measurement:
     """Measure ``point`` on ``model`` (or serve it from the store) and return the record.
 
-    The uncompressed baseline is measured first (or served from the store) so every point
-    carries its deltas. With ``out_dir`` the artifact is also copied there.
+    New work goes through the process-wide compute queue: one job at a time, identical requests
+    from several sessions computed once. The uncompressed baseline is measured first (or served
+    from the store) so every point carries its deltas. With ``out_dir`` the artifact is also copied there.
     """
     spec = get_model(model)
     if getattr(spec, "is_onnx", False):  # an uploaded file: say now what needs training code we do not have
@@ -193,16 +193,13 @@ def measure_point(
     store = store or ResultsStore()
     result = None if fresh else lookup(model, point, settings, store=store)
     if result is None:
-        if not _COMPUTE_LOCK.acquire(blocking=False):  # say why nothing moves, then wait our turn
-            progress("waiting: another measurement is running on this server", 0.0)
-            _COMPUTE_LOCK.acquire()
-        try:
-            # Another thread may have measured it while we waited: serve that instead.
-            result = None if fresh else lookup(model, point, settings, store=store)
-            if result is None:
-                result = _compute(spec, point, settings, store, progress)
-        finally:
-            _COMPUTE_LOCK.release()
+        from compression.compute_queue import compute_queue
+
+        key = "|".join(cache_key(spec, point, settings)) + ("|fresh" if fresh else "") + f"|{store.path}"
+        result = compute_queue().run(
+            key, f"{point.label()} on {spec.name}", _job(spec, point, settings, store, fresh),
+            session=session or f"call-{id(progress)}-{threading.get_ident()}", progress=progress,
+        )
     if out_dir is not None:
         target = Path(out_dir) / f"{spec.name}-{slug(point.label())}.onnx"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -210,6 +207,55 @@ def measure_point(
         result = Measurement.from_dict({**result.to_dict(), "onnx_path": str(target)})
     progress("done", 1.0)
     return result
+
+
+def request_point(
+    model: str, point: CompressionPoint, settings: MeasureSettings | None = None, *, session: str, store: ResultsStore | None = None
+):
+    """For pages: the stored ``Measurement`` at once, or a queue ``Ticket`` to follow (place in line, cancel)."""
+    from compression.compute_queue import compute_queue
+
+    spec = get_model(model)
+    if getattr(spec, "is_onnx", False):
+        from compression.onnx_compress import check_point
+
+        check_point(point)
+    settings = settings or MeasureSettings()
+    store = store or ResultsStore()
+    found = lookup(model, point, settings, store=store)
+    if found is not None:
+        return found
+    key = "|".join(cache_key(spec, point, settings)) + f"|{store.path}"
+    return compute_queue().submit(key, f"{point.label()} on {spec.name}", _job(spec, point, settings, store, False), session=session)
+
+
+_RECOVERED: set[str] = set()
+
+
+def _job(spec: SampleModel, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool):
+    """The queued work for one point: recorded as a job, so a failure or a kill leaves its reason."""
+    from compression.compute_queue import JobCancelled
+
+    def work(progress: Progress) -> Measurement:
+        if str(store.path) not in _RECOVERED:  # jobs a killed process left 'running' become 'failed' with the reason
+            store.recover_interrupted()
+            _RECOVERED.add(str(store.path))
+        again = None if fresh else lookup(spec.name, point, settings, store=store)  # measured while we waited
+        if again is not None:
+            return again
+        job_id = store.start_job(spec.name, point.label())
+        try:
+            result = _compute(spec, point, settings, store, progress)
+        except JobCancelled:
+            store.finish_job(job_id, "cancelled", "cancelled: nobody waited for it any more; nothing was stored")
+            raise
+        except BaseException as exc:
+            store.finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        store.finish_job(job_id, "done")
+        return result
+
+    return work
 
 
 def _compute(

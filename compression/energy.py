@@ -10,6 +10,7 @@ another job running at the same time would be counted too (so measurements are s
 
 from __future__ import annotations
 
+import collections
 import functools
 import importlib.util
 import json
@@ -30,6 +31,9 @@ DEFAULT_REPEATS = 3
 
 # One energy window at a time in this process: overlapping machine-level windows count each other.
 _WINDOW_LOCK = threading.Lock()
+# (start, end) of recent energy windows on the monotonic clock, so benchmarks can check that no
+# window overlapped other compute work (bench/workshop.py); bounded, in memory only.
+WINDOWS: collections.deque[tuple[float, float]] = collections.deque(maxlen=10_000)
 
 METHOD_TEXT = {
     "intel_rapl": "measured by RAPL (CPU package energy counters)",
@@ -200,7 +204,7 @@ def measure_window(
     tracker = _tracker(country_iso_code, force_cpu_power, force_ram_power)
     with _WINDOW_LOCK:
         tracker.start()
-        started = time.perf_counter()
+        started, opened = time.perf_counter(), time.monotonic()
         count = 0
         try:
             while count < min_inferences or time.perf_counter() - started < min_seconds:
@@ -208,6 +212,7 @@ def measure_window(
         finally:
             seconds = time.perf_counter() - started
             tracker.stop()
+            WINDOWS.append((opened, time.monotonic()))
     data = getattr(tracker, "final_emissions_data", None)
     if data is None or not data.energy_consumed or data.energy_consumed <= 0:
         raise MeasurementError(

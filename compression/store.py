@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +33,18 @@ CREATE TABLE IF NOT EXISTS points (
     UNIQUE (model_hash, point_key, settings_key, code_version)
 );
 CREATE INDEX IF NOT EXISTS points_by_model ON points (model);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    label TEXT NOT NULL,
+    state TEXT NOT NULL,            -- running, done, failed, cancelled
+    reason TEXT,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
 """
+INTERRUPTED = "interrupted: the process measuring it stopped (killed or restarted) before it finished; nothing was stored"
 BUSY_TIMEOUT_S = 60.0
 
 
@@ -132,6 +144,50 @@ class ResultsStore:
             ).fetchone()
         return json.loads(row[0]) if row else None
 
+    # ---- job records: a failed or interrupted job leaves its reason, never a half-written point ----------------
+    def start_job(self, model: str, label: str) -> int:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO jobs (model, label, state, pid, started_at) VALUES (?, ?, 'running', ?, ?)",
+                (model, label, os.getpid(), now),
+            )
+            return int(cursor.lastrowid)
+
+    def finish_job(self, job_id: int, state: str, reason: str | None = None) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            conn.execute("UPDATE jobs SET state=?, reason=?, finished_at=? WHERE id=?", (state, reason, now, job_id))
+
+    def recover_interrupted(self) -> int:
+        """Mark jobs left 'running' by a process that no longer exists as failed; returns how many."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT id, pid FROM jobs WHERE state='running'").fetchall()
+            dead = [job_id for job_id, pid in rows if not _alive(pid)]
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            conn.executemany(
+                "UPDATE jobs SET state='failed', reason=?, finished_at=? WHERE id=?", [(INTERRUPTED, now, i) for i in dead]
+            )
+        return len(dead)
+
+    def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            query = "SELECT * FROM jobs" + (" WHERE state=?" if state else "") + " ORDER BY id"
+            return [dict(r) for r in conn.execute(query, (state,) if state else ())]
+
     def count(self) -> int:
         with self._connect() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

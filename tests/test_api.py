@@ -46,14 +46,15 @@ def test_missing_artifact_means_remeasure_not_stale_hit(fast_settings):
     assert not again.cached and Path(again.onnx_path).is_file()
 
 
-def test_a_waiting_request_says_so_and_is_then_served_from_the_store(fast_settings):
+def test_a_waiting_request_says_so_and_is_then_served(fast_settings):
     import threading
 
-    from compression import api
+    from compression.compute_queue import compute_queue
 
     measure_point("digits-cnn", CompressionPoint(), fast_settings)
     steps: list[str] = []
-    api._COMPUTE_LOCK.acquire()  # another measurement is running
+    release = threading.Event()
+    blocker = compute_queue().submit("blocker", "another job", lambda progress: release.wait(60), session="other")
     try:
         waiter = threading.Thread(
             target=lambda: steps.append(measure_point("digits-cnn", CompressionPoint(), fast_settings, fresh=True,
@@ -62,8 +63,9 @@ def test_a_waiting_request_says_so_and_is_then_served_from_the_store(fast_settin
         waiter.start()
         waiter.join(timeout=2)
         assert waiter.is_alive()  # it waits its turn...
-        assert steps and steps[0].startswith("waiting: another measurement")  # ...and says so
+        assert steps and steps[0].startswith("waiting: 1 job ahead of you")  # ...and says so
     finally:
-        api._COMPUTE_LOCK.release()
+        release.set()
+    blocker.result()
     waiter.join(timeout=120)
     assert steps[-1] == "fp32 baseline"

@@ -39,6 +39,9 @@ REPORT_HTML = "report_html"
 UPLOADED = "uploaded"  # name of the model this session uploaded last
 UPLOADS = "uploads"  # names of every model this session uploaded (other sessions' uploads stay private)
 
+SESSION_ID = "session_id"  # this browser session's name in the compute queue
+TICKET = "ticket"  # the queued measurement this session waits for, if any
+
 SWEEP_JOB = "sweep_job"
 SEARCH_JOB = "search_job"
 SEARCH_BUDGET = "search_budget"
@@ -81,6 +84,13 @@ def init() -> None:
     st.session_state.setdefault(UPLOADS, [])
     if st.session_state[MODEL] not in model_titles():  # e.g. an upload lost when the server restarted
         st.session_state[MODEL] = DEFAULT_MODEL
+
+
+def session_id() -> str:
+    """A stable id for this browser session (the compute queue counts and dedups per session)."""
+    import uuid
+
+    return st.session_state.setdefault(SESSION_ID, f"browser-{uuid.uuid4().hex[:12]}")
 
 
 def model_titles() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Iterator
 
 import streamlit as st
@@ -51,6 +52,50 @@ def plain_errors() -> Iterator[None]:
             f"Something went wrong inside ecocompress ({type(exc).__name__}: {exc}). "
             "Results measured before are safe; try again, or report this."
         )
+
+
+def measured_or_queued(model: str, point, settings) -> Measurement | None:
+    """The stored point at once; else queue it, show the place in line and progress, offer Cancel.
+
+    Any rerun (a slider moved, Cancel clicked) leaves this loop; a request this session no longer
+    wants is withdrawn, and the job is dropped when no other session waits for it.
+    """
+    from compression.compute_queue import JobCancelled, ServerBusyError
+
+    session = state.session_id()
+    previous = st.session_state.get(state.TICKET)
+    try:
+        found = api.request_point(model, point, settings, session=session)
+    except ServerBusyError as exc:
+        st.warning(str(exc))
+        return None
+    if previous is not None and (isinstance(found, Measurement) or previous.key != found.key):
+        previous.cancel()  # this session moved on: withdraw its earlier request
+        st.session_state[state.TICKET] = None
+    if isinstance(found, Measurement):
+        return found
+    ticket = found
+    st.session_state[state.TICKET] = ticket
+    started = time.perf_counter()
+    with st.status(f"Measuring {point.label()} on {model}...", expanded=True) as status:
+        st.caption("Training steps (distilling, pruning, fine-tuning) can take a minute on the MNIST models.")
+        if st.button("Cancel this measurement", key="cancel_measurement"):
+            ticket.cancel()
+            st.session_state[state.TICKET] = None
+            status.update(label="Cancelled; nothing was stored.", state="error", expanded=False)
+            return None
+        bar = st.progress(0.0, text="starting")
+        while not ticket.wait(0.25):
+            bar.progress(min(1.0, ticket.job.fraction), text=ticket.describe())
+        st.session_state[state.TICKET] = None
+        try:
+            result = ticket.result()
+        except JobCancelled as exc:
+            status.update(label=str(exc), state="error", expanded=False)
+            return None
+        status.update(label=f"Measured {point.label()} on {model} in {time.perf_counter() - started:.0f} s",
+                      state="complete", expanded=False)
+    return result
 
 
 def method_badge(m: Measurement) -> None:

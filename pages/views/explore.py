@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
-from compression import api, units
+from compression import units
 from compression.models import get_model
 from pages.ui import state, widgets
 
@@ -85,20 +83,7 @@ result = None
 with widgets.plain_errors():
     point = state.point()
     settings = state.settings()
-    result = api.lookup(model, point, settings)
-    if result is None:
-        started = time.perf_counter()
-        with st.status(f"Measuring {point.label()} on {model}...", expanded=True) as status:
-            st.caption("Training steps (distilling, pruning, fine-tuning) can take a minute on the MNIST models.")
-            bar = st.progress(0.0, text="starting")
-            result = api.measure_point(
-                model, point, settings, progress=lambda step, fraction: bar.progress(min(1.0, fraction), text=step)
-            )
-            status.update(
-                label=f"Measured {point.label()} on {model} in {time.perf_counter() - started:.0f} s",
-                state="complete",
-                expanded=False,
-            )
+    result = widgets.measured_or_queued(model, point, settings)
 
 if result is not None:
     st.subheader(f"{result.label}: stored as {result.storage_format.split(',')[0]}, runs as {result.runtime_format}")
