@@ -13,7 +13,7 @@ import re
 import shutil
 import statistics
 import tempfile
-import threading
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -184,21 +184,15 @@ def measure_point(
     from several sessions computed once. The uncompressed baseline is measured first (or served
     from the store) so every point carries its deltas. With ``out_dir`` the artifact is also copied there.
     """
-    spec = get_model(model)
-    if getattr(spec, "is_onnx", False):  # an uploaded file: say now what needs training code we do not have
-        from compression.onnx_compress import check_point
-
-        check_point(point)
-    settings = settings or MeasureSettings()
-    store = store or ResultsStore()
+    spec, settings, store = _prepare(model, point, settings, store)
     result = None if fresh else lookup(model, point, settings, store=store)
     if result is None:
         from compression.compute_queue import compute_queue
 
-        key = "|".join(cache_key(spec, point, settings)) + ("|fresh" if fresh else "") + f"|{store.path}"
         result = compute_queue().run(
-            key, f"{point.label()} on {spec.name}", _job(spec, point, settings, store, fresh),
-            session=session or f"call-{id(progress)}-{threading.get_ident()}", progress=progress,
+            _job_key(spec, point, settings, store, fresh), f"{point.label()} on {spec.name}",
+            _job(spec, point, settings, store, fresh), session=session or f"call-{uuid.uuid4().hex[:12]}",
+            progress=progress,
         )
     if out_dir is not None:
         target = Path(out_dir) / f"{spec.name}-{slug(point.label())}.onnx"
@@ -215,18 +209,29 @@ def request_point(
     """For pages: the stored ``Measurement`` at once, or a queue ``Ticket`` to follow (place in line, cancel)."""
     from compression.compute_queue import compute_queue
 
-    spec = get_model(model)
-    if getattr(spec, "is_onnx", False):
-        from compression.onnx_compress import check_point
-
-        check_point(point)
-    settings = settings or MeasureSettings()
-    store = store or ResultsStore()
+    spec, settings, store = _prepare(model, point, settings, store)
     found = lookup(model, point, settings, store=store)
     if found is not None:
         return found
-    key = "|".join(cache_key(spec, point, settings)) + f"|{store.path}"
-    return compute_queue().submit(key, f"{point.label()} on {spec.name}", _job(spec, point, settings, store, False), session=session)
+    return compute_queue().submit(
+        _job_key(spec, point, settings, store, False), f"{point.label()} on {spec.name}",
+        _job(spec, point, settings, store, False), session=session,
+    )
+
+
+def _prepare(model: str, point: CompressionPoint, settings: MeasureSettings | None, store: ResultsStore | None):
+    """The model's spec (refusing at once what an uploaded file cannot do), settings and store."""
+    spec = get_model(model)
+    if getattr(spec, "is_onnx", False):  # an uploaded file: say now what needs training code we do not have
+        from compression.onnx_compress import check_point
+
+        check_point(point)
+    return spec, settings or MeasureSettings(), store or ResultsStore()
+
+
+def _job_key(spec: SampleModel, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool) -> str:
+    """Identical requests (same content, settings, code and store) share one queued job."""
+    return "|".join([*cache_key(spec, point, settings), str(store.path)]) + ("|fresh" if fresh else "")
 
 
 _RECOVERED: set[str] = set()

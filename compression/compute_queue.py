@@ -140,6 +140,7 @@ class ComputeQueue:
         self._running: Job | None = None
         self._ids = itertools.count(1)
         self._durations: collections.deque[float] = collections.deque(maxlen=50)
+        # (job id, label, started, finished, state) on the monotonic clock, for benchmarks and diagnosis
         self.log: collections.deque[tuple[str, str, float, float, str]] = collections.deque(maxlen=10_000)
         self._worker = threading.Thread(target=self._serve, name="ecocompress-compute", daemon=True)
         self._worker.start()
@@ -266,7 +267,7 @@ class ComputeQueue:
                 self._running = None
                 if state == "done":
                     self._durations.append(finished - job.started_at)
-                self.log.append((job.id, job.key, job.started_at, finished, state))
+                self.log.append((job.id, job.label, job.started_at, finished, state))
                 self._finish(job, state)
 
 

@@ -10,7 +10,6 @@ fp16), chosen by timing. A student (width < 1) goes through black-box distillati
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,6 @@ import torch
 from torch import nn
 
 from compression.errors import InvalidParameterError
-from compression.locks import machine_measurement
 from compression.points import CompressionPoint
 from compression.storage import StorageResult, pack
 from compression.techniques.kbit import best_scale, quantize_tensor
@@ -159,9 +157,7 @@ def build_onnx_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
     import onnx
 
     from compression.opcounts import count_operations
-    from compression.pipeline import Artifact
-    from compression.runtime import choose_runtime
-    from compression.training import split_validation
+    from compression.pipeline import Artifact, choose_and_store
 
     progress = progress or (lambda step, fraction: None)
     data = spec.dataset()
@@ -172,16 +168,10 @@ def build_onnx_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
         work = Path(tmp)
         fp32 = work / "fp32.onnx"
         onnx.save(model, str(fp32))
-        progress("choosing the fastest runnable format (timed side by side)", 0.55)
-        _, check_idx = split_validation(len(data.x_train), seed=seed)
-        with machine_measurement():
-            choice = choose_runtime(fp32, point.bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
-        stored = pack_initializers(model, refs, point.bits, scales)
-        storage_path = out_path.with_suffix(".ecz")
-        (work / "storage.ecz").write_bytes(stored.data)
         counts = count_operations(fp32)
-        shutil.move(str(work / "storage.ecz"), storage_path)
-        shutil.move(str(choice.path), out_path)
+        progress("choosing the fastest runnable format (timed side by side)", 0.55)
+        stored = pack_initializers(model, refs, point.bits, scales)
+        choice, storage_path = choose_and_store(fp32, point.bits, data, seed, stored, work, out_path)
     return Artifact(
         onnx_path=out_path,
         runtime_format=choice.runtime_format,

@@ -30,11 +30,11 @@ from compression.export import export_onnx
 from compression.models import SampleModel
 from compression.points import CompressionPoint
 from compression.provenance import code_version
-from compression.runtime import choose_runtime
-from compression.storage import fp16_weights, pack
+from compression.locks import machine_measurement
+from compression.runtime import RuntimeChoice, choose_runtime
+from compression.storage import StorageResult, fp16_weights, pack
 from compression.techniques.distillation import distill
 from compression.techniques.kbit import quantize_weights
-from compression.locks import machine_measurement
 from compression.techniques.layers import conform_to_state_dict, count_macs
 from compression.techniques.lowrank import factorize
 from compression.techniques.pruning import magnitude_prune, structured_prune
@@ -184,6 +184,20 @@ def compress_model(
     return model, notes
 
 
+def choose_and_store(
+    fp32: Path, bits: int, data, seed: int, stored: StorageResult, work: Path, out_path: Path
+) -> tuple[RuntimeChoice, Path]:
+    """Pick the runnable format by timing, then move it and the storage file into place (complete files only)."""
+    _, check_idx = split_validation(len(data.x_train), seed=seed)
+    with machine_measurement():  # timing the candidates must not overlap another process's timing
+        choice = choose_runtime(fp32, bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
+    storage_path = out_path.with_suffix(".ecz")
+    (work / "storage.ecz").write_bytes(stored.data)
+    shutil.move(str(work / "storage.ecz"), storage_path)
+    shutil.move(str(choice.path), out_path)
+    return choice, storage_path
+
+
 def baseline_macs(spec) -> int:
     """Multiply-accumulates of the uncompressed model (uploads: counted on their ONNX file)."""
     if getattr(spec, "is_onnx", False):
@@ -214,16 +228,8 @@ def build_artifact(
         fp32 = export_onnx(model, data.input_shape, work / "fp32.onnx")
         if point.bits < 32:
             progress("choosing the fastest runnable format (timed side by side)", 0.55)
-        _, check_idx = split_validation(len(data.x_train), seed=seed)
-        with machine_measurement():  # timing the candidates must not overlap another process's timing
-            choice = choose_runtime(
-                fp32, point.bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work
-            )
         stored = pack(model, 16 if point.bits == 16 else 32)
-        storage_path = out_path.with_suffix(".ecz")
-        (work / "storage.ecz").write_bytes(stored.data)
-        shutil.move(str(work / "storage.ecz"), storage_path)
-        shutil.move(str(choice.path), out_path)
+        choice, storage_path = choose_and_store(fp32, point.bits, data, seed, stored, work, out_path)
     return Artifact(
         onnx_path=out_path,
         runtime_format=choice.runtime_format,

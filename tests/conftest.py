@@ -28,3 +28,16 @@ def eco_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def fast_settings() -> MeasureSettings:
     return FAST_SETTINGS
+
+
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ecocompress home for a whole test module (modules that measure once and check many ways).
+
+    A module opts in with ``@pytest.fixture(autouse=True) def eco_home(module_home): return module_home``.
+    """
+    home = tmp_path_factory.mktemp("eco-module-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ECOCOMPRESS_HOME", str(home))
+        mp.delenv("ECOCOMPRESS_DB", raising=False)
+        yield home

@@ -13,14 +13,6 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 240
 
 
-@pytest.fixture(scope="module")
-def module_home(tmp_path_factory):
-    """One results store for the whole module, so the Explore session keeps its measured points."""
-    home = tmp_path_factory.mktemp("eco-home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ECOCOMPRESS_HOME", str(home))
-        mp.delenv("ECOCOMPRESS_DB", raising=False)
-        yield home
 
 
 @pytest.fixture(autouse=True)

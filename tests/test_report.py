@@ -16,12 +16,8 @@ from compression.store import ResultsStore
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("eco-report")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ECOCOMPRESS_HOME", str(home))
-        mp.delenv("ECOCOMPRESS_DB", raising=False)
-        yield home
+def home(module_home):
+    return module_home
 
 
 @pytest.fixture(autouse=True)

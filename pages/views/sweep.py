@@ -66,20 +66,26 @@ if others:
         job = get_job(follow)
 
 
+def job_status(job: SweepJob | SearchJob, done: int, total: int, text: str, unit: str, *, stopped: str) -> None:
+    """Progress bar, a stop button while running, and what happened when it ended."""
+    st.progress(done / max(1, total), text=text)
+    if job.active:
+        if st.button(f"Stop after the current {unit}", key=f"stop_{job.id}"):
+            job.stop()
+    elif job.state == "failed":
+        st.error(f"It stopped: {job.error} Completed {unit}s are kept.")
+    elif job.state == "stopped":
+        st.warning(stopped)
+
+
 def render_job(job: SweepJob, live: bool) -> None:
     """Progress, stop control and the live chart of one sweep (re-run every second while live)."""
     if live and not job.active:
         st.rerun()  # the sweep ended: redraw the whole page once, which turns the live refresh off
     st.subheader(f"Sweep {job.id} on {job.model}")
-    st.progress(len(job.done) / max(1, job.total), text=f"{len(job.done)} of {job.total} points: {job.step}")
-    if job.active:
-        if st.button("Stop after the current point", key=f"stop_{job.id}"):
-            job.stop()
-    elif job.state == "failed":
-        st.error(f"The sweep stopped: {job.error} Points measured before are kept.")
-    elif job.state == "stopped":
-        st.warning(f"Stopped after {len(job.done)} of {job.total} points; they are saved.")
-    else:
+    job_status(job, len(job.done), job.total, f"{len(job.done)} of {job.total} points: {job.step}", "point",
+               stopped=f"Stopped after {len(job.done)} of {job.total} points; they are saved.")
+    if job.state == "finished":
         st.success(f"All {job.total} points measured.")
     records = [m.to_dict() for m in job.done]
     if records:
@@ -120,15 +126,9 @@ def render_search(search: SearchJob, live: bool) -> None:
     """Trials arriving on the chart, progress, and the recommended point with its reason."""
     if live and not search.active:
         st.rerun()
-    st.progress(search.done / max(1, search.trials),
-                text=f"{search.done} of {search.trials} trials" + (f"; last: {search.last}" if search.last else ""))
-    if search.active:
-        if st.button("Stop after the current trial", key=f"stop_{search.id}"):
-            search.stop()
-    elif search.state == "failed":
-        st.error(f"The search stopped: {search.error} Completed trials are kept.")
-    elif search.state == "stopped":
-        st.warning(f"Stopped after {search.done} trials; they are saved, and Find best continues the study.")
+    job_status(search, search.done, search.trials,
+               f"{search.done} of {search.trials} trials" + (f"; last: {search.last}" if search.last else ""), "trial",
+               stopped=f"Stopped after {search.done} trials; they are saved, and Find best continues the study.")
     rec = search.recommendation
     if rec is not None:
         (st.success if rec.within_budget else st.warning)(f"**{'Recommended' if rec.within_budget else 'Closest'}: "
