@@ -12,7 +12,6 @@ import onnx
 import pandas as pd
 import pytest
 import torch
-from onnx import TensorProto, helper
 from torch import nn
 
 from compression.api import measure_point, measured_points
@@ -20,6 +19,8 @@ from compression.cli import main
 from compression.points import CompressionPoint
 from compression.store import ResultsStore
 from compression.uploads import UploadError, load_upload, read_onnx
+
+from bad_uploads import bad_data, bad_models
 
 FAST = ["--repeats", "1"]
 
@@ -101,16 +102,17 @@ def test_lenet5_reexported_as_plain_onnx_goes_through(home):
     spec = get_model("mnist-lenet5")
     data = spec.dataset()
     path = export_onnx(spec.load(), data.input_shape, home / "lenet5.onnx")
-    buffer = io.BytesIO()
-    np.savez(buffer, x=data.x_test[:1500], y=data.y_test[:1500])
-    upload = load_upload(path.read_bytes(), "lenet5.onnx", buffer.getvalue(), "mnist.npz")
+    npz = _npz_file(home, data)
+    upload = load_upload(path.read_bytes(), "lenet5.onnx", npz.read_bytes(), "mnist.npz")
     assert upload.info.input_shape == (1, 28, 28) and upload.info.classes == 10
-    base = measure_point(upload.name, CompressionPoint())
-    int8 = measure_point(upload.name, CompressionPoint(bits=8))
-    assert base.accuracy > 0.97 and abs(int8.accuracy - base.accuracy) < 0.02
-    assert int8.storage_bytes < base.storage_bytes / 3
-    assert main(["report", "--model", str(path), "--data", str(_npz_file(home, data)), "--bits", "8", *FAST,
-                 "--out", str(home / "lenet5.html")]) == 0
+    argv = ["--model", str(path), "--data", str(npz), *FAST]
+    assert main(["sweep", *argv, "--bits", "32,8"]) == 0
+    records = {r["label"]: r for r in measured_points(upload.name)}
+    base, int8 = records["fp32 baseline"], records["8-bit"]
+    assert base["accuracy"] > 0.97 and abs(int8["accuracy"] - base["accuracy"]) < 0.02
+    assert int8["storage_bytes"] < base["storage_bytes"] / 3
+    assert main(["report", *argv, "--bits", "8", "--out", str(home / "lenet5.html")]) == 0
+    assert "8-bit" in (home / "lenet5.html").read_text()
 
 
 def _npz_file(home: Path, data) -> Path:
@@ -128,24 +130,6 @@ def test_uploads_refuse_what_needs_training_code(sklearn_upload):
 
 # ---- bad input: one sentence, exit code 2, nothing stored changes --------------------------------------------------
 
-def _two_inputs() -> bytes:
-    graph = helper.make_graph(
-        [helper.make_node("Add", ["a", "b"], ["y"])], "g",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n", 3]), helper.make_tensor_value_info("b", TensorProto.FLOAT, ["n", 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
-    )
-    return helper.make_model(graph).SerializeToString()
-
-
-def _not_a_classifier() -> bytes:
-    graph = helper.make_graph(
-        [helper.make_node("Relu", ["x"], ["y"])], "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 4])],
-    )
-    return helper.make_model(graph).SerializeToString()
-
-
 class _Payload:
     """Unpickling this creates a file: the proof that a pickle was executed."""
 
@@ -155,42 +139,21 @@ class _Payload:
         return (open, (str(self.marker), "w"))
 
 
-BAD_MODELS = [
-    ("empty.onnx", lambda m: b"", "is empty"),
-    ("corrupt.onnx", lambda m: b"\x00not onnx at all" * 50, "is not a readable ONNX model"),
-    ("truncated.onnx", lambda m: m.read_bytes()[: len(m.read_bytes()) // 2], "is not a readable ONNX model"),
-    ("two.onnx", lambda m: _two_inputs(), "has 2 inputs (a, b)"),
-    ("relu.onnx", lambda m: _not_a_classifier(), "has no output of class scores shaped [batch, classes]"),
-    ("model.pt", lambda m: m.read_bytes(), "is a pickle-based file"),
-]
+MODEL_CASES = [name for name, _, _ in bad_models(b"model")]
+DATA_CASES = ["nolabel.csv", "nan.csv", "text.csv", "narrow.csv", "labels.csv", "header.csv", "empty.csv", "data.xlsx"]
 
 
-def _frame_with(frame: pd.DataFrame, change) -> bytes:
-    edited = frame.copy()
-    change(edited)
-    return _csv(edited)
+def _case(cases: list[tuple[str, bytes, str]], filename: str) -> tuple[bytes, str]:
+    return next((content, message) for name, content, message in cases if name == filename)
 
 
-BAD_DATA = [
-    ("nolabel.csv", lambda f: _csv(f.drop(columns=["label"])), "has no 'label' column"),
-    ("nan.csv", lambda f: _frame_with(f, lambda e: e.__setitem__("f3", e["f3"].where(e.index != 4))), "has a missing value in row 6"),
-    ("text.csv", lambda f: _frame_with(f, lambda e: e.__setitem__("f2", e["f2"].astype(object).where(e.index != 2, "abc"))),
-     "holds text (row 4: 'abc')"),
-    ("narrow.csv", lambda f: _csv(f.drop(columns=["f0", "f1"])), "The model expects 13 features per example"),
-    ("labels.csv", lambda f: _frame_with(f, lambda e: e.__setitem__("label", e["label"].where(e.index != 0, 7))),
-     "Label 7 in 'labels.csv' is outside the model's classes 0-2"),
-    ("header.csv", lambda f: _csv(f.iloc[:0]), "has a header but no rows"),
-    ("empty.csv", lambda f: b"", "is empty"),
-    ("data.xlsx", lambda f: _csv(f), "is neither CSV nor NPZ"),
-]
-
-
-@pytest.mark.parametrize(("filename", "make", "message"), BAD_MODELS, ids=[b[0] for b in BAD_MODELS])
-def test_bad_model_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, filename, make, message):
+@pytest.mark.parametrize("filename", MODEL_CASES)
+def test_bad_model_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, filename):
     model, frame = sklearn_upload
+    content, message = _case(bad_models(model.read_bytes()), filename)
     bad = home / "bad" / filename
     bad.parent.mkdir(exist_ok=True)
-    bad.write_bytes(make(model))
+    bad.write_bytes(content)
     (home / "wine.csv").write_bytes(_csv(frame))
     with pytest.raises(UploadError, match=None) as caught:
         load_upload(bad.read_bytes(), filename, _csv(frame), "wine.csv", register=False)
@@ -201,12 +164,14 @@ def test_bad_model_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, file
     assert ResultsStore().count() == before
 
 
-@pytest.mark.parametrize(("filename", "make", "message"), BAD_DATA, ids=[b[0] for b in BAD_DATA])
-def test_bad_data_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, filename, make, message):
+@pytest.mark.parametrize("filename", DATA_CASES)
+def test_bad_data_is_one_sentence_and_exit_2(sklearn_upload, home, capsys, filename):
     model, frame = sklearn_upload
+    cases = [*bad_data(frame, classes=3), ("data.xlsx", _csv(frame), "is neither CSV nor NPZ")]
+    content, message = _case(cases, filename)
     bad = home / "bad" / filename
     bad.parent.mkdir(exist_ok=True)
-    bad.write_bytes(make(frame))
+    bad.write_bytes(content)
     with pytest.raises(UploadError) as caught:
         load_upload(model.read_bytes(), "wine-mlp.onnx", bad.read_bytes(), filename, register=False)
     assert message in str(caught.value), str(caught.value)

@@ -1,0 +1,62 @@
+"""Bad uploads shared by the CLI and dashboard tests: (file name, bytes, the sentence's telling part)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from onnx import TensorProto, helper
+
+
+def _two_inputs() -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["a", "b"], ["y"])], "g",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, ["n", 3]), helper.make_tensor_value_info("b", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+def _not_a_classifier() -> bytes:
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4, 4])],
+    )
+    return helper.make_model(graph).SerializeToString()
+
+
+def bad_models(model: bytes) -> list[tuple[str, bytes, str]]:
+    return [
+        ("empty.onnx", b"", "is empty"),
+        ("corrupt.onnx", b"\x00not onnx at all" * 50, "is not a readable ONNX model"),
+        ("truncated.onnx", model[: len(model) // 2], "is not a readable ONNX model"),
+        ("two.onnx", _two_inputs(), "has 2 inputs (a, b)"),
+        ("relu.onnx", _not_a_classifier(), "has no output of class scores shaped [batch, classes]"),
+        ("model.pt", model, "is a pickle-based file"),
+        ("evil.onnx", b"\x80\x04\x95 a pickle stream", "is a pickle-based file"),
+    ]
+
+
+def _csv(frame: pd.DataFrame) -> bytes:
+    return frame.to_csv(index=False).encode()
+
+
+def _edited(frame: pd.DataFrame, column: str, row: int, value) -> bytes:
+    edited = frame.copy()
+    edited[column] = edited[column].astype(object)
+    edited.loc[row, column] = value
+    return _csv(edited)
+
+
+def bad_data(frame: pd.DataFrame, classes: int) -> list[tuple[str, bytes, str]]:
+    """``frame``: numeric feature columns and a 'label' column that fit the model."""
+    features = [c for c in frame.columns if c != "label"]
+    return [
+        ("nolabel.csv", _csv(frame.drop(columns=["label"])), "has no 'label' column"),
+        ("nan.csv", _edited(frame, features[3], 4, float("nan")), "has a missing value in row 6"),
+        ("text.csv", _edited(frame, features[2], 2, "abc"), "holds text (row 4: 'abc')"),
+        ("narrow.csv", _csv(frame.drop(columns=features[:2])), f"The model expects {len(features)} features per example"),
+        ("labels.csv", _edited(frame, "label", 0, classes + 4),
+         f"Label {classes + 4} in 'labels.csv' is outside the model's classes 0-{classes - 1}"),
+        ("header.csv", _csv(frame.iloc[:0]), "has a header but no rows"),
+        ("empty.csv", b"", "is empty"),
+    ]
