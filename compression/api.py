@@ -63,18 +63,20 @@ def _measure_artifact(
     from compression.locks import machine_measurement
 
     data = spec.dataset()
+    batch = getattr(spec, "measure_batch", settings.batch_size)  # the text model: 32 sentences per call
     session = open_session(artifact.onnx_path, settings.ort_threads)
     progress("measuring accuracy on the test set", 0.55)
-    acc = measure_accuracy(session, data.x_test, data.y_test)
+    evaluate = getattr(spec, "evaluate", None)  # the text model: agreement with the original, not accuracy
+    acc = evaluate(session) if evaluate else measure_accuracy(session, data.x_test, data.y_test)
     waiting = lambda: progress("waiting: another process on this machine is measuring", 0.6)  # noqa: E731
     with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
         progress("measuring latency", 0.65)
-        latency = measure_latency(session, data.x_test, large_batch=settings.batch_size)
+        latency = measure_latency(session, data.x_test, large_batch=batch)
         progress(f"measuring energy with CodeCarbon ({settings.repeats} x {settings.energy_window_s:g} s)", 0.75)
         energy = measure_session_energy(
             session,
             data.x_test,
-            batch_size=settings.batch_size,
+            batch_size=batch,
             country_iso_code=settings.country,
             repeats=settings.repeats,
             min_seconds=settings.energy_window_s,
@@ -142,6 +144,9 @@ def _measure_artifact(
         model_hash=spec.content_hash,
         code_version=code_version(),
         measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        quality_metric=getattr(spec, "quality_metric", "test accuracy"),
+        fidelity_cosine=getattr(acc, "cosine", None),
+        fidelity_top1=getattr(acc, "top1", None),
     ), energy
 
 
@@ -226,6 +231,10 @@ def _prepare(model: str, point: CompressionPoint, settings: MeasureSettings | No
         from compression.onnx_compress import check_point
 
         check_point(point)
+    if getattr(spec, "is_text", False):
+        from compression.text_pipeline import check_point as check_text_point
+
+        check_text_point(point)
     return spec, settings or MeasureSettings(), store or ResultsStore()
 
 

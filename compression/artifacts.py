@@ -72,6 +72,7 @@ def model_card(record: dict) -> dict[str, Any]:
         "input": input_signature(record["onnx_path"]),
         "measured": {key: record[key] for key, _ in CARD_FIELDS},
         "units": dict(CARD_FIELDS),
+        "quality_metric": record.get("quality_metric", "test accuracy"),
         "energy_method": record["energy_method"],
         "energy_estimated": record["energy_estimated"],
         "grid_region": record["country"],
@@ -96,7 +97,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "| figure | value |",
         "| --- | --- |",
-        f"| test accuracy | {units.percent(m['accuracy'])} (95% interval {units.percent(m['accuracy_ci_low'], 1)} to "
+        f"| {card['quality_metric']} | {units.percent(m['accuracy'])} (95% interval {units.percent(m['accuracy_ci_low'], 1)} to "
         f"{units.percent(m['accuracy_ci_high'], 1)}, {m['test_examples']:,} examples; baseline {units.percent(m['baseline_accuracy'])}) |",
         f"| runnable size | {units.size(m['size_bytes'])} |",
         f"| stored size | {units.size(m['storage_bytes'])} |",
@@ -112,7 +113,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "```python",
         "import numpy as np, onnxruntime as ort",
         f"session = ort.InferenceSession('{card['files']['runnable']}')",
-        f"logits = session.run(None, {{'{inp['name']}': x.astype(np.float32)}})[0]  # x: {inp['shape']}",
+        f"outputs = session.run(None, {{'{inp['name']}': x.astype(np.{inp['dtype']})}})[0]  # x: {inp['shape']}",
         "```",
         "",
     ])

@@ -234,8 +234,11 @@ def _report_data(args: argparse.Namespace, *, quiet: bool = False):
 def cmd_models(args: argparse.Namespace) -> int:
     from compression.models import list_models
 
+    from compression import minilm
+    from compression.models import get_model
+
     rows = []
-    for spec in list_models():
+    for spec in [*list_models(), *([get_model(minilm.NAME)] if minilm.available() else [])]:
         card = spec.card()
         rows.append(
             {

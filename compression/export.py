@@ -23,10 +23,16 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 
 
-def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: Path) -> Path:
-    """Export ``model`` (eval mode) for inputs of shape ``(batch, *input_shape)`` to ``path``."""
+def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: Path, *, input_dtype: torch.dtype = torch.float32) -> Path:
+    """Export ``model`` (eval mode) for inputs of shape ``(batch, *input_shape)`` to ``path``.
+
+    Integer inputs (token ids) get an example of ones, so no example position is padding.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    example = torch.zeros((2, *input_shape), dtype=torch.float32)
+    if input_dtype.is_floating_point:
+        example = torch.zeros((2, *input_shape), dtype=input_dtype)
+    else:
+        example = torch.ones((2, *input_shape), dtype=input_dtype)
     batch = torch.export.Dim("batch", min=1)
     model = model.eval()
     quiet = io.StringIO()

@@ -12,7 +12,7 @@ import pandas as pd
 
 from compression import units
 from compression.pareto import pareto_mask
-from compression.plots import OKABE_ITO
+from compression.plots import OKABE_ITO, quality_title
 from compression.projection import RegionFootprint
 
 
@@ -65,7 +65,7 @@ def tradeoff_png(records: list[dict], x_column: str, x_title: str, chosen_label:
         ax.scatter(chosen[x_column], chosen["accuracy_pct"], s=220, marker="*", color=OKABE_ITO["vermillion"],
                    edgecolor="black", label=f"chosen: {chosen_label}", zorder=4)
     ax.set_xlabel(x_title)
-    ax.set_ylabel("Test accuracy (%)")
+    ax.set_ylabel(quality_title(records))
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)

@@ -136,8 +136,21 @@ def register_model(spec: Any) -> None:
     _REGISTERED[spec.name] = spec
 
 
+@functools.lru_cache(maxsize=1)
+def _text_model():
+    from compression.minilm import TextModel
+
+    return TextModel()
+
+
 def get_model(name: str) -> SampleModel:
     """Look a model up by name, with a sentence listing the choices when it is unknown."""
+    from compression import minilm
+
+    if name == minilm.NAME:  # the optional pretrained sentence encoder
+        if not minilm.available():
+            raise UnknownModelError(minilm.MISSING)
+        return _text_model()
     try:
         return SAMPLE_MODELS[name] if name in SAMPLE_MODELS else _REGISTERED[name]
     except KeyError:

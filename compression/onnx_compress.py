@@ -109,10 +109,12 @@ def quantize_initializers(model, refs: list[WeightRef], bits: int) -> tuple[str,
     return f"weights on a per-channel {bits}-bit grid (post-training rounding, no fine-tune)", scales
 
 
-def _as_layer(weight: np.ndarray, scale: np.ndarray | None, bits: int | None) -> nn.Linear:
+def _as_layer(weight: np.ndarray, scale: np.ndarray | None, bits: int | None, bias: np.ndarray | None = None) -> nn.Linear:
     """A weight tensor (channels first) dressed as a layer, so the storage packer writes it like the samples'."""
     layer = nn.Linear(1, 1, bias=False)
     layer.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(weight)), requires_grad=False)
+    if bias is not None:
+        layer.bias = nn.Parameter(torch.from_numpy(np.ascontiguousarray(bias)), requires_grad=False)
     if scale is not None:
         layer.register_buffer("weight_scale", torch.from_numpy(np.asarray(scale, dtype=np.float32)))
         layer.weight_bits = bits

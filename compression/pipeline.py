@@ -215,6 +215,10 @@ def build_artifact(
 ) -> Artifact:
     """Compress ``spec`` as ``point`` says; write the ONNX artifact to ``out_path`` and the
     storage file beside it (``.ecz``). Files are moved into place only when complete."""
+    if getattr(spec, "is_text", False):  # the sentence encoder has its own techniques and quality measure
+        from compression.text_pipeline import build_text_artifact
+
+        return build_text_artifact(spec, point, out_path, seed=seed, progress=progress)
     if getattr(spec, "is_onnx", False) and point.student_width == 1.0:  # an uploaded file, no training code
         from compression.onnx_compress import build_onnx_artifact
 

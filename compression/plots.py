@@ -95,12 +95,20 @@ def tradeoff_info(
     front = frame[pareto_mask(frame["accuracy"], frame[x_column])].sort_values(x_column)
     baseline = frame[frame["label"] == "fp32 baseline"]
     current = frame[frame["label"] == current_label] if current_label else frame.iloc[0:0]
-    return TradeoffInfo(frame, front, baseline, current, x_column, x_title, "Test accuracy (%)")
+    return TradeoffInfo(frame, front, baseline, current, x_column, x_title, quality_title(records))
+
+
+def quality_title(records: list[dict]) -> str:
+    """'Test accuracy (%)', or the model's own quality measure (the text model: agreement with the original)."""
+    metrics = {r.get("quality_metric", "test accuracy") for r in records}
+    metric = metrics.pop() if len(metrics) == 1 else "test accuracy"
+    return "Test accuracy (%)" if metric == "test accuracy" else f"{metric[0].upper()}{metric[1:]} (%)"
 
 
 def _hover(frame: pd.DataFrame) -> list[str]:
     return [
-        f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>accuracy {r.accuracy * 100:.2f}%"
+        f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>"
+        f"{'accuracy' if getattr(r, 'quality_metric', 'test accuracy') == 'test accuracy' else 'agreement'} {r.accuracy * 100:.2f}%"
         f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences"
         f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch 256)"
         f"<br>stored {r.storage_bytes / 1e3:,.1f} kB ({r.storage_format.split(',')[0]})"

@@ -90,7 +90,7 @@ def _comparison_rows(c: dict, b: dict) -> list[tuple]:
         return f"{value / base:.2f}x" if base else "n/a"
 
     return [
-        ("test accuracy", f"{units.percent(c['accuracy'])} ({units.percent(c['accuracy_ci_low'], 1)} to "
+        (c.get("quality_metric", "test accuracy"), f"{units.percent(c['accuracy'])} ({units.percent(c['accuracy_ci_low'], 1)} to "
                           f"{units.percent(c['accuracy_ci_high'], 1)})",
          units.percent(b["accuracy"]), units.points_change(-c["accuracy_drop_points"])),
         ("stored size", units.size(c["storage_bytes"]), units.size(b["storage_bytes"]), change(c["storage_bytes"], b["storage_bytes"])),

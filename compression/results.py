@@ -115,6 +115,9 @@ class Measurement:
     accuracy_seed_mean: float | None = None
     accuracy_seed_std: float | None = None
     cached: bool = False
+    quality_metric: str = "test accuracy"  # the text model: agreement with the original model
+    fidelity_cosine: float | None = None  # the text model: mean cosine similarity to the original's embeddings
+    fidelity_top1: float | None = None  # the text model: top-1 nearest-neighbour agreement
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

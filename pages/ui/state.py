@@ -98,7 +98,11 @@ def model_titles() -> dict[str, str]:
     from compression.models import SAMPLE_MODELS, get_model
     from compression.errors import UnknownModelError
 
+    from compression import minilm
+
     titles = {m.name: m.title for m in SAMPLE_MODELS.values()}
+    if minilm.available():
+        titles[minilm.NAME] = get_model(minilm.NAME).title
     for name in st.session_state.get(UPLOADS, []):
         try:
             titles[name] = f"uploaded: {get_model(name).title}"

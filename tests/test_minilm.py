@@ -1,0 +1,119 @@
+"""all-MiniLM-L6-v2 (the optional text extra): faithful encoder, faithful ONNX, techniques above a floor.
+
+Runs on a handful of sentences, so it is fast; skipped where `pip install -e ".[text]"` was not run.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compression import minilm, text_pipeline
+
+pytestmark = pytest.mark.skipif(not minilm.available(), reason='needs the text extra: pip install -e ".[text]"')
+
+
+@pytest.fixture(scope="module")
+def teacher():
+    return minilm.load_teacher()
+
+
+@pytest.fixture(scope="module")
+def few(teacher):
+    """24 sentences spread over the 20 topics, and the original model's embeddings of them."""
+    ids = minilm.tokenize(minilm.sentences()[0::125])
+    return ids, minilm.embed(teacher, ids)
+
+
+def cosine(model, few) -> float:
+    ids, reference = few
+    return minilm.fidelity(minilm.embed(model, ids), reference).cosine
+
+
+def test_our_encoder_matches_sentence_transformers(few):
+    st = pytest.importorskip("sentence_transformers")
+    model = st.SentenceTransformer(str(minilm.weights_path()), device="cpu")
+    sentences = minilm.sentences()[0::125]
+    expected = model.encode(sentences, normalize_embeddings=True)
+    assert np.abs(few[1] - expected).max() < 1e-5
+
+
+def test_onnx_export_matches_pytorch_and_int8_stays_close(teacher, few, tmp_path):
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from compression.export import export_onnx
+    from compression.measure import open_session, run_logits
+
+    ids, reference = few
+    path = export_onnx(teacher, (minilm.SEQ_LEN,), tmp_path / "minilm.onnx", input_dtype=torch.int64)
+    assert np.abs(run_logits(open_session(path), ids) - reference).max() < 1e-5
+    quantize_dynamic(str(path), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                     per_channel=True)
+    int8 = run_logits(open_session(tmp_path / "int8.onnx"), ids)
+    assert minilm.fidelity(int8, reference).cosine > 0.98
+
+
+@pytest.mark.parametrize(
+    ("technique", "setting", "floor"),
+    [
+        (text_pipeline.quantize_text, 8, 0.995),
+        (text_pipeline.quantize_text, 4, 0.90),
+        (text_pipeline.magnitude_prune_linear, 0.3, 0.90),
+        (text_pipeline.prune_heads_and_ffn, 0.25, 0.70),
+    ],
+    ids=["8-bit", "4-bit", "30% sparse", "25% of heads and units removed"],
+)
+def test_each_technique_stays_above_its_floor_and_leaves_the_input_alone(teacher, few, technique, setting, floor):
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    compressed = technique(teacher, setting)
+    assert cosine(compressed, few) >= floor
+    assert all((before[k] == v).all() for k, v in teacher.state_dict().items())  # a new model; the input is untouched
+
+
+def test_structured_pruning_really_removes_heads_and_units(teacher):
+    heads, ffn = minilm.shape_of(text_pipeline.prune_heads_and_ffn(teacher, 0.5))
+    assert heads == [6] * 6 and ffn == [768] * 6
+    assert minilm.macs_for(heads, ffn) == minilm.macs_for([12] * 6, [1536] * 6) // 2
+
+
+def test_a_student_recovers_on_the_teachers_embeddings(teacher, few):
+    student = text_pipeline.fewer_layers(teacher, 0.5)
+    assert len(student.layers) == 3
+    untrained = cosine(student, few)
+    train = minilm.tokenize(minilm.sentences()[1::40])  # not the evaluation sentences
+    recovered = text_pipeline.recover(student, train, minilm.embed(teacher, train), steps=10)
+    assert cosine(recovered, few) > max(untrained, 0.75)
+
+
+def test_fidelity_is_one_for_the_original_and_lower_for_noise(few):
+    _, reference = few
+    same = minilm.fidelity(reference, reference)
+    assert (same.accuracy, same.top1, round(same.cosine, 6)) == (1.0, 1.0, 1.0)
+    noisy = reference + np.random.default_rng(0).normal(scale=0.2, size=reference.shape).astype(np.float32)
+    assert minilm.fidelity(noisy, reference).accuracy < 1.0
+
+
+def test_without_the_extra_the_model_says_how_to_add_it(monkeypatch):
+    from compression.errors import UnknownModelError
+    from compression.models import get_model
+
+    monkeypatch.setattr(minilm, "available", lambda: False)
+    with pytest.raises(UnknownModelError, match=r'pip install -e "\.\[text\]"'):
+        get_model("minilm-l6")
+
+
+def test_report_and_projection_work_for_the_text_model(tmp_path, capsys):
+    """End to end (about two minutes): measured like the samples, reported with its own quality measure."""
+    from compression.cli import main
+
+    out = tmp_path / "minilm.html"
+    assert main(["report", "--model", "minilm-l6", "--bits", "8", "--repeats", "1", "--out", str(out),
+                 "--artifacts", str(tmp_path / "model")]) == 0
+    html = out.read_text()
+    assert "agreement with the original model (top-5 nearest neighbours kept)" in html
+    assert "data:image/png;base64," in html
+    card = (tmp_path / "model" / "minilm-l6-8-bit.card.md").read_text()
+    assert "int64" in card and "agreement with the original model" in card
+    assert main(["project", "--model", "minilm-l6", "--bits", "8", "--repeats", "1", "--json"]) == 0
+    assert '"kwh"' in capsys.readouterr().out
