@@ -39,6 +39,14 @@ def _fast(at: AppTest) -> AppTest:
     return at.number_input(key="repeats").set_value(1).run()
 
 
+def _finished(job):
+    """Wait (bounded) for a background sweep or search job to end."""
+    deadline = time.time() + TIMEOUT
+    while job.active and time.time() < deadline:
+        time.sleep(0.5)
+    return job
+
+
 def _ok(at: AppTest) -> None:
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
@@ -129,10 +137,7 @@ def test_sweep_runs_in_the_background_and_compare_shows_it():
     assert any("2 settings" in i.value for i in at.info)
     at.button(key="start_sweep").click().run()
     _ok(at)
-    job = jobs.get_job(at.session_state["sweep_job"])
-    deadline = time.time() + TIMEOUT
-    while job.active and time.time() < deadline:
-        time.sleep(0.5)
+    job = _finished(jobs.get_job(at.session_state["sweep_job"]))
     assert job.state == "finished" and len(job.done) == 2
     at.run()
     _ok(at)
@@ -253,10 +258,7 @@ def test_find_best_runs_a_search_and_highlights_the_recommendation():
     at.number_input(key="search_trials").set_value(1).run()
     at.button(key="find_best").click().run()
     _ok(at)
-    job = jobs.get_job(at.session_state["search_job"])
-    deadline = time.time() + TIMEOUT
-    while job.active and time.time() < deadline:
-        time.sleep(0.5)
+    job = _finished(jobs.get_job(at.session_state["search_job"]))
     assert job.state == "finished", job.error
     at.run()
     _ok(at)
