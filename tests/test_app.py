@@ -180,11 +180,14 @@ def test_review_projects_models_and_exports(module_home):
     assert any(e.value.startswith("The 'currency' parameter must be") for e in at.error)
 
 
-def test_review_without_points_says_what_to_do(tmp_path, monkeypatch):
+def test_review_without_points_says_what_to_do_and_can_measure_starters(tmp_path, monkeypatch):
     monkeypatch.setenv("ECOCOMPRESS_HOME", str(tmp_path))
-    at = _app("pages/views/review.py")
+    at = _fast(_app("pages/views/review.py"))
     _ok(at)
     assert any("Explore" in i.value for i in at.info)
+    at.button(key="measure_starters").click().run()
+    _ok(at)
+    assert set(_metrics(at)) == {"Energy per year", "CO2e per year", "Electricity cost per year"}
 
 
 @pytest.fixture(scope="module")

@@ -49,6 +49,16 @@ if baseline is None or len(records) < 2:
         f"{model} --out report.html`, which measures two starter points)."
     )
     st.page_link("pages/views/explore.py", label="Go to Explore", icon=":material/tune:")
+    if st.button("Measure the baseline and two starter points now", key="measure_starters"):
+        from compression.report import STARTER_POINTS
+
+        with widgets.plain_errors(), st.status("Measuring the starter points...", expanded=True) as status:
+            bar = st.progress(0.0, text="starting")
+            for point in (CompressionPoint(), *STARTER_POINTS):
+                api.measure_point(model, point, state.settings(), session=state.session_id(),
+                                  progress=lambda step, f, p=point: bar.progress(min(1.0, f), text=f"{p.label()}: {step}"))
+            status.update(label="Measured; the review is below.", state="complete", expanded=False)
+        st.rerun()
     st.stop()
 
 # ---- the operating point ---------------------------------------------------------------------------------------
