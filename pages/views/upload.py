@@ -31,11 +31,14 @@ st.markdown(
 """
 )
 
+limit_mb = max(1, int(max_upload_bytes() // 1_000_000))  # the same limit the widget shows and the back end enforces
 c1, c2 = st.columns(2)
-model_file = c1.file_uploader("ONNX model", type=["onnx"], key="upload_model")
-data_file = c2.file_uploader("Labeled data (evaluation)", type=["csv", "npz", "txt"], key="upload_data")
+model_file = c1.file_uploader("ONNX model", type=["onnx"], key="upload_model", max_upload_size=limit_mb)
+data_file = c2.file_uploader("Labeled data (evaluation)", type=["csv", "npz", "txt"], key="upload_data",
+                             max_upload_size=limit_mb)
 c3, c4 = st.columns(2)
-train_file = c3.file_uploader("Training data (optional)", type=["csv", "npz", "txt"], key="upload_train")
+train_file = c3.file_uploader("Training data (optional)", type=["csv", "npz", "txt"], key="upload_train",
+                              max_upload_size=limit_mb)
 c4.text_input("Label column (CSV)", value=DEFAULT_LABEL_COLUMN, key="upload_label_column")
 
 if st.button("Check and add the model", type="primary", key="upload_add", disabled=not (model_file and data_file)):
