@@ -58,9 +58,8 @@ def _measure_artifact(
     baseline: Measurement | None,
     progress: Progress,
 ) -> tuple[Measurement, EnergyResult]:
-    from compression.measure import measure_accuracy, measure_latency, measure_session_energy, open_session
-
     from compression.locks import machine_measurement
+    from compression.measure import measure_accuracy, measure_latency, measure_session_energy, open_session
 
     data = spec.dataset()
     batch = getattr(spec, "measure_batch", settings.batch_size)  # the text model: 32 sentences per call
@@ -225,16 +224,12 @@ def request_point(
 
 
 def _prepare(model: str, point: CompressionPoint, settings: MeasureSettings | None, store: ResultsStore | None):
-    """The model's spec (refusing at once what an uploaded file cannot do), settings and store."""
+    """The model's spec, settings and store; a spec that cannot do a point (an uploaded file without
+    training code, the text model) refuses it here, in one sentence, before anything is queued."""
     spec = get_model(model)
-    if getattr(spec, "is_onnx", False):  # an uploaded file: say now what needs training code we do not have
-        from compression.onnx_compress import check_point
-
-        check_point(point)
-    if getattr(spec, "is_text", False):
-        from compression.text_pipeline import check_point as check_text_point
-
-        check_text_point(point)
+    refuse = getattr(spec, "check_point", None)
+    if refuse is not None:
+        refuse(point)
     return spec, settings or MeasureSettings(), store or ResultsStore()
 
 

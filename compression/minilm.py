@@ -262,6 +262,12 @@ class TextModel:
             self._cache[which] = embed(self.load(), data.x_test if which == "test" else data.x_train)
         return self._cache[which]
 
+    def check_point(self, point) -> None:
+        """Refuse what the text model does not offer (see ``text_pipeline.check_point``)."""
+        from compression.text_pipeline import check_point
+
+        check_point(point)
+
     def evaluate(self, session) -> Fidelity:
         from compression.measure import run_logits
 

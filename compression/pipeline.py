@@ -191,18 +191,23 @@ def choose_and_store(
     _, check_idx = split_validation(len(data.x_train), seed=seed)
     with machine_measurement():  # timing the candidates must not overlap another process's timing
         choice = choose_runtime(fp32, bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
+    return choice, move_into_place(choice.path, stored, work, out_path)
+
+
+def move_into_place(runnable: Path, stored: StorageResult, work: Path, out_path: Path) -> Path:
+    """Write the storage file, then move it and the runnable ONNX file to their final names (complete files only)."""
     storage_path = out_path.with_suffix(".ecz")
     (work / "storage.ecz").write_bytes(stored.data)
     shutil.move(str(work / "storage.ecz"), storage_path)
-    shutil.move(str(choice.path), out_path)
-    return choice, storage_path
+    shutil.move(str(runnable), out_path)
+    return storage_path
 
 
 def baseline_macs(spec) -> int:
-    """Multiply-accumulates of the uncompressed model (uploads: counted on their ONNX file)."""
-    if getattr(spec, "is_onnx", False):
-        return spec.baseline_macs
-    return count_macs(spec.build(), spec.dataset().input_shape)  # dense MACs depend on shapes only
+    """Multiply-accumulates of the uncompressed model: the spec's own count (uploads, the text model), else
+    counted on its architecture (dense MACs depend on shapes only)."""
+    known = getattr(spec, "baseline_macs", None)
+    return known if known is not None else count_macs(spec.build(), spec.dataset().input_shape)
 
 
 def build_artifact(

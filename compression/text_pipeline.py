@@ -14,7 +14,6 @@ Recovery and distillation use only the 2,400 training sentences; agreement is me
 from __future__ import annotations
 
 import copy
-import shutil
 import statistics
 import tempfile
 import time
@@ -228,7 +227,7 @@ def build_text_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
     from compression.locks import machine_measurement
     from compression.onnx_compress import _as_layer
     from compression.opcounts import count_operations
-    from compression.pipeline import Artifact
+    from compression.pipeline import Artifact, baseline_macs, move_into_place
     from compression.storage import pack
 
     progress = progress or (lambda step, fraction: None)
@@ -251,12 +250,9 @@ def build_text_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
             for m in tensors
         ])
         stored = pack(holder, 16 if point.bits == 16 else 32)
-        storage_path = out_path.with_suffix(".ecz")
-        (work / "storage.ecz").write_bytes(stored.data)
-        shutil.move(str(work / "storage.ecz"), storage_path)
-        shutil.move(str(choice.path), out_path)
+        storage_path = move_into_place(choice.path, stored, work, out_path)
     params = sum(p.numel() for p in model.parameters())
     return Artifact(out_path, choice.runtime_format, choice.reason, params, storage_path, stored.size_bytes,
-                    stored.description, spec.baseline_macs, counts.nonzero_macs, tuple(notes))
+                    stored.description, baseline_macs(spec), counts.nonzero_macs, tuple(notes))
 
 

@@ -275,6 +275,12 @@ class UploadedModel:
     def dataset(self):
         return self.data
 
+    def check_point(self, point) -> None:
+        """Refuse what needs the model's training code (see ``onnx_compress.check_point``)."""
+        from compression.onnx_compress import check_point
+
+        check_point(point)
+
     def card(self) -> dict:
         return {}
 
@@ -383,18 +389,15 @@ def load_upload(
 
 def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxClassifier]:
     """Keep only the class-score output (e.g. drop skl2onnx's label output), so every tool reads output 0."""
-    if info.output_index == 0:
-        import onnx
-
-        if len(onnx.load_from_string(model_bytes).graph.output) == 1:
-            return model_bytes, info
     import onnx
 
     model = onnx.load_from_string(model_bytes)
+    if info.output_index == 0 and len(model.graph.output) == 1:
+        return model_bytes, info
     scores = model.graph.output[info.output_index]
-    keep = onnx.utils.Extractor(model).extract_model([i.name for i in model.graph.input
-                                                      if i.name not in {t.name for t in model.graph.initializer}],
-                                                     [scores.name])
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i.name for i in model.graph.input if i.name not in initializers]
+    keep = onnx.utils.Extractor(model).extract_model(inputs, [scores.name])
     return keep.SerializeToString(), OnnxClassifier(info.input_name, info.input_shape, 0, info.classes)
 
 
