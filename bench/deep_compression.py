@@ -19,12 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.api import measure_point  # noqa: E402
-from compression.models import get_model  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
-from compression.results import MeasureSettings  # noqa: E402
+from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.models.registry import get_model  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
+from ecocompress.core.records import MeasureSettings  # noqa: E402
 
 TARGETS = {"mnist-lenet300": (40.0, 0.2), "mnist-lenet5": (40.0, 0.2), "digits-cnn": (30.0, 1.0)}
 PAPER = {  # Table 1: error before -> after, compression ratio

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "compression"))
 
 
 def timed_run(at) -> float:
@@ -45,8 +45,8 @@ def main() -> None:
     for run in range(args.new_runs):
         with tempfile.TemporaryDirectory() as home:
             os.environ["ECOCOMPRESS_HOME"] = home
-            from compression.api import measure_point
-            from compression.points import CompressionPoint
+            from ecocompress.service.api import measure_point
+            from ecocompress.core.points import CompressionPoint
 
             measure_point("digits-cnn", CompressionPoint())  # the baseline a running server already has
             at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)

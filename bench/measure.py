@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.measure import measure_accuracy, open_session  # noqa: E402
-from compression.models import SAMPLE_MODELS, get_model  # noqa: E402
-from compression.pipeline import build_artifact  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
+from ecocompress.measure.session import measure_accuracy, open_session  # noqa: E402
+from ecocompress.models.registry import SAMPLE_MODELS, get_model  # noqa: E402
+from ecocompress.build.pipeline import build_artifact  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
 from sidebyside import BATCH, side_by_side  # noqa: E402
 
 VARIANTS = {"fp32": CompressionPoint(), "int8": CompressionPoint(bits=8)}

@@ -18,12 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.api import best_tradeoff, measure_point  # noqa: E402
-from compression.measure import open_session  # noqa: E402
-from compression.models import get_model  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
+from ecocompress.core.choice import recommend  # noqa: E402
+from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.measure.session import open_session  # noqa: E402
+from ecocompress.models.registry import get_model  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
 from sidebyside import side_by_side  # noqa: E402
 
 CANDIDATES = [
@@ -45,7 +46,8 @@ def main() -> None:
     spec = get_model("minilm-l6")
     base = measure_point(spec.name, CompressionPoint())
     measured = [measure_point(spec.name, p) for p in CANDIDATES]
-    best = best_tradeoff([base.to_dict(), *(m.to_dict() for m in measured)], max_drop_points=args.max_drop)
+    rec = recommend([base, *measured], args.max_drop)
+    best = rec.record.to_dict() if rec and rec.within_budget else None
     print(f"candidates (measured by the product; budget {args.max_drop:g} points of agreement):", file=sys.stderr)
     for m in measured:
         print(f"  {m.label:<34} top-5 kept {m.accuracy:.1%}, top-1 {m.fidelity_top1:.1%}, cosine {m.fidelity_cosine:.4f}, "

@@ -15,12 +15,12 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.api import measure_point  # noqa: E402
-from compression.energy_model import PROFILES, EnergyTable, modelled_energy  # noqa: E402
-from compression.opcounts import count_operations  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
+from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.measure.energy_model import PROFILES, EnergyTable, modelled_energy  # noqa: E402
+from ecocompress.measure.opcounts import count_operations  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ Variants of each model, all built in one run (peers' files in a temporary folder
    training images (needs ``pip install .[bench]``; reported as not installed otherwise);
 6. ecocompress: a few candidate points measured by the product itself (``measure_point``: built,
    fine-tuned, exported, runtime format chosen by timing, stored and cached), and the one
-   ``best_tradeoff`` picks within 1 point of accuracy (it ranks by the energy measured then).
+   ``recommend`` (the product's one rule) picks within 1 point of accuracy (it ranks by the energy measured then).
 
 All variants are then timed and metered *side by side*, interleaved (A, B, C, ..., A, B, C):
 every repeat runs each variant's latency (batch 1 per call, batch 256 per item) and one
@@ -56,22 +56,23 @@ import onnx
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.api import best_tradeoff, measure_point  # noqa: E402
-from compression.energy import measure_window, warm_up_codecarbon  # noqa: E402
-from compression.export import INPUT_NAME, export_onnx  # noqa: E402
-from compression.measure import (  # noqa: E402
+from ecocompress.core.choice import recommend  # noqa: E402
+from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.measure.energy import measure_window, warm_up_codecarbon  # noqa: E402
+from ecocompress.build.export import INPUT_NAME, export_onnx  # noqa: E402
+from ecocompress.measure.session import (  # noqa: E402
     AccuracyResult,
     measure_accuracy,
     measure_latency,
     open_session,
     session_workload,
 )
-from compression.models import SAMPLE_MODELS, SampleModel, get_model  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
-from compression.results import Measurement  # noqa: E402
-from compression.techniques.quantization import CALIBRATION_BATCH, CALIBRATION_BATCHES, EqualBatchReader  # noqa: E402
+from ecocompress.models.registry import SAMPLE_MODELS, SampleModel, get_model  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
+from ecocompress.core.records import Measurement  # noqa: E402
+from ecocompress.build.techniques.quantization import CALIBRATION_BATCH, CALIBRATION_BATCHES, EqualBatchReader  # noqa: E402
 from sidebyside import BATCH, Timings  # noqa: E402
 
 MAX_DROP_POINTS = 1.0
@@ -94,7 +95,7 @@ STARTED = time.perf_counter()
 class TorchSession:
     """A PyTorch module dressed as an onnxruntime session: ``run(None, {name: x}) -> [logits]``.
 
-    It lets ``compression.measure`` (accuracy, latency, energy workload) run it unchanged.
+    It lets ``ecocompress.measure.session`` (accuracy, latency, energy workload) run it unchanged.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -222,13 +223,13 @@ def build_peers(spec: SampleModel, fp32: Path, work: Path, x_train: np.ndarray) 
 
 
 def ecocompress_pick(model: str) -> tuple[Measurement | None, list[Measurement]]:
-    """Measure the candidates with the product and let ``best_tradeoff`` choose (None: none within 1 point)."""
+    """Measure the candidates with the product and let ``recommend`` choose (None: none within 1 point)."""
     measured = []
     for point in CANDIDATES:
         note(f"ecocompress measure_point({model!r}, {point.label()})")
         measured.append(measure_point(model, point))
-    best = best_tradeoff([m.to_dict() for m in measured], max_drop_points=MAX_DROP_POINTS)
-    pick = next((m for m in measured if best and m.label == best["label"]), None)
+    best = recommend(measured, MAX_DROP_POINTS)
+    pick = best.record if best and best.within_budget else None
     return pick, measured
 
 
@@ -311,7 +312,7 @@ def verdict(eco: Variant | None, peer: Variant | None, base: Variant) -> list[st
 
 
 def candidate_lines(measured: list[Measurement], pick: Measurement | None) -> list[str]:
-    lines = ["ecocompress candidates, as measure_point measured them (best_tradeoff ranks by this energy):"]
+    lines = ["ecocompress candidates, as measure_point measured them (recommend ranks by this energy):"]
     for m in measured:
         lines.append(
             f"  {m.label:<30} accuracy {-m.accuracy_drop_points + 0.0:+.2f} points, "

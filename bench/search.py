@@ -25,12 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.api import measure_point  # noqa: E402
-from compression.models import get_model  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
-from compression.search import point_from_params, run_search  # noqa: E402
+from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.models.registry import get_model  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
+from ecocompress.service.search import point_from_params, run_search  # noqa: E402
 from sidebyside import side_by_side  # noqa: E402
 
 SPACE = {
@@ -84,7 +84,7 @@ def timed_search(model: str, workers: int, trials: int, repeats: int) -> float:
         env = {**os.environ, "ECOCOMPRESS_HOME": home}
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "compression.cli", "search", "--model", model, "--trials", str(trials),
+            [sys.executable, "-m", "ecocompress.cli", "search", "--model", model, "--trials", str(trials),
              "--workers", str(workers), "--repeats", str(repeats), "--seed", "0", "--json"],
             env=env, check=True, capture_output=True,
         )

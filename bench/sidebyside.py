@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.energy import measure_window, warm_up_codecarbon  # noqa: E402
-from compression.measure import measure_latency, open_session, session_workload  # noqa: E402
+from ecocompress.measure.energy import measure_window, warm_up_codecarbon  # noqa: E402
+from ecocompress.measure.session import measure_latency, open_session, session_workload  # noqa: E402
 
 BATCH = 256
 

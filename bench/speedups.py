@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.api import measure_point  # noqa: E402
-from compression.models import SAMPLE_MODELS, get_model  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
+from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.models.registry import SAMPLE_MODELS, get_model  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
 from sidebyside import side_by_side  # noqa: E402
 
 CANDIDATES = [

@@ -25,13 +25,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "compression"))
 
-from compression import energy  # noqa: E402
-from compression.api import lookup, measure_point  # noqa: E402
-from compression.compute_queue import compute_queue, rss_mb  # noqa: E402
-from compression.points import CompressionPoint  # noqa: E402
-from compression.results import MeasureSettings  # noqa: E402
+from ecocompress.measure import energy  # noqa: E402
+from ecocompress.service.api import lookup, measure_point  # noqa: E402
+from ecocompress.service.compute_queue import compute_queue, rss_mb  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
+from ecocompress.core.records import MeasureSettings  # noqa: E402
 
 SETTINGS = MeasureSettings(repeats=1)
 WARM = [CompressionPoint(), CompressionPoint(bits=8), CompressionPoint(bits=16), CompressionPoint(sparsity=0.5, bits=8)]

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from compression.architectures import count_parameters  # noqa: E402
-from compression.models import SAMPLE_MODELS  # noqa: E402
-from compression.training import predict, train_classifier  # noqa: E402
+from ecocompress.build.architectures import count_parameters  # noqa: E402
+from ecocompress.models.registry import SAMPLE_MODELS  # noqa: E402
+from ecocompress.build.training import predict, train_classifier  # noqa: E402
 
 def train_one(name: str) -> dict:
     """Train one sample model from scratch and write its weights and card; returns the card."""

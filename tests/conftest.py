@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # import our `compression`, never another one
-    sys.path.insert(0, str(ROOT))
+SOURCE = ROOT / "compression"  # the source root that holds the `ecocompress` package
+if str(SOURCE) not in sys.path:  # import this checkout's `ecocompress`, never another copy
+    sys.path.insert(0, str(SOURCE))
 
-from compression.results import MeasureSettings  # noqa: E402
+from ecocompress.core.records import MeasureSettings  # noqa: E402
 
 # Short energy windows keep the suite fast; the figures are still real CodeCarbon readings.
 FAST_SETTINGS = MeasureSettings(repeats=1, energy_window_s=0.5)

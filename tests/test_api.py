@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from compression.api import lookup, measure_point
-from compression.points import CompressionPoint
-from compression.store import ResultsStore
+from ecocompress.service.api import lookup, measure_point
+from ecocompress.core.points import CompressionPoint
+from ecocompress.service.store import ResultsStore
 
 
 def test_baseline_then_int8_end_to_end_and_cache(fast_settings, tmp_path):
@@ -49,7 +49,7 @@ def test_missing_artifact_means_remeasure_not_stale_hit(fast_settings):
 def test_a_waiting_request_says_so_and_is_then_served(fast_settings):
     import threading
 
-    from compression.compute_queue import compute_queue
+    from ecocompress.service.compute_queue import compute_queue
 
     measure_point("digits-cnn", CompressionPoint(), fast_settings)
     steps: list[str] = []

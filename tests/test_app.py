@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from compression import jobs
+from ecocompress.service import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -217,7 +217,7 @@ def _upload(at: AppTest, model: tuple, data: tuple) -> AppTest:
 
 
 def test_upload_bad_files_are_one_sentence_and_keep_the_store(tiny_upload, module_home):
-    from compression.store import ResultsStore
+    from ecocompress.service.store import ResultsStore
 
     model, csv = tiny_upload
     before = ResultsStore().count()
@@ -266,7 +266,7 @@ def test_find_best_runs_a_search_and_highlights_the_recommendation():
     at.run()
     _ok(at)
     message = next(m.value for m in [*at.success, *at.warning] if "Recommended" in m.value or "Closest" in m.value)
-    assert job.recommendation.trial.label in message and "points" in message
+    assert job.recommendation.record.label in message and "points" in message
     assert any('"name":"recommended"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart"))
 
 

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_no_streamlit_import_in_backend_source():
     offenders = []
-    for path in (ROOT / "compression").rglob("*.py"):
+    for path in (ROOT / "compression").rglob("*.py"):  # the whole backend folder
         for node in ast.walk(ast.parse(path.read_text())):
             names = []
             if isinstance(node, ast.Import):
@@ -24,11 +24,11 @@ def test_no_streamlit_import_in_backend_source():
 
 def test_importing_the_backend_does_not_load_streamlit():
     code = (
-        "import sys, pkgutil, importlib, compression\n"
-        "for m in pkgutil.walk_packages(compression.__path__, 'compression.'):\n"
+        "import sys, pkgutil, importlib, ecocompress\n"
+        "for m in pkgutil.walk_packages(ecocompress.__path__, 'ecocompress.'):\n"
         "    importlib.import_module(m.name)\n"
         "assert 'streamlit' not in sys.modules, 'streamlit was imported'\n"
-        "assert compression.__file__.startswith(sys.argv[1]), compression.__file__\n"
+        "assert ecocompress.__file__.startswith(sys.argv[1]), ecocompress.__file__\n"
     )
     proc = subprocess.run([sys.executable, "-c", code, str(ROOT)], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
@@ -37,8 +37,8 @@ def test_importing_the_backend_does_not_load_streamlit():
 def test_serving_a_cached_point_does_not_load_torch_or_onnxruntime():
     """The CLI's cached path stays fast because the heavy libraries load only to compute."""
     code = (
-        "import sys, compression.cli, compression.api, compression.store\n"
-        "from compression.results import MeasureSettings\n"
+        "import sys, ecocompress.cli, ecocompress.service.api, ecocompress.service.store\n"
+        "from ecocompress.core.records import MeasureSettings\n"
         "MeasureSettings(country='FRA')\n"
         "heavy = [m for m in ('torch', 'onnxruntime', 'codecarbon', 'streamlit') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from compression.cli import main
+from ecocompress.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = (
@@ -18,7 +18,7 @@ REQUIRED = (
 
 def ecocompress(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "compression.cli", *args],
+        [sys.executable, "-m", "ecocompress.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -45,7 +45,7 @@ def test_run_json_has_every_field_and_second_run_is_cached(tmp_path):
 def test_models_lists_every_sample(capsys):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    from compression import minilm
+    from ecocompress.models.text import encoder as minilm
 
     text = ["minilm-l6"] if minilm.available() else []  # the optional text extra adds the sentence encoder
     assert [r["model"] for r in rows] == ["digits-cnn", "mnist-lenet300", "mnist-lenet5", *text]

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from torch import nn
 
-from compression.custom import compress
-from compression.errors import InvalidParameterError
+from ecocompress import compress
+from ecocompress.core.errors import InvalidParameterError
 
 ROOT = Path(__file__).resolve().parent.parent
 

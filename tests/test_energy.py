@@ -4,8 +4,10 @@ import time
 
 import pytest
 
-from compression import energy
-from compression.errors import InvalidParameterError, MeasurementError
+from ecocompress.measure import energy
+from ecocompress.core import grid as grids
+from ecocompress.core.errors import InvalidParameterError, MeasurementError
+from ecocompress.core.records import MeasureSettings
 
 
 def _busy(seconds: float = 0.01) -> int:
@@ -17,7 +19,8 @@ def _busy(seconds: float = 0.01) -> int:
 
 
 def test_real_codecarbon_measurement():
-    result = energy.measure_energy(_busy, batch_size=10, repeats=2, min_seconds=0.6, country_iso_code="FRA")
+    settings = MeasureSettings(repeats=2, energy_window_s=0.6, country="FRA")
+    result = energy.measure_energy(_busy, batch_size=10, settings=settings)
     assert result.repeats == 2 and len(result.windows) == 2
     for window in result.windows:
         assert window.seconds >= 0.6
@@ -28,7 +31,7 @@ def test_real_codecarbon_measurement():
     assert result.wh_per_1k_spread >= 0
     assert result.country_iso_code == "FRA"
     # CodeCarbon's France factor comes from its own table; emissions must follow energy by it.
-    grid = energy.country_grid("FRA")
+    grid = grids.country_grid("FRA")
     assert result.carbon_intensity_g_per_kwh == pytest.approx(grid["carbon_intensity_g_per_kwh"], rel=1e-6)
     assert result.g_co2e_per_1k == pytest.approx(result.wh_per_1k / 1000 * grid["carbon_intensity_g_per_kwh"], rel=0.25)
     method = result.method
@@ -40,12 +43,12 @@ def test_real_codecarbon_measurement():
 
 def test_unknown_country_is_a_plain_error():
     with pytest.raises(InvalidParameterError, match="3-letter ISO code"):
-        energy.country_grid("XXX")
+        grids.country_grid("XXX")
 
 
 def test_repeats_validated():
     with pytest.raises(InvalidParameterError, match="'repeats'"):
-        energy.measure_energy(_busy, batch_size=1, repeats=0)
+        energy.measure_energy(_busy, batch_size=1, settings=MeasureSettings(repeats=0))
 
 
 class _SilentTracker:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compression import minilm, text_pipeline
+from ecocompress.models.text import encoder as minilm
+
+from ecocompress.models.text import pipeline as text_pipeline
 
 pytestmark = pytest.mark.skipif(not minilm.available(), reason='needs the text extra: pip install -e ".[text]"')
 
@@ -42,8 +44,8 @@ def test_onnx_export_matches_pytorch_and_int8_stays_close(teacher, few, tmp_path
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from compression.export import export_onnx
-    from compression.measure import open_session, run_logits
+    from ecocompress.build.export import export_onnx
+    from ecocompress.measure.session import open_session, run_logits
 
     ids, reference = few
     path = export_onnx(teacher, (minilm.SEQ_LEN,), tmp_path / "minilm.onnx", input_dtype=torch.int64)
@@ -95,8 +97,8 @@ def test_fidelity_is_one_for_the_original_and_lower_for_noise(few):
 
 
 def test_without_the_extra_the_model_says_how_to_add_it(monkeypatch):
-    from compression.errors import UnknownModelError
-    from compression.models import get_model
+    from ecocompress.core.errors import UnknownModelError
+    from ecocompress.models.registry import get_model
 
     monkeypatch.setattr(minilm, "available", lambda: False)
     with pytest.raises(UnknownModelError, match=r'pip install -e "\.\[text\]"'):
@@ -105,7 +107,7 @@ def test_without_the_extra_the_model_says_how_to_add_it(monkeypatch):
 
 def test_report_and_projection_work_for_the_text_model(tmp_path, capsys):
     """End to end (about two minutes): measured like the samples, reported with its own quality measure."""
-    from compression.cli import main
+    from ecocompress.cli import main
 
     out = tmp_path / "minilm.html"
     assert main(["report", "--model", "minilm-l6", "--bits", "8", "--repeats", "1", "--out", str(out),

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from compression.errors import InvalidParameterError
-from compression.points import BIT_WIDTHS, STUDENT_WIDTHS, CompressionPoint
+from ecocompress.core.errors import InvalidParameterError
+from ecocompress.core.points import BIT_WIDTHS, STUDENT_WIDTHS, CompressionPoint
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ import re
 import pytest
 from codecarbon.input import DataSource
 
-from compression.errors import InvalidParameterError
-from compression.projection import (
+from ecocompress.core.errors import InvalidParameterError
+from ecocompress.review.projection import (
     DEFAULT_REGIONS,
     EQUIVALENTS,
     Annual,

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from compression.api import measure_point, measured_points
-from compression.compute_queue import ComputeQueue, JobCancelled, MemoryCeilingError, ServerBusyError
-from compression.points import CompressionPoint
-from compression.store import INTERRUPTED, ResultsStore
+from ecocompress.service.api import measure_point, measured_points
+from ecocompress.service.compute_queue import ComputeQueue, JobCancelled, MemoryCeilingError, ServerBusyError
+from ecocompress.core.points import CompressionPoint
+from ecocompress.service.store import INTERRUPTED, ResultsStore
 
 
 def gate() -> tuple[threading.Event, callable]:
@@ -144,7 +144,7 @@ def test_memory_ceiling_refuses_new_work_with_a_sentence():
 
 
 def test_a_failed_measurement_leaves_a_failed_record_and_no_point(fast_settings, monkeypatch):
-    from compression import api
+    from ecocompress.service import api
 
     def broken(*args, **kwargs):
         raise RuntimeError("the exporter fell over")
@@ -160,9 +160,9 @@ def test_a_failed_measurement_leaves_a_failed_record_and_no_point(fast_settings,
 
 KILLED_RUN = textwrap.dedent("""
     import sys
-    from compression.api import measure_point
-    from compression.points import CompressionPoint
-    from compression.results import MeasureSettings
+    from ecocompress.service.api import measure_point
+    from ecocompress.core.points import CompressionPoint
+    from ecocompress.core.records import MeasureSettings
     settings = MeasureSettings(repeats=20, energy_window_s=5.0)   # long enough to be killed inside a window
     def progress(step, fraction):
         if "energy" in step:
@@ -185,7 +185,7 @@ def test_a_killed_measurement_leaves_the_store_consistent_and_a_restart_finds_ev
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert store.count() == 2  # nothing half-written
-    assert {r["label"] for r in measured_points("digits-cnn")} == {m.label for m in done}
+    assert {r.label for r in measured_points("digits-cnn")} == {m.label for m in done}
     killed = store.jobs()[-1]
     assert (killed["label"], killed["state"]) == ("fp32 baseline", "running")  # as the kill left it
     assert store.recover_interrupted() == 1

@@ -8,11 +8,11 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from compression.cli import main
-from compression.models import get_model
-from compression.projection import Scale, project
-from compression.report import METHODS
-from compression.store import ResultsStore
+from ecocompress.cli import main
+from ecocompress.models.registry import get_model
+from ecocompress.review.projection import Scale, project
+from ecocompress.review.report import METHODS
+from ecocompress.service.store import ResultsStore
 
 
 @pytest.fixture(scope="module")

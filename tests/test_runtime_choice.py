@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compression.export import export_onnx
-from compression.measure import open_session, run_logits
-from compression.models import get_model
-from compression.runtime import CHECK_EXAMPLES, candidates, choose_runtime
-from compression.training import split_validation
+from ecocompress.build.export import export_onnx
+from ecocompress.measure.session import open_session, run_logits
+from ecocompress.models.registry import get_model
+from ecocompress.build.runtime_choice import CHECK_EXAMPLES, candidates, choose_runtime
+from ecocompress.build.training import split_validation
 
 SPEC = get_model("digits-cnn")
 DATA = SPEC.dataset()

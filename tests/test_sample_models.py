@@ -3,10 +3,10 @@ import shutil
 import numpy as np
 import pytest
 
-from compression import data as data_mod
-from compression.errors import DataIntegrityError, UnknownModelError
-from compression.models import get_model, list_models
-from compression.training import predict
+from ecocompress.core import data as data_mod
+from ecocompress.core.errors import DataIntegrityError, UnknownModelError
+from ecocompress.models.registry import get_model, list_models
+from ecocompress.build.training import predict
 
 
 def test_registry_and_cards():

@@ -12,8 +12,8 @@ import tempfile
 
 import pytest
 
-from compression.cli import main
-from compression.search import TrialResult, point_from_params, recommend, run_search
+from ecocompress.cli import main
+from ecocompress.service.search import TrialResult, point_from_params, recommend_trial as recommend, run_search
 
 # Cheap points only (no training), so real studies with real measurements stay quick.
 SMALL_SPACE = {"sparsity": [0.0], "bits": [32, 16, 8], "student_width": [1.0], "structured": [False], "rank_ratio": [1.0]}
@@ -26,20 +26,20 @@ def t(number: int, label: str, accuracy: float, drop: float, cost: float) -> Tri
 def test_recommends_the_cheapest_point_inside_the_budget():
     trials = [t(0, "a", 0.99, 0.0, 10.0), t(1, "b", 0.985, 0.5, 4.0), t(2, "c", 0.97, 2.0, 1.0)]
     rec = recommend(trials, max_drop_points=1.0)
-    assert rec.trial.label == "b" and rec.within_budget
+    assert rec.record.label == "b" and rec.within_budget
     assert "among the 2 of 3 points within 1 points" in rec.reason
 
 
 def test_without_a_point_inside_the_budget_the_closest_is_labelled():
     trials = [t(0, "a", 0.90, 3.0, 1.0), t(1, "b", 0.91, 2.0, 5.0), t(2, "c", 0.91, 2.0, 3.0)]
     rec = recommend(trials, max_drop_points=1.0)
-    assert rec.trial.label == "c" and not rec.within_budget  # least accuracy lost, then the cheaper
+    assert rec.record.label == "c" and not rec.within_budget  # least accuracy lost, then the cheaper
     assert rec.reason.startswith("no point is within 1 points") and "not a recommendation" in rec.reason
 
 
 def test_ties_go_to_higher_accuracy_then_the_earlier_trial():
     trials = [t(3, "late", 0.98, 0.2, 2.0), t(1, "early", 0.98, 0.2, 2.0), t(2, "worse", 0.97, 0.9, 2.0)]
-    assert recommend(trials, max_drop_points=1.0).trial.label == "early"
+    assert recommend(trials, max_drop_points=1.0).record.label == "early"
     assert recommend([], max_drop_points=1.0) is None
 
 
@@ -60,7 +60,7 @@ def test_two_local_workers_share_the_embedded_storage(fast_settings):
 def _worker_pids(storage_url, study_name: str) -> set[int]:
     import optuna
 
-    from compression.search import get_storage
+    from ecocompress.service.search import get_storage
 
     study = optuna.load_study(study_name=study_name, storage=get_storage(storage_url))
     return {tr.user_attrs["pid"] for tr in study.get_trials() if "pid" in tr.user_attrs}

@@ -9,12 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from compression.models import get_model
-from compression.storage import MAGIC, _pack_bits, _unpack_bits, fp16_weights, pack, unpack
-from compression.techniques.kbit import quantize_weights
-from compression.techniques.layers import weight_density, weight_layers
-from compression.techniques.pruning import magnitude_prune
-from compression.training import TrainConfig
+from ecocompress.models.registry import get_model
+from ecocompress.build.storage import MAGIC, _pack_bits, _unpack_bits, fp16_weights, pack, unpack
+from ecocompress.build.techniques.kbit import quantize_weights
+from ecocompress.build.techniques.layers import weight_density, weight_layers
+from ecocompress.build.techniques.pruning import magnitude_prune
+from ecocompress.build.training import TrainConfig
 
 SPEC = get_model("digits-cnn")
 DATA = SPEC.dataset()
@@ -115,7 +115,7 @@ def test_bit_packer_round_trip(data, bits, count):
 
 
 def test_corrupt_or_truncated_file_is_a_value_error(tmp_path):
-    from compression.storage import MAGIC
+    from ecocompress.build.storage import MAGIC
 
     good = pack(get_model("digits-cnn").load()).data
     for bad in (MAGIC + b"junk", good[:100]):

@@ -5,7 +5,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from compression.store import ResultsStore
+from ecocompress.service.store import ResultsStore
 
 
 def _put(store: ResultsStore, i: int, model: str = "m", value: float = 0.5, settings: str = "s") -> None:

@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression.cli import main
-from compression.errors import InvalidParameterError
-from compression.pareto import pareto_mask
-from compression.points import CompressionPoint
-from compression.store import ResultsStore
-from compression.sweep import grid, parse_values
+from ecocompress.cli import main
+from ecocompress.core.errors import InvalidParameterError
+from ecocompress.core.pareto import pareto_mask
+from ecocompress.core.points import CompressionPoint
+from ecocompress.service.store import ResultsStore
+from ecocompress.service.sweep import grid, parse_values
 
 
 def test_grid_is_every_distinct_combination():

@@ -18,17 +18,17 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
 
-from compression.architectures import count_parameters
-from compression.export import export_onnx
-from compression.measure import open_session, run_logits
-from compression.models import get_model
-from compression.storage import fp16_weights
-from compression.techniques.distillation import distill
-from compression.techniques.kbit import best_scale, integer_codes, qmax, quantize_tensor, quantize_weights
-from compression.techniques.layers import conform_to_state_dict, count_macs, weight_density, weight_layers
-from compression.techniques.lowrank import factorize
-from compression.techniques.pruning import magnitude_prune, structured_prune
-from compression.training import TrainConfig, accuracy, split_validation
+from ecocompress.build.architectures import count_parameters
+from ecocompress.build.export import export_onnx
+from ecocompress.measure.session import open_session, run_logits
+from ecocompress.models.registry import get_model
+from ecocompress.build.storage import fp16_weights
+from ecocompress.build.techniques.distillation import distill
+from ecocompress.build.techniques.kbit import best_scale, integer_codes, qmax, quantize_tensor, quantize_weights
+from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs, weight_density, weight_layers
+from ecocompress.build.techniques.lowrank import factorize
+from ecocompress.build.techniques.pruning import magnitude_prune, structured_prune
+from ecocompress.build.training import TrainConfig, accuracy, split_validation
 
 SPEC = get_model("digits-cnn")
 DATA = SPEC.dataset()

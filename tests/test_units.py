@@ -1,4 +1,4 @@
-from compression import units
+from ecocompress.core import units
 
 
 def test_si_prefixes_and_units():

@@ -14,11 +14,11 @@ import pytest
 import torch
 from torch import nn
 
-from compression.api import measure_point, measured_points
-from compression.cli import main
-from compression.points import CompressionPoint
-from compression.store import ResultsStore
-from compression.uploads import UploadError, load_upload, read_onnx
+from ecocompress.service.api import measure_point, measured_points
+from ecocompress.cli import main
+from ecocompress.core.points import CompressionPoint
+from ecocompress.service.store import ResultsStore
+from ecocompress.models.uploads import UploadError, load_upload, read_onnx
 
 from bad_uploads import bad_data, bad_models
 
@@ -89,15 +89,15 @@ def test_sklearn_mlp_upload_sweep_report(sklearn_upload, home, capsys):
     html = (home / "wine.html").read_text()
     assert "uploaded ONNX classifier" in html and "data:image/png;base64," in html
     name = student["model"]
-    labels = {r["label"] for r in measured_points(name)}
+    labels = {r.label for r in measured_points(name)}
     assert {"fp32 baseline", "8-bit", "50% sparse", "50% sparse, 8-bit", "student x0.5, 8-bit"} <= labels
-    one_shot = next(r for r in measured_points(name) if r["label"] == "50% sparse")
-    assert "no fine-tune" in one_shot["technique_notes"]
+    one_shot = next(r for r in measured_points(name) if r.label == "50% sparse")
+    assert "no fine-tune" in one_shot.technique_notes
 
 
 def test_lenet5_reexported_as_plain_onnx_goes_through(home):
-    from compression.export import export_onnx
-    from compression.models import get_model
+    from ecocompress.build.export import export_onnx
+    from ecocompress.models.registry import get_model
 
     spec = get_model("mnist-lenet5")
     data = spec.dataset()
@@ -107,10 +107,10 @@ def test_lenet5_reexported_as_plain_onnx_goes_through(home):
     assert upload.info.input_shape == (1, 28, 28) and upload.info.classes == 10
     argv = ["--model", str(path), "--data", str(npz), *FAST]
     assert main(["sweep", *argv, "--bits", "32,8"]) == 0
-    records = {r["label"]: r for r in measured_points(upload.name)}
+    records = {r.label: r for r in measured_points(upload.name)}
     base, int8 = records["fp32 baseline"], records["8-bit"]
-    assert base["accuracy"] > 0.97 and abs(int8["accuracy"] - base["accuracy"]) < 0.02
-    assert int8["storage_bytes"] < base["storage_bytes"] / 3
+    assert base.accuracy > 0.97 and abs(int8.accuracy - base.accuracy) < 0.02
+    assert int8.storage_bytes < base.storage_bytes / 3
     assert main(["report", *argv, "--bits", "8", "--out", str(home / "lenet5.html")]) == 0
     assert "8-bit" in (home / "lenet5.html").read_text()
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression.energy import DEFAULT_COUNTRY
-from compression.models import DEFAULT_MODEL
-from compression.points import CompressionPoint
-from compression.projection import DEFAULT_REGIONS, Scale
-from compression.results import MeasureSettings
+from ecocompress.core.grid import DEFAULT_COUNTRY
+from ecocompress.models.registry import DEFAULT_MODEL
+from ecocompress.core.points import CompressionPoint
+from ecocompress.review.projection import DEFAULT_REGIONS, Scale
+from ecocompress.core.records import MeasureSettings
 
 MODEL = "model"
 SPARSITY = "sparsity"
@@ -95,10 +95,10 @@ def session_id() -> str:
 
 def model_titles() -> dict[str, str]:
     """Models this session may pick: the samples and its own uploads, name -> title."""
-    from compression.models import SAMPLE_MODELS, get_model
-    from compression.errors import UnknownModelError
+    from ecocompress.models.registry import SAMPLE_MODELS, get_model
+    from ecocompress.core.errors import UnknownModelError
 
-    from compression import minilm
+    from ecocompress.models.text import encoder as minilm
 
     titles = {m.name: m.title for m in SAMPLE_MODELS.values()}
     if minilm.available():

@@ -8,10 +8,15 @@ from typing import Iterator
 
 import streamlit as st
 
-from compression import api, plots, units
-from compression.energy import country_choices, country_grid
-from compression.errors import EcoCompressError
-from compression.results import Measurement
+from ecocompress.service import api
+
+from ecocompress.review import plots
+
+from ecocompress.core import units
+from ecocompress.core.grid import country_choices, country_grid
+from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.objectives import quality_name
+from ecocompress.core.records import Measurement
 from pages.ui import state
 
 
@@ -60,7 +65,7 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
     Any rerun (a slider moved, Cancel clicked) leaves this loop; a request this session no longer
     wants is withdrawn, and the job is dropped when no other session waits for it.
     """
-    from compression.compute_queue import JobCancelled, ServerBusyError
+    from ecocompress.service.compute_queue import JobCancelled, ServerBusyError
 
     session = state.session_id()
     previous = st.session_state.get(state.TICKET)
@@ -108,9 +113,7 @@ def method_badge(m: Measurement) -> None:
 
 def quality_label(m: Measurement) -> str:
     """'Accuracy (test set)', or for the text model what its figure really is."""
-    if m.quality_metric == "test accuracy":
-        return "Accuracy (test set)"
-    return "Agreement with the original model"
+    return quality_name(m.quality_metric)
 
 
 def _pct_change(value: float, base: float) -> str | None:
@@ -255,7 +258,7 @@ def tradeoff_chart(model: str, current_label: str | None) -> None:
         points_table(records)
 
 
-def points_table(records: list[dict]) -> None:
+def points_table(records: plots.Records) -> None:
     """A sortable table of measured points, with units in the column names."""
     frame = plots.points_frame(records)
     if not frame.empty:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression import api, plots
+from ecocompress.service import api
+
+from ecocompress.review import plots
 from pages.ui import state, widgets
 
 state.init()

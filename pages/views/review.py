@@ -9,15 +9,21 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from compression import api, plots, units
-from compression.artifacts import card_markdown, model_card
-from compression.energy import country_choices
-from compression.errors import EcoCompressError
-from compression.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file, with_modelled
-from compression.models import get_model
-from compression.points import CompressionPoint
-from compression.projection import EQUIVALENTS, project, region_comparison
-from compression.report import ReportData, points_csv, render_html
+from ecocompress.service import api
+
+from ecocompress.review import plots
+
+from ecocompress.core import units
+from ecocompress.review.artifacts import card_markdown, model_card
+from ecocompress.core.grid import country_choices
+from ecocompress.core.errors import EcoCompressError
+from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file, with_modelled
+from ecocompress.models.registry import get_model
+from ecocompress.core.choice import recommend
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.records import Measurement
+from ecocompress.review.projection import EQUIVALENTS, project, region_comparison
+from ecocompress.review.report import ReportData, points_csv, render_html
 from pages.ui import state, widgets
 
 state.init()
@@ -34,14 +40,14 @@ st.selectbox("Model", list(names), key=state.MODEL, format_func=lambda n: f"{nam
 model = st.session_state[state.MODEL]
 
 
-def _label_of(record: dict) -> str:
-    return f"{record['label']}  ({units.percent(record['accuracy'])}, {units.energy_wh(record['energy_wh_per_1k'])} / 1,000)"
+def _label_of(record: Measurement) -> str:
+    return f"{record.label}  ({units.percent(record.accuracy)}, {units.energy_wh(record.energy_wh_per_1k)} / 1,000)"
 
 
-records: list[dict] = []
+records: list[Measurement] = []
 with widgets.plain_errors():
     records = api.measured_points(model)
-baseline = next((r for r in records if r["label"] == "fp32 baseline"), None)
+baseline = next((r for r in records if r.label == "fp32 baseline"), None)
 if baseline is None or len(records) < 2:
     st.info(
         "This page reviews points already measured. Measure the uncompressed model and at least one compressed "
@@ -50,7 +56,7 @@ if baseline is None or len(records) < 2:
     )
     st.page_link("pages/views/explore.py", label="Go to Explore", icon=":material/tune:")
     if st.button("Measure the baseline and two starter points now", key="measure_starters"):
-        from compression.report import STARTER_POINTS
+        from ecocompress.review.report import STARTER_POINTS
 
         with widgets.plain_errors(), st.status("Measuring the starter points...", expanded=True) as status:
             bar = st.progress(0.0, text="starting")
@@ -68,16 +74,17 @@ c1.number_input(
     "Accuracy budget (points of accuracy you accept to lose)", min_value=0.0, max_value=20.0, step=0.5,
     key=state.REVIEW_BUDGET, help="The recommended point is the lowest measured energy within this budget.",
 )
-recommended = api.best_tradeoff(records, max_drop_points=float(st.session_state[state.REVIEW_BUDGET])) or baseline
-by_label = {r["label"]: r for r in records}
+rec = recommend(records, float(st.session_state[state.REVIEW_BUDGET]))
+recommended = rec.record if rec is not None and rec.within_budget else baseline
+by_label = {r.label: r for r in records}
 if st.session_state.get(state.REVIEW_POINT) not in by_label:
-    st.session_state[state.REVIEW_POINT] = recommended["label"]
+    st.session_state[state.REVIEW_POINT] = recommended.label
 c2.selectbox(
     "Chosen point", list(by_label), key=state.REVIEW_POINT, format_func=lambda label: _label_of(by_label[label]),
     help="Every point measured for this model; the recommended one is preselected.",
 )
 c2.caption(
-    f"Recommended within {st.session_state[state.REVIEW_BUDGET]:g} points: **{recommended['label']}** "
+    f"Recommended within {st.session_state[state.REVIEW_BUDGET]:g} points: **{recommended.label}** "
     "(lowest measured energy per inference among points that keep accuracy within the budget)."
 )
 chosen = by_label[st.session_state[state.REVIEW_POINT]]
@@ -95,11 +102,11 @@ with st.expander("Target hardware power (optional): re-measure with your CPU's a
     with widgets.plain_errors():
         powered = state.settings(with_power=True)
         if powered.force_cpu_power_w or powered.force_ram_power_w:
-            point = CompressionPoint.from_dict(chosen)
+            point = CompressionPoint.from_dict(chosen.to_dict())
             found = [api.lookup(model, p, powered) for p in (CompressionPoint(), point)]
             if all(found):
-                baseline, chosen = found[0].to_dict(), found[1].to_dict()
-                st.success(f"Using figures measured with CPU {chosen['cpu_power_w']:.0f} W, RAM {chosen['ram_power_w']:.0f} W.")
+                baseline, chosen = found[0], found[1]
+                st.success(f"Using figures measured with CPU {chosen.cpu_power_w:.0f} W, RAM {chosen.ram_power_w:.0f} W.")
             elif st.button("Re-measure the baseline and the chosen point with these powers", key="remeasure"):
                 with st.status("Re-measuring with CodeCarbon's power overrides...", expanded=True) as status:
                     bar = st.progress(0.0, text="starting")
@@ -107,7 +114,7 @@ with st.expander("Target hardware power (optional): re-measure with your CPU's a
                         model, point, powered, progress=lambda step, f: bar.progress(min(1.0, f), text=step)
                     )
                     status.update(label="Re-measured", state="complete", expanded=False)
-                baseline, chosen = api.lookup(model, CompressionPoint(), powered).to_dict(), result.to_dict()
+                baseline, chosen = api.lookup(model, CompressionPoint(), powered), result
             else:
                 st.caption("Not measured with these powers yet; the projection below uses the measured figures.")
 
@@ -133,9 +140,9 @@ with widgets.plain_errors():
     grid = scale.grid
     st.caption(
         f"Grid: {grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh in {grid['country_name']} ({grid['year']}; "
-        f"{grid['source']}). Energy basis: {chosen['energy_method']}."
+        f"{grid['source']}). Energy basis: {chosen.energy_method}."
     )
-    projection = project(baseline["energy_wh_per_1k"], chosen["energy_wh_per_1k"], scale)
+    projection = project(baseline.energy_wh_per_1k, chosen.energy_wh_per_1k, scale)
     cols = st.columns(3)
     for col, title, key, fmt in (
         (cols[0], "Energy per year", "kwh", units.energy_kwh),
@@ -149,7 +156,7 @@ with widgets.plain_errors():
             help=f"Baseline: {fmt(getattr(projection.baseline, key))} per year.", border=True,
         )
         col.caption(f"baseline {fmt(getattr(projection.baseline, key))}; "
-                    + ("estimated" if chosen["energy_estimated"] else "measured") + " energy")
+                    + ("estimated" if chosen.energy_estimated else "measured") + " energy")
     st.markdown(
         "The yearly saving is about the same as: "
         + "; ".join(f"**{eq.of(projection.saved):,.3g} {eq.unit}** of {eq.name}" for eq in EQUIVALENTS) + "."
@@ -158,9 +165,9 @@ with widgets.plain_errors():
 
     st.subheader("3. The same point on other grids")
     st.multiselect("Regions", codes, key=state.REGIONS, format_func=lambda c: f"{country_names[c]} ({c})")
-    regions = region_comparison(chosen["energy_wh_per_1k"], scale, st.session_state[state.REGIONS])
+    regions = region_comparison(chosen.energy_wh_per_1k, scale, st.session_state[state.REGIONS])
     if regions:
-        st.plotly_chart(plots.region_figure(regions, chosen["label"]), width="stretch", key="region_chart")
+        st.plotly_chart(plots.region_figure(regions, chosen.label), width="stretch", key="region_chart")
         st.caption("Same energy per year on every grid; CO2e differs only by the grid's carbon intensity (CodeCarbon data).")
 
 # ---- modelled energy -------------------------------------------------------------------------------------------
@@ -189,18 +196,18 @@ with widgets.plain_errors():
 with widgets.plain_errors():
     profile = PROFILES[st.session_state[state.PROFILE]]
     if st.session_state[state.ENERGY_BASIS] == "modelled":
-        shown = with_modelled(records, profile.key, table)
-        info = plots.tradeoff_info(shown, "modelled", current_label=chosen["label"], profile=profile.name)
+        shown = with_modelled([r.to_dict() for r in records], profile.key, table)
+        info = plots.tradeoff_info(shown, "modelled", current_label=chosen.label, profile=profile.name)
     else:
-        info = plots.tradeoff_info(records, "energy", current_label=chosen["label"])
+        info = plots.tradeoff_info(records, "energy", current_label=chosen.label)
     st.plotly_chart(plots.tradeoff_figure(info), width="stretch", key="review_chart")
-    m_base = modelled_for_file(baseline["onnx_path"], baseline["bits"], profile.key, table)
-    m_point = modelled_for_file(chosen["onnx_path"], chosen["bits"], profile.key, table)
+    m_base = modelled_for_file(baseline.onnx_path, baseline.bits, profile.key, table)
+    m_point = modelled_for_file(chosen.onnx_path, chosen.bits, profile.key, table)
     st.caption(
         f"Modelled on {profile.name}: baseline {units.energy_wh(m_base.wh_per_1k)}, chosen "
         f"{units.energy_wh(m_point.wh_per_1k)} per 1,000 inferences ({m_point.total_pj / m_base.total_pj:.2f}x); "
-        f"measured here: {units.energy_wh(baseline['energy_wh_per_1k'])} and {units.energy_wh(chosen['energy_wh_per_1k'])} "
-        f"({chosen['energy_wh_per_1k'] / baseline['energy_wh_per_1k']:.2f}x)."
+        f"measured here: {units.energy_wh(baseline.energy_wh_per_1k)} and {units.energy_wh(chosen.energy_wh_per_1k)} "
+        f"({chosen.energy_wh_per_1k / baseline.energy_wh_per_1k:.2f}x)."
     )
     with st.expander("The modelled arithmetic for the chosen point"):
         st.code("\n".join(m_point.lines), language=None)
@@ -208,30 +215,30 @@ with widgets.plain_errors():
 # ---- take-aways --------------------------------------------------------------------------------------------------
 st.subheader("5. Take it away")
 with widgets.plain_errors():
-    data = ReportData(model=model, chosen=chosen, baseline=baseline, records=records, scale=scale,
+    data = ReportData(model=model, chosen=chosen.to_dict(), baseline=baseline.to_dict(), records=[r.to_dict() for r in records], scale=scale,
                       regions=tuple(st.session_state[state.REGIONS]) or ("USA",), table=table)
     d1, d2, d3 = st.columns(3)
     if d1.button("Build the report (HTML)", key="build_report", type="primary"):
         with st.spinner("Drawing the charts..."):
-            st.session_state[state.REPORT_HTML] = (chosen["label"], render_html(data))
+            st.session_state[state.REPORT_HTML] = (chosen.label, render_html(data))
     built = st.session_state.get(state.REPORT_HTML)
-    if built and built[0] == chosen["label"]:
+    if built and built[0] == chosen.label:
         d1.download_button("Download the report", built[1].encode(), file_name=f"ecocompress-{model}-report.html",
                            mime="text/html", key="download_report")
         d1.caption("One file, opens offline in any browser, prints to PDF from the browser.")
     d2.download_button("All points (CSV)", points_csv(records).encode(), file_name=f"ecocompress-{model}-points.csv",
                        mime="text/csv", key="download_points")
-    card = model_card(chosen)
+    card = model_card(chosen.to_dict())
     d2.download_button("Model card (Markdown)", card_markdown(card).encode(), file_name=f"{card['files']['runnable'][:-5]}.card.md",
                        mime="text/markdown", key="download_card_md")
     d2.download_button("Model card (JSON)", json.dumps(card, indent=2).encode(), file_name=f"{card['files']['runnable'][:-5]}.card.json",
                        mime="application/json", key="download_card_json")
-    d3.download_button(f"Compressed model (ONNX, {units.size(chosen['size_bytes'])})", Path(chosen["onnx_path"]).read_bytes(),
+    d3.download_button(f"Compressed model (ONNX, {units.size(chosen.size_bytes)})", Path(chosen.onnx_path).read_bytes(),
                        file_name=card["files"]["runnable"], mime="application/octet-stream", key="download_onnx")
-    d3.caption(f"Runs in plain onnxruntime as {chosen['runtime_format']}.")
-    if chosen.get("storage_path") and Path(chosen["storage_path"]).is_file():
-        d3.download_button(f"Compressed storage file ({units.size(chosen['storage_bytes'])})",
-                           Path(chosen["storage_path"]).read_bytes(), file_name=card["files"]["storage"],
+    d3.caption(f"Runs in plain onnxruntime as {chosen.runtime_format}.")
+    if chosen.storage_path and Path(chosen.storage_path).is_file():
+        d3.download_button(f"Compressed storage file ({units.size(chosen.storage_bytes)})",
+                           Path(chosen.storage_path).read_bytes(), file_name=card["files"]["storage"],
                            mime="application/octet-stream", key="download_storage")
-        d3.caption(f"{chosen['storage_format']}; restore with `compression.storage.unpack`.")
+        d3.caption(f"{chosen.storage_format}; restore with `ecocompress.build.storage.unpack`.")
 st.caption(f"Base model: {get_model(model).title}.")

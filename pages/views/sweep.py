@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression import api, plots, units
-from compression.jobs import SearchJob, SweepJob, get_job, list_jobs, start_search, start_sweep
-from compression.search import OBJECTIVES
-from compression.store import ResultsStore
-from compression.sweep import estimate_seconds, grid
+from ecocompress.service import api
+
+from ecocompress.review import plots
+
+from ecocompress.core import units
+from ecocompress.service.jobs import SearchJob, SweepJob, get_job, list_jobs, start_search, start_sweep
+from ecocompress.core.objectives import OBJECTIVES
+from ecocompress.service.store import ResultsStore
+from ecocompress.service.sweep import estimate_seconds, grid
 from pages.ui import state, widgets
 
 state.init()
@@ -87,7 +91,7 @@ def render_job(job: SweepJob, live: bool) -> None:
                stopped=f"Stopped after {len(job.done)} of {job.total} points; they are saved.")
     if job.state == "finished":
         st.success(f"All {job.total} points measured.")
-    records = [m.to_dict() for m in job.done]
+    records = job.done
     if records:
         info = plots.tradeoff_info(records, st.session_state[state.X_AXIS])
         st.plotly_chart(plots.tradeoff_figure(info, log_x=st.session_state[state.LOG_X]), width="stretch", key=f"chart_{job.id}")
@@ -111,7 +115,7 @@ st.write(
 f1, f2, f3 = st.columns(3)
 f1.number_input("Accuracy budget (points)", min_value=0.0, max_value=20.0, step=0.5, key=state.SEARCH_BUDGET)
 f2.radio("Minimise", list(OBJECTIVES), key=state.SEARCH_OBJECTIVE, horizontal=True,
-         format_func=lambda k: {"energy": "energy", "latency": "latency", "size": "stored size"}[k])
+         format_func=lambda k: OBJECTIVES[k].name.lower())
 f3.number_input("Trials", min_value=1, max_value=200, step=1, key=state.SEARCH_TRIALS,
                 help="New trials to run now; a point measured before costs nothing.")
 search: SearchJob | None = get_job(st.session_state.get(state.SEARCH_JOB))
@@ -132,11 +136,11 @@ def render_search(search: SearchJob, live: bool) -> None:
     rec = search.recommendation
     if rec is not None:
         (st.success if rec.within_budget else st.warning)(f"**{'Recommended' if rec.within_budget else 'Closest'}: "
-                                                          f"{rec.trial.label}**: {rec.reason}.")
+                                                          f"{rec.record.label}**: {rec.reason}.")
     records = api.measured_points(search.model)
     if records:
         axis = {"energy": "energy", "latency": "latency", "size": "size"}[search.objective]
-        info = plots.tradeoff_info(records, axis, current_label=rec.trial.label if rec else None)
+        info = plots.tradeoff_info(records, axis, current_label=rec.record.label if rec else None)
         st.plotly_chart(plots.tradeoff_figure(info, current_name="recommended"), width="stretch", key=f"chart_{search.id}")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from compression.errors import EcoCompressError
-from compression.uploads import DEFAULT_LABEL_COLUMN, load_upload, max_upload_bytes
+from ecocompress.core.errors import EcoCompressError
+from ecocompress.models.uploads import DEFAULT_LABEL_COLUMN, load_upload, max_upload_bytes
 from pages.ui import state, widgets
 
 state.init()
@@ -62,7 +62,7 @@ if not (model_file and data_file):
 name = st.session_state.get(state.UPLOADED)
 if name:
     with widgets.plain_errors():
-        from compression.models import get_model
+        from ecocompress.models.registry import get_model
 
         spec = get_model(name)
         st.success(f"Added **{spec.name}** ({spec.info.classes} classes, input {list(spec.info.input_shape)}). {spec.data_note}.")

@@ -1,0 +1,217 @@
+"""The torch pipeline: (trainable model, compression point) -> runnable ONNX artifact + compact storage file.
+
+Steps, in this fixed order, each a pure function from model to model:
+distill (student width) -> prune (sparsity, structured or not) -> factorise (rank) ->
+quantize weights (bits) -> export to ONNX -> choose the runnable format by measuring.
+Every torch step's output is cached by content (the parent's key plus the step and its
+settings), so moving one slider recomputes only what changed: the distilled student is
+reused across sparsities and bit-widths, the pruned model across bit-widths.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from ecocompress.build.architectures import count_parameters
+from ecocompress.build.artifact import Artifact, choose_and_store
+from ecocompress.build.export import export_onnx
+from ecocompress.build.storage import fp16_weights, pack
+from ecocompress.build.techniques.distillation import distill
+from ecocompress.build.techniques.kbit import quantize_weights
+from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs
+from ecocompress.build.techniques.lowrank import factorize
+from ecocompress.build.techniques.pruning import magnitude_prune, structured_prune
+from ecocompress.core.config import home_dir
+from ecocompress.core.data import Dataset
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.progress import Progress, no_progress
+from ecocompress.core.provenance import code_version
+from ecocompress.core.recipes import TrainConfig
+
+
+class TrainableModel(Protocol):
+    """What the torch pipeline needs from a model kind (samples, your own PyTorch model, upload students)."""
+
+    name: str
+
+    @property
+    def content_hash(self) -> str: ...
+
+    @property
+    def baseline_macs(self) -> int: ...
+
+    def dataset(self) -> Dataset: ...
+
+    def load(self) -> nn.Module: ...
+
+    def build(self, width: float = 1.0) -> nn.Module: ...
+
+    def finetune_config(self, seed: int = 0) -> TrainConfig: ...
+
+    def distill_config(self, seed: int = 0) -> TrainConfig: ...
+
+
+class ModelCache:
+    """Intermediate torch models by content key: in memory (LRU) and on disk as plain arrays."""
+
+    def __init__(self, root: Path | None = None, memory_items: int = 16) -> None:
+        self.root = root or home_dir() / "cache" / "models"
+        self._memory: OrderedDict[str, tuple[nn.Module, list[str], float]] = OrderedDict()
+        self._size = memory_items
+        self._lock = threading.Lock()
+
+    def get(self, key: str, spec: TrainableModel) -> tuple[nn.Module, list[str]] | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                model, notes, _ = self._memory[key]
+                return model, list(notes)
+        meta_path, weights_path = self.root / f"{key}.json", self.root / f"{key}.npz"
+        if not (meta_path.is_file() and weights_path.is_file()):
+            return None
+        meta = json.loads(meta_path.read_text())
+        with np.load(weights_path, allow_pickle=False) as npz:
+            state = {k: torch.from_numpy(npz[k]) for k in npz.files}
+        model = conform_to_state_dict(spec.build(meta["width"]), state)
+        self._remember(key, model, meta["notes"], meta["width"])
+        return model, list(meta["notes"])
+
+    def put(self, key: str, model: nn.Module, notes: list[str], width: float) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
+        tmp = self.root / f".{key}.tmp.npz"
+        np.savez(tmp, **state)
+        tmp.replace(self.root / f"{key}.npz")  # atomic: a killed build leaves no half file
+        (self.root / f"{key}.json").write_text(json.dumps({"width": width, "notes": notes}))
+        self._remember(key, model, notes, width)
+
+    def _remember(self, key: str, model: nn.Module, notes: list[str], width: float) -> None:
+        with self._lock:
+            self._memory[key] = (model, list(notes), width)
+            self._memory.move_to_end(key)
+            while len(self._memory) > self._size:
+                self._memory.popitem(last=False)
+
+
+_CACHE: ModelCache | None = None
+
+
+def model_cache() -> ModelCache:
+    """The process-wide cache under the current ECOCOMPRESS_HOME."""
+    global _CACHE
+    root = home_dir() / "cache" / "models"
+    if _CACHE is None or _CACHE.root != root:
+        _CACHE = ModelCache(root)
+    return _CACHE
+
+
+def step_key(parent: str, step: str, **settings: object) -> str:
+    text = json.dumps({"parent": parent, "step": step, "code": code_version(), **settings}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def compress_model(
+    spec: TrainableModel, point: CompressionPoint, *, seed: int = 0, progress: Progress = no_progress
+) -> tuple[nn.Module, list[str]]:
+    """Apply the point's torch-level steps in order, reusing cached intermediate models."""
+    cache = model_cache()
+    data = spec.dataset()
+    model, notes, key = spec.load(), [], spec.content_hash
+    width = point.student_width
+
+    def run_step(name: str, fraction: float, compute: Callable[[nn.Module], tuple[nn.Module, list[str]]], **settings):
+        nonlocal model, notes, key
+        key = step_key(key, name, seed=seed, **settings)
+        hit = cache.get(key, spec)
+        if hit is not None:
+            model, notes = hit
+            return
+        progress(name, fraction)
+        model, extra = compute(model)
+        notes = notes + extra
+        cache.put(key, model, notes, width)
+
+    if width != 1.0:
+        def do_distill(teacher):
+            result = distill(teacher, lambda: spec.build(width), data.x_train, data.y_train, spec.distill_config(seed))
+            return result.student, [
+                f"student x{width:g}: {result.method} kept (held-out training accuracy "
+                f"{result.kd_validation_accuracy:.2%} with the teacher, {result.plain_validation_accuracy:.2%} without)"
+            ]
+
+        run_step("distilling a student", 0.1, do_distill, width=width)
+    if point.sparsity > 0:
+        if point.structured:
+            def do_prune(m):
+                pruned = structured_prune(m, point.sparsity, data.input_shape, data.x_train, data.y_train, spec.finetune_config(seed))
+                return pruned, [f"structured pruning removed {1 - count_parameters(pruned) / count_parameters(m):.0%} of parameters, then fine-tuned"]
+        else:
+            def do_prune(m):
+                pruned = magnitude_prune(m, point.sparsity, data.x_train, data.y_train, spec.finetune_config(seed))
+                return pruned, [f"global magnitude pruning to {point.sparsity:.0%} zeros in 3 stages, fine-tuned"]
+
+        run_step("pruning and fine-tuning", 0.25, do_prune, sparsity=point.sparsity, structured=point.structured)
+    if point.rank_ratio is not None:
+        run_step(
+            "factorising (low rank) and fine-tuning", 0.35,
+            lambda m: (factorize(m, point.rank_ratio, data.x_train, data.y_train, spec.finetune_config(seed)),
+                       [f"low-rank factorisation at rank ratio {point.rank_ratio:g}, fine-tuned"]),
+            rank=point.rank_ratio,
+        )
+    if point.bits <= 8:
+        qat = point.bits < 7
+        run_step(
+            "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
+            lambda m: (quantize_weights(m, point.bits, data.x_train, data.y_train, spec.finetune_config(seed)),
+                       [f"weights on a per-channel {point.bits}-bit grid" + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
+            bits=point.bits,
+        )
+    elif point.bits == 16:
+        model = fp16_weights(model)
+        notes = notes + ["weights rounded to fp16"]
+    return model, notes
+
+
+def build_artifact(
+    spec: TrainableModel,
+    point: CompressionPoint,
+    out_path: Path,
+    *,
+    seed: int = 0,
+    progress: Progress = no_progress,
+) -> Artifact:
+    """Compress ``spec`` as ``point`` says; write the ONNX artifact to ``out_path`` and the
+    storage file beside it (``.ecz``). Files are moved into place only when complete."""
+    data = spec.dataset()
+    model, notes = compress_model(spec, point, seed=seed, progress=progress)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
+        work = Path(tmp)
+        progress("exporting to ONNX", 0.5)
+        fp32 = export_onnx(model, data.input_shape, work / "fp32.onnx")
+        if point.bits < 32:
+            progress("choosing the fastest runnable format (timed side by side)", 0.55)
+        stored = pack(model, 16 if point.bits == 16 else 32)
+        choice, storage_path = choose_and_store(fp32, point.bits, data, seed, stored, work, out_path)
+    return Artifact(
+        onnx_path=out_path,
+        runtime_format=choice.runtime_format,
+        runtime_reason=choice.reason,
+        params=count_parameters(model),
+        storage_path=storage_path,
+        storage_bytes=stored.size_bytes,
+        storage_format=stored.description,
+        macs=spec.baseline_macs,
+        effective_macs=count_macs(model, data.input_shape, effective=True),
+        notes=tuple(notes),
+    )

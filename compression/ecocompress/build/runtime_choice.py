@@ -1,0 +1,149 @@
+"""Choose the runnable format by measuring, not by assumption.
+
+For a compressed torch model we export fp32 ONNX, derive the lower-precision formats that
+apply (static QDQ int8, the same with the first layer kept in fp32, dynamic int8, fp16),
+check each reproduces the fp32 run's accuracy on held-out training data, time the survivors
+side by side at batch 256 and keep the fastest. On CPUs, int8 is sometimes several times
+*slower* than fp32 (dynamic int8 convolutions, a one-channel first convolution), so the
+answer differs per model; the reason is recorded with the point.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import QuantType, quantize_dynamic
+
+from ecocompress.build.export import INPUT_NAME
+from ecocompress.measure.session import LARGE_BATCH, batch_of, open_session, run_logits
+from ecocompress.build.techniques.quantization import quantize_static_int8
+
+CHECK_EXAMPLES = 2000
+TIMING_ROUNDS = 2
+TIMING_CALLS = 8
+
+
+@dataclass(frozen=True)
+class RuntimeChoice:
+    path: Path
+    runtime_format: str
+    reason: str
+
+
+def _input_name(path: Path) -> str:
+    """The graph's data input (uploaded models name theirs as they like)."""
+    graph = onnx.load(str(path)).graph
+    initializers = {t.name for t in graph.initializer}
+    return next((i.name for i in graph.input if i.name not in initializers), INPUT_NAME)
+
+
+def _first_weight_node(path: Path) -> str | None:
+    for node in onnx.load(str(path)).graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul"):
+            return node.name
+    return None
+
+
+def candidates(
+    fp32_path: Path, bits: int, calibration_x: np.ndarray, workdir: Path
+) -> tuple[dict[str, Path], dict[str, str]]:
+    """Runnable variants worth trying for a point stored at ``bits``, and those that failed to build."""
+    builders: dict[str, Callable[[], Path]] = {}
+    if bits == 16:
+        def fp16() -> Path:
+            from onnxruntime.transformers.float16 import convert_float_to_float16
+
+            onnx.save(convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True), str(workdir / "fp16.onnx"))
+            return workdir / "fp16.onnx"
+
+        builders["onnxruntime fp16"] = fp16
+    if bits <= 8:
+        input_name = _input_name(fp32_path)
+        builders["onnxruntime static QDQ int8"] = lambda: quantize_static_int8(
+            fp32_path, workdir / "static.onnx", calibration_x, input_name=input_name
+        )
+        first = _first_weight_node(fp32_path)
+        if first:
+            builders["onnxruntime static QDQ int8, first layer fp32"] = lambda: quantize_static_int8(
+                fp32_path, workdir / "static_first_fp32.onnx", calibration_x, input_name=input_name, exclude=[first]
+            )
+
+        def dynamic() -> Path:
+            quantize_dynamic(str(fp32_path), str(workdir / "dynamic.onnx"), weight_type=QuantType.QInt8, per_channel=True)
+            return workdir / "dynamic.onnx"
+
+        builders["onnxruntime dynamic int8"] = dynamic
+    built, failed = {"onnxruntime fp32": fp32_path}, {}
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime's quantizer logs advice on the root logger
+    try:
+        for label, build in builders.items():
+            try:
+                built[label] = build()
+            except Exception as exc:  # a format that cannot be built for this graph is simply not a candidate
+                failed[label] = f"{type(exc).__name__}: {exc}".strip()[:120]
+    finally:
+        root.setLevel(level)
+    return built, failed
+
+
+def _median_batch_seconds(session, batch: np.ndarray, calls: int = TIMING_CALLS) -> float:
+    name = session.get_inputs()[0].name
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        session.run(None, {name: batch})
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def choose_runtime(
+    fp32_path: Path,
+    bits: int,
+    calibration_x: np.ndarray,
+    check_x: np.ndarray,
+    check_y: np.ndarray,
+    workdir: Path,
+) -> RuntimeChoice:
+    """The fastest variant whose accuracy on ``check_x`` is within tolerance of the fp32 run."""
+    variants, failed = candidates(fp32_path, bits, calibration_x, workdir)
+    check_x, check_y = check_x[:CHECK_EXAMPLES], check_y[:CHECK_EXAMPLES]
+    tolerance = max(0.002, 1.0 / len(check_y))
+    sessions, accuracy = {}, {}
+    for label, path in variants.items():
+        session = open_session(path)
+        accuracy[label] = float((run_logits(session, check_x).argmax(1) == check_y).mean())
+        sessions[label] = session
+    reference = accuracy["onnxruntime fp32"]
+    faithful = {k: s for k, s in sessions.items() if accuracy[k] >= reference - tolerance}
+    batch = batch_of(check_x, LARGE_BATCH)
+    for session in faithful.values():  # warm-up
+        _median_batch_seconds(session, batch, calls=2)
+    timings: dict[str, list[float]] = {k: [] for k in faithful}
+    contenders = dict(faithful)
+    for round_ in range(TIMING_ROUNDS):  # interleaved so machine drift hits every variant alike
+        for label, session in contenders.items():
+            timings[label].append(_median_batch_seconds(session, batch))
+        if round_ == 0:  # a variant twice as slow as the best cannot win: stop spending time on it
+            best_so_far = min(t[0] for t in timings.values())
+            contenders = {k: s for k, s in contenders.items() if timings[k][0] <= 2 * best_so_far}
+    latency = {k: statistics.median(v) for k, v in timings.items()}
+    best = min(latency, key=latency.get)
+    base = latency["onnxruntime fp32"]
+    tried = ", ".join(
+        f"{k.removeprefix('onnxruntime ')} {latency[k] / base:.2f}x" if k in latency
+        else f"{k.removeprefix('onnxruntime ')} rejected (held-out accuracy {accuracy[k]:.2%} vs {reference:.2%})"
+        for k in variants
+    )
+    if failed:
+        tried += "; could not build: " + ", ".join(f"{k.removeprefix('onnxruntime ')} ({v})" for k, v in failed.items())
+    reason = f"fastest that keeps accuracy, timed side by side at batch {LARGE_BATCH} (latency vs fp32: {tried})"
+    return RuntimeChoice(variants[best], best, reason)

@@ -1,0 +1,500 @@
+"""The ``ecocompress`` command: list models, measure a point, sweep a grid, project savings, report.
+
+Bad input exits with status 2 and one plain sentence on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Sequence
+
+from ecocompress import __version__
+
+from ecocompress.core import units
+from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
+from ecocompress.core.records import Measurement
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(EcoCompressError):
+    """A command line that argparse could not read."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but its errors become one sentence and exit status 2 like every other bad input."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{message[0].upper()}{message[1:]}; run `{self.prog} --help` for usage.")
+
+
+def _number(name: str, text: str, kind: type) -> float | int:
+    """Parse a numeric flag, with the same message template as every other bad setting."""
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        allowed = "an int" if kind is int else "a number"
+        raise invalid_parameter(name, allowed, text) from None
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="ecocompress", description="Measure what model compression buys in energy and costs in accuracy.")
+    parser.add_argument("--version", action="version", version=f"ecocompress {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    models = sub.add_parser("models", help="list the built-in sample models")
+    models.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    run = sub.add_parser("run", help="compress one model at one setting and measure it")
+    run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`) or path/to/model.onnx")
+    _upload_flags(run)
+    _point_flags(run)
+    _measurement_flags(run)
+    run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
+    run.add_argument("--out", type=Path, default=None, help="also copy the compressed ONNX file into this folder")
+    run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+
+    for name, text in (
+        ("report", "write an HTML report (chart, chosen point vs baseline, projection, methods) and exports"),
+        ("project", "project a point's energy, CO2e and cost to your scale and compare grid regions"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+        _upload_flags(cmd)
+        _point_flags(cmd, chosen_by_default=True)
+        _measurement_flags(cmd)
+        _scale_flags(cmd)
+        if name == "report":
+            cmd.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
+            cmd.add_argument("--csv", type=Path, default=None, help="also write every measured point to this CSV file")
+            cmd.add_argument("--artifacts", type=Path, default=None,
+                             help="also copy the chosen point's ONNX, storage file and model card into this folder")
+        else:
+            cmd.add_argument("--json", action="store_true")
+
+    search = sub.add_parser("search", help="find the lowest-cost point within an accuracy budget (Optuna study)")
+    search.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+    _upload_flags(search)
+    search.add_argument("--max-accuracy-drop", default=1.0, help="accuracy budget in points (default 1.0)")
+    search.add_argument("--trials", default=20, help="new trials to run now (a study resumes where it stopped)")
+    search.add_argument("--objective", default="energy", choices=["energy", "latency", "size"])
+    search.add_argument("--storage", default=None,
+                        help="database URL shared by workers on several machines, e.g. postgresql://user:pw@host/db "
+                             "(default: a journal file under ECOCOMPRESS_HOME, shared by local processes)")
+    search.add_argument("--study", default=None, help="study name (default ecocompress-MODEL-OBJECTIVE)")
+    search.add_argument("--workers", default=1, help="local worker processes (default 1)")
+    search.add_argument("--seed", default=0, help="sampler seed (default 0)")
+    _measurement_flags(search)
+    search.add_argument("--json", action="store_true")
+
+    sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
+    sweep.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+    _upload_flags(sweep)
+    sweep.add_argument("--sparsity", default="0", help="comma-separated, e.g. 0,0.5,0.8,0.9")
+    sweep.add_argument("--bits", default="32", help="comma-separated, e.g. 32,8,4")
+    sweep.add_argument("--student", default="1", help="comma-separated, e.g. 1,0.5")
+    sweep.add_argument("--rank", default=None, help="comma-separated rank ratios, e.g. 0.5,0.25")
+    sweep.add_argument("--structured", action="store_true")
+    _measurement_flags(sweep)
+    sweep.add_argument("--csv", type=Path, default=None, help="write every measured point to this CSV file")
+    sweep.add_argument("--json", action="store_true")
+    return parser
+
+
+def _point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = False) -> None:
+    tail = " (with no point flag: the lowest-energy point within --max-drop)" if chosen_by_default else ""
+    parser.add_argument("--sparsity", default=None, help="fraction of weights removed, [0, 1)" + tail)
+    parser.add_argument("--bits", default=None, help="bits per weight: 2-8, 16 or 32 (default 32, uncompressed)")
+    parser.add_argument("--student", default=None, help="student width: 1 (no distillation), 0.5, 0.25, 0.125")
+    parser.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
+    parser.add_argument("--rank", default=None, help="low-rank factorisation at this rank ratio, (0, 1]")
+    if chosen_by_default:
+        parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")
+
+
+def _point(args: argparse.Namespace, *, optional: bool = False):
+    """The point the flags describe; None when ``optional`` and no point flag was given."""
+    from ecocompress.core.points import CompressionPoint
+
+    given = [args.sparsity, args.bits, args.student, args.rank]
+    if optional and all(v is None for v in given) and not args.structured:
+        return None
+    return CompressionPoint(
+        sparsity=0.0 if args.sparsity is None else _number("sparsity", args.sparsity, float),
+        bits=32 if args.bits is None else _number("bits", args.bits, int),
+        student_width=1.0 if args.student is None else _number("student_width", args.student, float),
+        structured=args.structured,
+        rank_ratio=None if args.rank is None else _number("rank_ratio", args.rank, float),
+    )
+
+
+def _upload_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, default=None,
+                        help="with --model path/to/model.onnx: labeled evaluation data, .csv (features + label column) or .npz (x, y)")
+    parser.add_argument("--label-column", default=None, help="name of the CSV label column (default: label)")
+    parser.add_argument("--train", type=Path, default=None,
+                        help="optional separate training data (else 30%% of --data is held out for evaluation)")
+
+
+def _resolve_model(args: argparse.Namespace) -> str:
+    """A sample model's name, or an uploaded ONNX file checked and registered under a derived name."""
+    looks_like_file = str(args.model).lower().endswith(".onnx") or Path(args.model).is_file()
+    if args.data is None and not looks_like_file:
+        return args.model
+    if args.data is None:
+        raise InvalidParameterError(f"{args.model!r} is a model file: give its labeled data with --data eval.csv (or .npz).")
+    from ecocompress.models.uploads import load_upload
+
+    def read(path: Path, what: str) -> bytes:
+        try:
+            return Path(path).read_bytes()
+        except OSError as exc:
+            raise InvalidParameterError(f"Cannot read the {what} {str(path)!r} ({exc.strerror or exc}).") from None
+
+    spec = load_upload(
+        read(args.model, "model file"), Path(args.model).name, read(args.data, "data file"), Path(args.data).name,
+        label_column=args.label_column,
+        train_bytes=None if args.train is None else read(args.train, "training data file"),
+        train_filename=None if args.train is None else Path(args.train).name,
+    )
+    for warning in spec.warnings:
+        print(f"note: {warning}", file=sys.stderr)
+    print(f"model {spec.name}: {spec.data_note}", file=sys.stderr)
+    return spec.name
+
+
+def _measurement_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
+    parser.add_argument("--repeats", default=3, help="energy windows to repeat (default 3)")
+    parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
+    parser.add_argument("--cpu-power", default=None,
+                        help="CPU power in W for CodeCarbon (force_cpu_power), e.g. your target server's; re-measures")
+    parser.add_argument("--ram-power", default=None, help="RAM power in W for CodeCarbon (force_ram_power); re-measures")
+
+
+def _scale_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--inferences-per-day", default=10_000_000, help="your scale (default 10,000,000)")
+    parser.add_argument("--price", default=0.15, help="electricity price per kWh (default 0.15)")
+    parser.add_argument("--currency", default="USD", help="label for the price (default USD)")
+    parser.add_argument("--pue", default=1.0, help="data-centre power usage effectiveness, [1, 5] (default 1.0)")
+    parser.add_argument("--regions", default=None, help="comma-separated ISO codes to compare (default 8 grids)")
+
+
+def _settings(args: argparse.Namespace):
+    from ecocompress.core.grid import DEFAULT_COUNTRY
+    from ecocompress.core.records import MeasureSettings
+
+    def power(name: str, value: str | None) -> float | None:
+        return None if value is None else _number(name, value, float)
+
+    return MeasureSettings(
+        country=args.country or DEFAULT_COUNTRY,
+        repeats=_number("repeats", args.repeats, int),
+        seeds=_number("seeds", args.seeds, int),
+        force_cpu_power_w=power("force_cpu_power_w", getattr(args, "cpu_power", None)),
+        force_ram_power_w=power("force_ram_power_w", getattr(args, "ram_power", None)),
+    )
+
+
+def _scale(args: argparse.Namespace):
+    from ecocompress.review.projection import Scale
+
+    return Scale(
+        inferences_per_day=_number("inferences_per_day", str(args.inferences_per_day).replace(",", "").replace("_", ""), float),
+        country=args.country or Scale.country,
+        price_per_kwh=_number("price_per_kwh", args.price, float),
+        currency=args.currency,
+        pue=_number("pue", args.pue, float),
+    )
+
+
+def _report_data(args: argparse.Namespace, *, quiet: bool = False):
+    from ecocompress.review.projection import DEFAULT_REGIONS
+    from ecocompress.review.report import report_data
+
+    def progress(step: str, _fraction: float) -> None:
+        if not quiet:
+            print(f"  ... {step}", file=sys.stderr, flush=True)
+
+    regions = DEFAULT_REGIONS if args.regions is None else tuple(c.strip() for c in args.regions.split(",") if c.strip())
+    return report_data(
+        _resolve_model(args),
+        _point(args, optional=True),
+        scale=_scale(args),
+        settings=_settings(args),
+        max_drop_points=_number("max_drop_points", args.max_drop, float),
+        regions=regions,
+        progress=progress,
+    )
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ecocompress.models.registry import list_models
+
+    from ecocompress.models.text import encoder as minilm
+    from ecocompress.models.registry import get_model
+
+    rows = []
+    for spec in [*list_models(), *([get_model(minilm.NAME)] if minilm.available() else [])]:
+        card = spec.card()
+        rows.append(
+            {
+                "model": spec.name,
+                "title": spec.title,
+                "task": spec.task,
+                "params": spec.params,
+                "baseline_accuracy": card.get("test_accuracy_torch"),
+                "test_examples": card.get("test_examples"),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<16} {'task':<28} {'params':>9} {'test accuracy':>14}")
+    for r in rows:
+        acc = "n/a" if r["baseline_accuracy"] is None else f"{units.percent(r['baseline_accuracy'])} (n={r['test_examples']:,})"
+        print(f"{r['model']:<16} {r['task']:<28} {r['params']:>9,} {acc:>14}")
+    return 0
+
+
+def format_measurement(m: Measurement) -> str:
+    """A readable table of one point against the baseline."""
+    rows = [
+        ("accuracy", f"{units.percent(m.accuracy)} [{units.percent(m.accuracy_ci_low, 1)}, {units.percent(m.accuracy_ci_high, 1)}]",
+         units.percent(m.baseline_accuracy), units.points_change(-m.accuracy_drop_points)),
+        ("size on disk (runnable)", units.size(m.size_bytes), units.size(m.baseline_size_bytes), f"{units.ratio(m.compression_ratio)} smaller"),
+        ("size stored (compressed)", units.size(m.storage_bytes), units.size(m.baseline_storage_bytes), f"{units.ratio(m.storage_ratio)} smaller"),
+        ("latency, batch 1", units.latency_ms(m.latency_ms_batch1), "", "per call, median"),
+        (f"latency, batch {m.large_batch_size}", units.latency_ms(m.latency_ms_per_item_large_batch), "",
+         f"per item, {units.ratio(m.speedup_measured)} speed-up measured, {units.ratio(m.speedup_theoretical)} on paper"
+         + (" (gain only on paper)" if m.gain_only_on_paper else "")),
+        ("energy / 1,000 inferences", f"{units.energy_wh(m.energy_wh_per_1k)} (spread {units.energy_wh(m.energy_wh_per_1k_spread)})",
+         units.energy_wh(m.baseline_energy_wh_per_1k), f"{units.ratio(m.energy_ratio)} of baseline"),
+        ("CO2e / 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "", f"grid {m.country}, {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
+    ]
+    lines = [
+        f"{m.model}: {m.label}  (stored as {m.storage_format}; runs as {m.runtime_format}; {m.params:,} params)",
+        f"{'':<26} {'this point':<30} {'baseline':<12} change",
+    ]
+    lines += [f"{name:<26} {value:<30} {base:<12} {note}" for name, value, base, note in rows]
+    lines.append(
+        f"energy method: {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W, "
+        f"{m.energy_repeats} windows of {m.energy_window_s:.1f} s at batch {m.energy_batch_size}, {m.ort_threads} onnxruntime thread(s)"
+    )
+    lines.append(f"test set: {m.test_examples:,} examples; accuracy interval: 95% Wilson")
+    if m.seeds > 1:
+        lines.append(f"over {m.seeds} training seeds: accuracy {units.percent(m.accuracy_seed_mean)} +/- {m.accuracy_seed_std * 100:.2f} points (std)")
+    if m.technique_notes:
+        lines.append(f"what was done: {m.technique_notes}")
+    lines.append(f"runtime choice: {m.runtime_format}, {m.runtime_reason}")
+    lines.append(f"artifact: {m.onnx_path}" + ("  (served from the results store)" if m.cached else ""))
+    return "\n".join(lines)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from ecocompress.service.api import measure_point
+
+    point = _point(args)
+    settings = _settings(args)
+
+    def progress(step: str, _fraction: float) -> None:
+        if not args.json:
+            print(f"  ... {step}", file=sys.stderr, flush=True)
+
+    result = measure_point(_resolve_model(args), point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_measurement(result))
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ecocompress.service.api import get_model
+    from ecocompress.service.store import ResultsStore
+    from ecocompress.service.sweep import estimate_seconds, grid, pareto_table, parse_values, run_sweep
+
+    model = _resolve_model(args)
+    get_model(model)
+    points = grid(
+        parse_values("sparsity", args.sparsity, float),
+        parse_values("bits", args.bits, int),
+        parse_values("student_width", args.student, float),
+        structured=args.structured,
+        ranks=[None] if args.rank is None else parse_values("rank_ratio", args.rank, float),
+    )
+    settings = _settings(args)
+    store = ResultsStore()
+    new, seconds = estimate_seconds(model, points, settings, store)
+    print(f"{len(points)} points, {new} not measured yet (about {seconds / 60:.0f} min)", file=sys.stderr, flush=True)
+
+    def progress(index: int, total: int, point, step: str) -> None:
+        print(f"  [{index + 1}/{total}] {point.label()}: {step}", file=sys.stderr, flush=True)
+
+    results = list(run_sweep(model, points, settings, store=store, progress=progress))
+    import pandas as pd
+
+    frame = pd.DataFrame([r.to_dict() for r in results])
+    if args.csv:
+        frame.to_csv(args.csv, index=False)
+    fronts = {cost: pareto_table(results, cost) for cost in ("energy_wh_per_1k", "storage_bytes")}
+    if args.json:
+        print(json.dumps({
+            "points": [r.to_dict() for r in results],
+            "pareto_energy": fronts["energy_wh_per_1k"]["label"].tolist(),
+            "pareto_size": fronts["storage_bytes"]["label"].tolist(),
+        }, indent=2))
+        return 0
+    columns = ["label", "accuracy", "energy_wh_per_1k", "storage_bytes", "speedup_measured", "runtime_format"]
+    print(_table(frame[columns], "all points"))
+    print(_table(fronts["energy_wh_per_1k"][columns], "Pareto-optimal: accuracy vs energy per 1,000 inferences"))
+    print(_table(fronts["storage_bytes"][columns], "Pareto-optimal: accuracy vs storage size"))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ecocompress.review.artifacts import export_artifacts
+    from ecocompress.review.report import points_csv, render_html
+
+    if args.out.suffix.lower() not in (".html", ".htm"):
+        raise invalid_parameter("out", "an .html file path", str(args.out))
+    data = _report_data(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render_html(data), encoding="utf-8")
+    print(f"report: {args.out} (chosen point: {data.chosen['label']}; open it in any browser, it works offline)")
+    if args.csv:
+        args.csv.write_text(points_csv(data.records))
+        print(f"points: {args.csv} ({len(data.records)} rows)")
+    if args.artifacts:
+        for path in export_artifacts(data.chosen, args.artifacts):
+            print(f"artifact: {path}")
+    return 0
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from ecocompress.measure.energy_model import PROFILES, modelled_for_file
+    from ecocompress.review.projection import EQUIVALENTS, region_comparison
+
+    data = _report_data(args, quiet=args.json)
+    p, s, grid = data.projection, data.scale, data.scale.grid
+    regions = region_comparison(data.chosen["energy_wh_per_1k"], s, data.regions)
+    modelled = {
+        key: {
+            which: modelled_for_file(r["onnx_path"], r["bits"], key, data.table).wh_per_1k
+            for which, r in (("baseline", data.baseline), ("chosen", data.chosen))
+        }
+        for key in PROFILES
+    }
+    if args.json:
+        print(json.dumps({
+            "model": data.model, "chosen": data.chosen["label"], "projection": p.to_dict(),
+            "regions": [r.__dict__ for r in regions], "modelled_wh_per_1k": modelled,
+        }, indent=2))
+        return 0
+    print(f"{data.model}: chosen {data.chosen['label']} vs the uncompressed baseline, "
+          f"{s.inferences_per_day:,.0f} inferences/day, PUE {s.pue:g}")
+    print(f"grid {grid['country_name']} ({grid['iso_code']}): {grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh "
+          f"({grid['year']}, {grid['source']}); price {s.price_per_kwh:g} {s.currency}/kWh")
+    print(f"energy basis: {data.chosen['energy_method']}")
+    print(f"{'per year':<12} {'baseline':>14} {'chosen':>14} {'saved':>14}")
+    for name, key, fmt in (("energy", "kwh", units.energy_kwh), ("CO2e", "kg_co2e", units.co2e_kg),
+                           ("cost", "cost", lambda v: units.money(v, s.currency))):
+        print(f"{name:<12} {fmt(getattr(p.baseline, key)):>14} {fmt(getattr(p.point, key)):>14} {fmt(getattr(p.saved, key)):>14}")
+    for eq in EQUIVALENTS:
+        print(f"saved = {eq.of(p.saved):,.3g} {eq.unit} of {eq.name} (source: {eq.source})")
+    print("\nthe chosen point's CO2e per year by grid region (CodeCarbon data):")
+    for r in regions:
+        print(f"  {r.country_name + ' (' + r.iso_code + ', ' + str(r.year) + ')':<34} {r.carbon_intensity_g_per_kwh:>5.0f} g/kWh  "
+              f"{units.co2e_kg(r.kg_co2e_per_year):>14}")
+    print("\nmodelled energy per 1,000 inferences on target hardware (Horowitz 2014; not measured):")
+    for key, values in modelled.items():
+        print(f"  {PROFILES[key].name:<48} baseline {units.energy_wh(values['baseline']):>10}  "
+              f"chosen {units.energy_wh(values['chosen']):>10}")
+    return 0
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from ecocompress.core.objectives import OBJECTIVES
+    from ecocompress.service.search import run_search
+
+    model = _resolve_model(args)
+    budget = _number("max_accuracy_drop", args.max_accuracy_drop, float)
+    trials = _number("trials", args.trials, int)
+
+    def progress(done: int, total: int, label: str) -> None:
+        if not args.json:
+            print(f"  trial {done}/{total}: {label}", file=sys.stderr, flush=True)
+
+    result = run_search(
+        model, max_drop_points=budget, trials=trials, objective=args.objective, storage_url=args.storage,
+        study_name=args.study, workers=_number("workers", args.workers, int), seed=_number("seed", args.seed, int),
+        settings=_settings(args), progress=progress,
+    )
+    rec = result.recommendation
+    if args.json:
+        print(json.dumps({
+            "study": result.study_name, "finished_trials": result.finished_trials,
+            "trials": [t.__dict__ for t in result.trials], "pareto": [t.label for t in result.pareto],
+            "recommended": None if rec is None else {**rec.record.__dict__, "within_budget": rec.within_budget, "reason": rec.reason},
+        }, indent=2))
+        return 0
+    objective = OBJECTIVES[args.objective]
+    unit = objective.unit
+    print(f"study {result.study_name}: {result.finished_trials} trials so far, {len(result.trials)} distinct points measured")
+    print(f"\nPareto set (accuracy vs {unit}):")
+    print(f"{'setting':<46} {'accuracy':>9} {'change':>8} {args.objective:>12}")
+    for t in result.pareto:
+        print(f"{t.label:<46} {units.percent(t.accuracy):>9} {-t.accuracy_drop_points + 0.0:>+8.2f} "
+              f"{objective.text(t.cost):>12}")
+    if rec is None:
+        print("\nno trial completed yet")
+    else:
+        head = "recommended" if rec.within_budget else "CLOSEST (none within the budget)"
+        print(f"\n{head}: {rec.record.label} ({units.percent(rec.record.accuracy)}, "
+              f"{objective.text(rec.record.cost)}): {rec.reason}")
+    return 0
+
+
+def _table(frame, title: str) -> str:
+    lines = [f"\n{title}", f"{'setting':<34} {'accuracy':>9} {'energy/1k':>11} {'storage':>9} {'speed-up':>8}  runs as"]
+    for r in frame.itertuples():
+        lines.append(
+            f"{r.label:<34} {units.percent(r.accuracy):>9} {units.energy_wh(r.energy_wh_per_1k):>11} "
+            f"{units.size(r.storage_bytes):>9} {units.ratio(r.speedup_measured):>8}  {r.runtime_format}"
+        )
+    return "\n".join(lines)
+
+
+COMMANDS = {
+    "models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "search": cmd_search, "report": cmd_report,
+    "project": cmd_project,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except EcoCompressError as exc:
+        print(f"ecocompress: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("ecocompress: interrupted; results measured so far are kept.", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug of ours: one sentence, traceback only on request
+        if os.environ.get("ECOCOMPRESS_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"ecocompress: internal error ({type(exc).__name__}: {exc}); set ECOCOMPRESS_DEBUG=1 for details and report it.",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""One compression setting as a frozen, validated value.
+
+Every knob is declared once with its constraint, and every violation is reported with one
+message template (scikit-learn's): which parameter, what is allowed, what was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ecocompress.core.errors import invalid_parameter
+
+BIT_WIDTHS = (2, 3, 4, 5, 6, 7, 8, 16, 32)
+STUDENT_WIDTHS = (1.0, 0.5, 0.25, 0.125)
+
+
+def _as_float(name: str, allowed: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise invalid_parameter(name, allowed, value)
+    if not math.isfinite(value):
+        raise invalid_parameter(name, allowed, value)
+    return float(value)
+
+
+@dataclass(frozen=True)
+class CompressionPoint:
+    """What to do to a model: sparsity, bit-width, student width (more knobs slot in here).
+
+    ``bits=32`` is the uncompressed float model; ``student_width=1`` means no distillation.
+    """
+
+    sparsity: float = 0.0
+    bits: int = 32
+    student_width: float = 1.0
+    structured: bool = False
+    rank_ratio: float | None = None
+
+    def __post_init__(self) -> None:
+        sparsity = _as_float("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
+        if not 0.0 <= sparsity < 1.0:
+            raise invalid_parameter("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
+        object.__setattr__(self, "sparsity", sparsity)
+
+        bits_allowed = f"an int among {{{', '.join(map(str, BIT_WIDTHS))}}}"
+        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, float)) or self.bits not in BIT_WIDTHS:
+            raise invalid_parameter("bits", bits_allowed, self.bits)
+        object.__setattr__(self, "bits", int(self.bits))
+
+        width_allowed = f"one of {{{', '.join(map(str, STUDENT_WIDTHS))}}}"
+        width = _as_float("student_width", width_allowed, self.student_width)
+        if width not in STUDENT_WIDTHS:
+            raise invalid_parameter("student_width", width_allowed, self.student_width)
+        object.__setattr__(self, "student_width", width)
+
+        if not isinstance(self.structured, bool):
+            raise invalid_parameter("structured", "a bool", self.structured)
+
+        if self.rank_ratio is not None:
+            rank = _as_float("rank_ratio", "None or a float in the range (0.0, 1.0]", self.rank_ratio)
+            if not 0.0 < rank <= 1.0:
+                raise invalid_parameter("rank_ratio", "None or a float in the range (0.0, 1.0]", self.rank_ratio)
+            object.__setattr__(self, "rank_ratio", None if rank == 1.0 else rank)
+
+    @property
+    def is_baseline(self) -> bool:
+        """True for the uncompressed model (nothing to do)."""
+        return self == CompressionPoint()
+
+    @property
+    def involves_training(self) -> bool:
+        """True when a step trains (distillation, pruning, factorising, QAT): results vary by seed."""
+        return self.student_width != 1.0 or self.sparsity > 0 or self.rank_ratio is not None or self.bits < 7
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def key(self) -> str:
+        """Canonical JSON of the setting: part of the results store's cache key."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CompressionPoint":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def label(self) -> str:
+        """Short human description, e.g. ``8-bit`` or ``fp32 baseline``."""
+        parts = []
+        if self.student_width != 1.0:
+            parts.append(f"student x{self.student_width:g}")
+        if self.sparsity:
+            parts.append(f"{self.sparsity:.0%} {'structured' if self.structured else ''} sparse".replace("  ", " "))
+        if self.rank_ratio is not None:
+            parts.append(f"rank {self.rank_ratio:g}")
+        if self.bits != 32:
+            parts.append(f"{self.bits}-bit")
+        return ", ".join(parts) or "fp32 baseline"

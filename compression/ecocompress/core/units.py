@@ -1,0 +1,75 @@
+"""Human-readable numbers with their units, shared by the CLI, the pages and reports."""
+
+from __future__ import annotations
+
+import math
+import re
+
+
+def si(value: float, unit: str, digits: int = 3) -> str:
+    """``value`` with an SI prefix chosen so the mantissa is in [1, 1000), e.g. ``81.1 µWh``."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g} {unit}"
+    prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")]
+    for scale, prefix in prefixes:
+        if abs(value) >= scale:
+            return f"{value / scale:.{digits}g} {prefix}{unit}"
+    return f"{value / 1e-9:.{digits}g} n{unit}"
+
+
+def size(n_bytes: float) -> str:
+    """Bytes in decimal units (kB = 1,000 bytes), as file managers on most systems show them."""
+    return si(float(n_bytes), "B")
+
+
+def energy_wh(wh: float) -> str:
+    return si(wh, "Wh")
+
+
+def mass_g(grams: float) -> str:
+    return si(grams, "g")
+
+
+def latency_ms(ms: float) -> str:
+    return si(ms / 1000.0, "s")
+
+
+def percent(fraction: float, digits: int = 2) -> str:
+    return f"{fraction * 100:.{digits}f}%"
+
+
+def ratio(value: float) -> str:
+    """A ratio as 'N.NNx'."""
+    return f"{value:.2f}x"
+
+
+def points_change(points: float) -> str:
+    """A signed change in percentage points, without a confusing ``-0.00``."""
+    rounded = round(points, 2)
+    return f"{rounded + 0.0:+.2f} points"
+
+
+def energy_kwh(kwh: float) -> str:
+    """Yearly energy: kWh given, shown with the prefix that reads best ('940 kWh', '9.4 MWh', '25 Wh')."""
+    return si(kwh * 1000.0, "Wh")
+
+
+def co2e_kg(kg: float) -> str:
+    """A mass of CO2e: grams below 1 kg, tonnes from 1,000 kg."""
+    if abs(kg) >= 1000:
+        return f"{kg / 1000:.3g} t CO2e"
+    if abs(kg) >= 1:
+        return f"{kg:.3g} kg CO2e"
+    return f"{kg * 1000:.3g} g CO2e"
+
+
+def money(value: float, currency: str) -> str:
+    """Whole units for large sums, three significant digits for small ones (never '0.00')."""
+    if abs(value) >= 100:
+        return f"{value:,.0f} {currency}"
+    return f"{value:.3g} {currency}"
+
+
+def slug(text: str) -> str:
+    """Lower-case letters, digits and dashes: a safe file-name part made from a label or a user's file name."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")

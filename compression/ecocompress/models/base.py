@@ -1,0 +1,101 @@
+"""The one interface every kind of model implements: built-in samples, your own PyTorch model,
+uploaded ONNX files and the text model.
+
+The service layer asks a kind to build its artifact for a point and to evaluate a session; it never
+asks what kind it holds. A kind that cannot do a point says so in ``check_point``, in one sentence,
+before anything is queued.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ecocompress.core.objectives import TEST_ACCURACY
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.progress import Progress, no_progress
+
+if TYPE_CHECKING:  # torch and onnxruntime load only when something must be computed
+    import onnxruntime as ort
+    from torch import nn
+
+    from ecocompress.build.artifact import Artifact
+    from ecocompress.core.data import Dataset
+    from ecocompress.core.records import MeasureSettings
+    from ecocompress.measure.session import AccuracyResult
+
+
+class ModelKind(ABC):
+    """A model ecocompress can compress and measure: its identity, its data and its own pipeline."""
+
+    name: str
+    title: str
+    task: str
+    #: What the quality figure is ("test accuracy", or the text model's agreement with the original).
+    quality_metric: str = TEST_ACCURACY
+    #: Cautions a user should read before trusting this model's results (e.g. too little training data).
+    warnings: tuple[str, ...] = ()
+
+    @property
+    @abstractmethod
+    def content_hash(self) -> str:
+        """sha256 of what defines the model (weights, and the user's data for user models): its identity in the store."""
+
+    @abstractmethod
+    def dataset(self) -> Dataset:
+        """Training and test data, already in the model's input format."""
+
+    @abstractmethod
+    def load(self) -> nn.Module:
+        """The trained teacher as a torch module in eval mode."""
+
+    @abstractmethod
+    def build(self, width: float = 1.0) -> nn.Module:
+        """A fresh, untrained network of this kind at ``width`` (students)."""
+
+    @property
+    @abstractmethod
+    def baseline_macs(self) -> int:
+        """Multiply-accumulates per inference of the uncompressed model."""
+
+    @property
+    @abstractmethod
+    def params(self) -> int:
+        """Parameters of the uncompressed model."""
+
+    @abstractmethod
+    def build_artifact(
+        self, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress: Progress = no_progress
+    ) -> Artifact:
+        """Compress as ``point`` says; write the runnable ONNX file to ``out_path`` and its storage file beside it."""
+
+    def check_point(self, point: CompressionPoint) -> None:
+        """Refuse, in one sentence, a point this kind cannot do (default: every point is possible)."""
+
+    def card(self) -> dict[str, Any]:
+        """The model card written when the model was trained (empty when there is none)."""
+        return {}
+
+    def measure_batch(self, settings: MeasureSettings) -> int:
+        """Batch size of the latency and energy loops (the text model uses a smaller one)."""
+        return settings.batch_size
+
+    def evaluate(self, session: ort.InferenceSession) -> AccuracyResult:
+        """The quality figure of a built artifact: top-1 accuracy on the test set, with its interval."""
+        from ecocompress.measure.session import measure_accuracy
+
+        data = self.dataset()
+        return measure_accuracy(session, data.x_test, data.y_test)
+
+    def summary(self) -> str | None:
+        """One line about the model and its data for the pages (None: nothing worth saying)."""
+        return None
+
+    def describe(self) -> dict[str, str]:
+        """Name, title, task and data set, for model cards and reports."""
+        return {"name": self.name, "title": self.title, "task": self.task, "dataset": self.dataset_description}
+
+    @property
+    def dataset_description(self) -> str:
+        return self.dataset().description

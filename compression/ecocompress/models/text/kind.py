@@ -1,0 +1,95 @@
+"""The text model as a model kind: all-MiniLM-L6-v2, its data, its pipeline and its quality measure."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.progress import Progress, no_progress
+from ecocompress.models.base import ModelKind
+from ecocompress.models.text.encoder import (
+    FFN, HEADS, LAYERS, NAME, QUALITY, SENTENCES, SHA256, Fidelity, _checked_weights, embed, fidelity, load_teacher,
+    macs_for, split,
+)
+from ecocompress.models.text.pipeline import build_text_artifact, check_point
+
+if TYPE_CHECKING:
+    from ecocompress.build.artifact import Artifact
+    from ecocompress.core.records import MeasureSettings
+
+TEXT_BATCH = 32
+
+
+@dataclass(frozen=True, eq=False)
+class TextModel(ModelKind):
+    """all-MiniLM-L6-v2 behind the model-kind interface, evaluated by agreement with itself."""
+
+    name: str = NAME
+    title: str = "all-MiniLM-L6-v2 (sentence embeddings)"
+    task: str = "sentence embeddings; quality = " + QUALITY
+    dataset_name: str = "3,000 generated sentences over 20 topics (sample_models/make_sentences.py)"
+    quality_metric: str = QUALITY
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        return hashlib.sha256((SHA256 + hashlib.sha256(SENTENCES.read_bytes()).hexdigest()).encode()).hexdigest()
+
+    def card(self) -> dict:
+        return {}
+
+    def load(self):
+        return load_teacher()
+
+    def dataset(self):
+        from ecocompress.core.data import Dataset
+
+        if "data" not in self._cache:
+            train, test = split()
+            self._cache["data"] = Dataset(NAME, train, np.zeros(len(train), np.int64), test, np.zeros(len(test), np.int64),
+                                          self.dataset_name)
+        return self._cache["data"]
+
+    def reference(self, which: str = "test") -> np.ndarray:
+        """The original model's embeddings of the train or test sentences (computed once per process)."""
+        if which not in self._cache:
+            data = self.dataset()
+            self._cache[which] = embed(self.load(), data.x_test if which == "test" else data.x_train)
+        return self._cache[which]
+
+    def check_point(self, point: CompressionPoint) -> None:
+        """Refuse what the text model does not offer (see ``pipeline.check_point``)."""
+        check_point(point)
+
+    def measure_batch(self, settings: MeasureSettings) -> int:
+        """32 sentences per call: 256 sentences of 32 tokens take seconds per call on one thread."""
+        return TEXT_BATCH
+
+    def evaluate(self, session) -> Fidelity:
+        from ecocompress.measure.session import run_logits
+
+        return fidelity(run_logits(session, self.dataset().x_test, batch_size=64), self.reference("test"))
+
+    @property
+    def dataset_description(self) -> str:
+        return self.dataset_name
+
+    def build_artifact(
+        self, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress: Progress = no_progress
+    ) -> Artifact:
+        return build_text_artifact(self, point, out_path, seed=seed, progress=progress)
+
+    @property
+    def baseline_macs(self) -> int:
+        """Multiply-accumulates of the weight layers for one 32-token sentence (attention products excluded)."""
+        return macs_for([HEADS] * LAYERS, [FFN] * LAYERS)
+
+    @property
+    def params(self) -> int:
+        return int(sum(v.size for k, v in _checked_weights().items() if k != "embeddings.position_ids"))

@@ -1,0 +1,431 @@
+"""Bring your own model: an ONNX classifier and labeled data, parsed safely and checked plainly.
+
+Uploads are *parsed*, never executed: ONNX is a protobuf (read with ``onnx``), CSV is text (read
+with pandas), NPZ is read with ``allow_pickle=False``. Pickle-based files (``.pt``, ``.pkl``, ...)
+are refused before anything reads them, by name and by their first bytes. Nothing is written under
+the user's file name: uploads are held in memory; derived artifacts get content-addressed names.
+Every problem becomes one sentence that says what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ecocompress.core.errors import InvalidParameterError
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.progress import Progress, no_progress
+from ecocompress.core.units import slug
+from ecocompress.models.base import ModelKind
+
+if TYPE_CHECKING:
+    from ecocompress.build.artifact import Artifact
+
+DEFAULT_MAX_UPLOAD_MB = 100.0
+PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".bin", ".ckpt", ".sav")
+DEFAULT_LABEL_COLUMN = "label"
+HELD_OUT_SHARE = 0.3  # without a separate training file, this share of the data is kept for evaluation
+SMALL_DATA = 1000  # fewer training examples than this: a student trained on them is not to be trusted
+
+
+class UploadError(InvalidParameterError):
+    """An uploaded file that cannot be used, with the reason and the fix in one sentence."""
+
+
+def max_upload_bytes() -> int:
+    """The upload size limit, from ``ECOCOMPRESS_MAX_UPLOAD_MB`` (default 100 MB)."""
+    text = os.environ.get("ECOCOMPRESS_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
+    try:
+        return int(float(text) * 1e6)
+    except ValueError:
+        return int(DEFAULT_MAX_UPLOAD_MB * 1e6)
+
+
+def _display_name(filename: str) -> str:
+    """The file's base name for messages (a name is only ever shown, never used as a path)."""
+    return re.split(r"[\\/]", str(filename))[-1][:80] or "upload"
+
+
+def _check_size_and_kind(data: bytes, filename: str, what: str) -> None:
+    name = _display_name(filename)
+    if len(data) > max_upload_bytes():
+        raise UploadError(
+            f"The {what} {name!r} is {len(data) / 1e6:.1f} MB; the limit is {max_upload_bytes() / 1e6:.0f} MB "
+            "(set ECOCOMPRESS_MAX_UPLOAD_MB to change it)."
+        )
+    if not data:
+        raise UploadError(f"The {what} {name!r} is empty; choose the file again.")
+    looks_pickled = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    torch_zip = data[:4] == b"PK\x03\x04" and b"data.pkl" in data[:4096]
+    if name.lower().endswith(PICKLE_SUFFIXES) or looks_pickled or torch_zip:
+        raise UploadError(
+            f"{name!r} is a pickle-based file (PyTorch or scikit-learn), which can run code when loaded, so "
+            "ecocompress never opens it; export the model to ONNX (torch.onnx.export or skl2onnx) and upload the .onnx file."
+        )
+
+
+@dataclass(frozen=True)
+class OnnxClassifier:
+    """What we need to know about an uploaded ONNX classifier."""
+
+    input_name: str
+    input_shape: tuple[int, ...]  # per example, without the batch dimension
+    output_index: int  # which output holds the class scores
+    classes: int
+
+
+def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
+    """Parse and check an uploaded ONNX classifier (one float input, class scores out)."""
+    import onnx
+
+    _check_size_and_kind(data, filename, "model file")
+    name = _display_name(filename)
+    model = None
+    try:
+        model = onnx.load_from_string(data)
+        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+            raise UploadError(
+                f"{name!r} keeps its weights in a separate file; save it with the weights inside "
+                "(torch.onnx.export(..., external_data=False) or onnx.save(model, path, save_as_external_data=False))."
+            )
+        onnx.checker.check_model(model)
+    except UploadError:
+        raise
+    except Exception as exc:
+        raise UploadError(
+            f"{name!r} is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]}); the file may be "
+            "truncated or not ONNX: export it again with torch.onnx.export or skl2onnx."
+        ) from None
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        listed = ", ".join(i.name for i in inputs) or "none"
+        raise UploadError(
+            f"{name!r} has {len(inputs)} inputs ({listed}); ecocompress handles classifiers with one input tensor."
+        )
+    tensor = inputs[0].type.tensor_type
+    if tensor.elem_type != onnx.TensorProto.FLOAT:
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "not a tensor"
+        raise UploadError(f"The input of {name!r} is {dtype}; ecocompress expects float32 features.")
+    dims = list(tensor.shape.dim)
+    if len(dims) < 2 or any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims[1:]):
+        raise UploadError(
+            f"The input of {name!r} needs a batch dimension and fixed sizes for the others (it has "
+            f"{_shape_text(dims)}); export it with fixed feature or image sizes."
+        )
+    scores = _class_output(model)
+    if scores is None:
+        shapes = "; ".join(f"{o.name} {_shape_text(o.type.tensor_type.shape.dim)}" for o in model.graph.output)
+        raise UploadError(
+            f"{name!r} has no output of class scores shaped [batch, classes] (its outputs: {shapes}); "
+            "upload a classifier that returns logits or probabilities."
+        )
+    return OnnxClassifier(inputs[0].name, tuple(d.dim_value for d in dims[1:]), scores[0], scores[1])
+
+
+def _shape_text(dims) -> str:
+    return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + "]"
+
+
+def _class_output(model) -> tuple[int, int] | None:
+    """(index, classes) of the first float output shaped [batch, classes >= 2]."""
+    import onnx
+
+    for index, output in enumerate(model.graph.output):
+        tensor = output.type.tensor_type
+        dims = list(tensor.shape.dim)
+        if tensor.elem_type == onnx.TensorProto.FLOAT and len(dims) == 2 and dims[1].HasField("dim_value") and dims[1].dim_value >= 2:
+            return index, dims[1].dim_value
+    return None
+
+
+def read_labeled(data: bytes, filename: str, *, label_column: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Features (float32, one row per example) and integer labels from a CSV or NPZ upload."""
+    _check_size_and_kind(data, filename, "data file")
+    name = _display_name(filename)
+    if name.lower().endswith(".npz"):
+        return _read_npz(data, name)
+    if name.lower().endswith((".csv", ".txt")):
+        return _read_csv(data, name, label_column or DEFAULT_LABEL_COLUMN)
+    raise UploadError(f"{name!r} is neither CSV nor NPZ; give labeled data as a .csv (feature columns and a label column) or an .npz with arrays x and y.")
+
+
+def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            missing = [k for k in ("x", "y") if k not in npz.files]
+            if missing:
+                raise UploadError(f"{name!r} has arrays {sorted(npz.files)}; it needs arrays named 'x' (features) and 'y' (labels).")
+            x, y = npz["x"], npz["y"]
+    except UploadError:
+        raise
+    except ValueError as exc:
+        if "allow_pickle" in str(exc):
+            raise UploadError(f"{name!r} holds Python objects (pickled arrays), which ecocompress never loads; save plain numeric arrays.") from None
+        raise UploadError(f"{name!r} is not a readable NPZ file ({exc}).") from None
+    except Exception as exc:
+        raise UploadError(f"{name!r} is not a readable NPZ file ({type(exc).__name__}: {exc}).") from None
+    if x.dtype.kind not in "biuf":
+        raise UploadError(f"The array 'x' in {name!r} is {x.dtype}, not numbers; save the features as floats.")
+    if len(x) == 0:
+        raise UploadError(f"{name!r} has no examples; add labeled examples.")
+    if len(x) != len(y):
+        raise UploadError(f"{name!r} has {len(x)} examples in 'x' but {len(y)} labels in 'y'; they must match.")
+    x = x.astype(np.float32)
+    bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))
+    if len(bad):
+        raise UploadError(f"The features in {name!r} have a missing or infinite value in example {bad[0][0]}; fill or drop it.")
+    return x, _labels(y, name, offset=0)
+
+
+def _read_csv(data: bytes, name: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(io.BytesIO(data))
+    except pd.errors.EmptyDataError:
+        raise UploadError(f"{name!r} has no header and no rows; give a CSV with feature columns and a '{label_column}' column.") from None
+    except Exception as exc:
+        raise UploadError(f"{name!r} is not a readable CSV file ({type(exc).__name__}: {str(exc)[:120]}).") from None
+    if label_column not in frame.columns:
+        shown = ", ".join(map(str, frame.columns[:8])) + (", ..." if len(frame.columns) > 8 else "")
+        raise UploadError(
+            f"{name!r} has no {label_column!r} column (its columns: {shown}); name the label column "
+            "(--label-column NAME, or the label column box)."
+        )
+    if frame.empty:
+        raise UploadError(f"{name!r} has a header but no rows; add labeled examples.")
+    features = frame.drop(columns=[label_column])
+    if features.shape[1] == 0:
+        raise UploadError(f"{name!r} has only the label column; add feature columns.")
+    for column in features.columns:
+        values = pd.to_numeric(features[column], errors="coerce")
+        text = values.isna() & features[column].notna()
+        if text.any():
+            row = int(np.flatnonzero(text.to_numpy())[0])
+            raise UploadError(
+                f"Feature column {str(column)!r} in {name!r} holds text (row {row + 2}: {str(features[column].iloc[row])[:20]!r}); "
+                "all feature columns must be numbers."
+            )
+        if values.isna().any() or not np.isfinite(values.to_numpy(dtype=float)).all():
+            row = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))[0])
+            raise UploadError(f"Feature column {str(column)!r} in {name!r} has a missing value in row {row + 2}; fill or drop it.")
+        features[column] = values
+    return features.to_numpy(dtype=np.float32), _labels(frame[label_column].to_numpy(), name, offset=2)
+
+
+def _labels(y: np.ndarray, name: str, *, offset: int) -> np.ndarray:
+    """Whole-number class indices; ``offset`` turns an index into the file's row number (CSV: header + 1)."""
+    y = np.asarray(y).reshape(-1)
+    numeric = np.array([_as_number(v) for v in y], dtype=float)
+    bad = np.flatnonzero(~np.isfinite(numeric) | (numeric != np.round(numeric)))
+    if len(bad):
+        where = f"row {bad[0] + offset}" if offset else f"example {bad[0]}"
+        raise UploadError(f"Labels in {name!r} must be whole-number class indices; {where} has {str(y[bad[0]])[:20]!r}.")
+    return numeric.astype(np.int64)
+
+
+def _as_number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def fit_to_model(x: np.ndarray, y: np.ndarray, info: OnnxClassifier, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Reshape examples to the model's input and check labels against its classes."""
+    per_example = int(np.prod(info.input_shape))
+    flat = x.reshape(len(x), -1)
+    if flat.shape[1] != per_example:
+        raise UploadError(
+            f"The model expects {per_example:,} features per example (input shape [batch, "
+            f"{', '.join(map(str, info.input_shape))}]); {name!r} has {flat.shape[1]:,}."
+        )
+    outside = np.flatnonzero((y < 0) | (y >= info.classes))
+    if len(outside):
+        raise UploadError(
+            f"Label {y[outside[0]]} in {name!r} is outside the model's classes 0-{info.classes - 1}; "
+            "labels must be the class indices the model outputs."
+        )
+    return flat.reshape(len(x), *info.input_shape).astype(np.float32), y
+
+
+@dataclass(frozen=True, eq=False)
+class UploadedModel(ModelKind):
+    """A user's ONNX classifier and data behind the model-kind interface."""
+
+    name: str
+    title: str
+    onnx_bytes: bytes
+    info: OnnxClassifier
+    data: Any  # ecocompress.core.data.Dataset
+    data_note: str
+    task: str = "uploaded ONNX classifier"
+    warnings: tuple[str, ...] = field(default=())
+
+    @functools.cached_property
+    def content_hash(self) -> str:
+        digest = hashlib.sha256(self.onnx_bytes)
+        for array in (self.data.x_train, self.data.y_train, self.data.x_test, self.data.y_test):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def dataset(self):
+        return self.data
+
+    def summary(self) -> str:
+        return (f"Uploaded ONNX model; {self.data_note}. Structured pruning and low-rank need training code: use them "
+                "with a student.")
+
+    def check_point(self, point: CompressionPoint) -> None:
+        """Refuse what needs the model's training code (see ``onnx_pipeline.check_point``)."""
+        from ecocompress.build.onnx_pipeline import check_point
+
+        check_point(point)
+
+    def build_artifact(
+        self, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress: Progress = no_progress
+    ) -> Artifact:
+        """At full width, edit the file's own weights; a student is trained here and goes through the torch pipeline."""
+        if point.student_width == 1.0:
+            from ecocompress.build.onnx_pipeline import build_onnx_artifact
+
+            return build_onnx_artifact(self.onnx_bytes, self.data, point, out_path, seed=seed, progress=progress)
+        from ecocompress.build.pipeline import build_artifact
+
+        return build_artifact(self, point, out_path, seed=seed, progress=progress)
+
+    def load(self):
+        """The teacher as a torch module that runs the ONNX file in onnxruntime (for distillation)."""
+        from ecocompress.build.students import OnnxTeacher
+
+        return OnnxTeacher(self.onnx_bytes, self.info.input_name, self.info.output_index)
+
+    def build(self, width: float = 1.0):
+        """A student network for this input shape, with about ``width`` x the teacher's parameters."""
+        from ecocompress.build.students import student_for
+
+        return student_for(self.info.input_shape, self.info.classes, self.params * width)
+
+    @functools.cached_property
+    def baseline_macs(self) -> int:
+        import tempfile
+
+        from ecocompress.measure.opcounts import count_operations
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "model.onnx"
+            path.write_bytes(self.onnx_bytes)
+            return count_operations(path).macs
+
+    @functools.cached_property
+    def params(self) -> int:
+        import onnx
+
+        model = onnx.load_from_string(self.onnx_bytes)
+        return int(sum(np.prod(t.dims) for t in model.graph.initializer if len(t.dims) >= 1))
+
+    def finetune_config(self, seed: int = 0):
+        from ecocompress.core.recipes import TrainConfig
+
+        return TrainConfig(epochs=self._epochs(300), batch_size=64, lr=5e-4, seed=seed)
+
+    def distill_config(self, seed: int = 0):
+        from ecocompress.core.recipes import TrainConfig
+
+        return TrainConfig(epochs=self._epochs(1500), batch_size=64, lr=1e-3, seed=seed)
+
+    def _epochs(self, steps: int) -> int:
+        per_epoch = max(1, math.ceil(len(self.data.y_train) / 64))
+        return max(1, min(200, math.ceil(steps / per_epoch)))
+
+
+def load_upload(
+    model_bytes: bytes,
+    model_filename: str,
+    data_bytes: bytes,
+    data_filename: str,
+    *,
+    label_column: str | None = None,
+    train_bytes: bytes | None = None,
+    train_filename: str | None = None,
+    register: bool = True,
+) -> UploadedModel:
+    """Check an uploaded model and its data together, and make it available by name."""
+    from ecocompress.core.data import Dataset
+
+    info = read_onnx(model_bytes, model_filename)
+    model_bytes, info = _scores_only(model_bytes, info)
+    eval_name = _display_name(data_filename)
+    x, y = fit_to_model(*read_labeled(data_bytes, data_filename, label_column=label_column), info, eval_name)
+    _check_runs(model_bytes, info, x[:2], _display_name(model_filename))
+    if train_bytes is not None:
+        train_name = _display_name(train_filename or "train.csv")
+        x_train, y_train = fit_to_model(*read_labeled(train_bytes, train_name, label_column=label_column), info, train_name)
+        x_test, y_test = x, y
+        note = f"your data: {len(y_train):,} training examples ({train_name}), {len(y_test):,} evaluation examples ({eval_name})"
+    else:
+        if len(y) < 10:
+            raise UploadError(f"{eval_name!r} has {len(y)} examples; give at least 10 (better: thousands) to evaluate a model.")
+        order = np.random.default_rng(0).permutation(len(y))
+        cut = int(round(len(y) * (1 - HELD_OUT_SHARE)))
+        x_train, y_train, x_test, y_test = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
+        note = (f"your data ({eval_name}): {len(y_test):,} examples ({HELD_OUT_SHARE:.0%}) held out for every accuracy "
+                f"figure, {len(y_train):,} used for calibration and students")
+    warnings = []
+    if len(y_train) < SMALL_DATA:
+        warnings.append(
+            f"Only {len(y_train):,} training examples: calibration works, but a student trained on so few is not to "
+            "be trusted; give more data (a separate training file) before relying on student results."
+        )
+    digest = hashlib.sha256(model_bytes).hexdigest()[:8]
+    stem = slug(re.sub(r"\.onnx$", "", _display_name(model_filename), flags=re.I)) or "model"
+    spec = UploadedModel(
+        name=f"{stem[:40]}-{digest}",
+        title=_display_name(model_filename),
+        onnx_bytes=model_bytes,
+        info=info,
+        data=Dataset(f"upload-{digest}", x_train, y_train, x_test, y_test, note),
+        data_note=note,
+        warnings=tuple(warnings),
+    )
+    if register:
+        from ecocompress.models.registry import register_model
+
+        register_model(spec)
+    return spec
+
+
+def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxClassifier]:
+    """Keep only the class-score output (e.g. drop skl2onnx's label output), so every tool reads output 0."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    if info.output_index == 0 and len(model.graph.output) == 1:
+        return model_bytes, info
+    scores = model.graph.output[info.output_index]
+    initializers = {t.name for t in model.graph.initializer}
+    inputs = [i.name for i in model.graph.input if i.name not in initializers]
+    keep = onnx.utils.Extractor(model).extract_model(inputs, [scores.name])
+    return keep.SerializeToString(), OnnxClassifier(info.input_name, info.input_shape, 0, info.classes)
+
+
+def _check_runs(model_bytes: bytes, info: OnnxClassifier, x: np.ndarray, name: str) -> None:
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+        out = session.run(None, {info.input_name: x})[info.output_index]
+    except Exception as exc:
+        raise UploadError(f"onnxruntime cannot run {name!r} on your data ({type(exc).__name__}: {str(exc)[:160]}).") from None
+    if out.shape != (len(x), info.classes):
+        raise UploadError(f"{name!r} returned scores of shape {list(out.shape)} for {len(x)} examples; expected [{len(x)}, {info.classes}].")

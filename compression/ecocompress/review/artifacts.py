@@ -1,0 +1,137 @@
+"""Hand out what produced a point: the runnable ONNX file, its compressed storage file, a model card.
+
+The ONNX file is the very one that was measured (it runs in plain onnxruntime); the card says
+how it was made, what was measured on it (with units and method) and how to run it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ecocompress.core import units
+from ecocompress.models.registry import get_model
+
+CARD_FIELDS = (
+    ("accuracy", "test accuracy (fraction)"),
+    ("accuracy_ci_low", "95% Wilson interval, low"),
+    ("accuracy_ci_high", "95% Wilson interval, high"),
+    ("test_examples", "test examples"),
+    ("baseline_accuracy", "uncompressed model's test accuracy"),
+    ("size_bytes", "runnable ONNX file (bytes)"),
+    ("storage_bytes", "compressed storage file (bytes)"),
+    ("params", "parameters"),
+    ("latency_ms_batch1", "latency per call at batch 1 (ms)"),
+    ("latency_ms_per_item_large_batch", "latency per inference at batch 256 (ms)"),
+    ("energy_wh_per_1k", "energy per 1,000 inferences (Wh)"),
+    ("emissions_g_per_1k", "CO2e per 1,000 inferences (g)"),
+    ("carbon_intensity_g_per_kwh", "grid carbon intensity used (gCO2e/kWh)"),
+)
+
+
+def _stem(record: dict) -> str:
+    from ecocompress.core.units import slug
+
+    return f"{record['model']}-{slug(record['label'])}"
+
+
+def input_signature(onnx_path: Path | str) -> dict[str, Any]:
+    """Name, shape and element type of the model's input (symbolic batch shown as 'batch')."""
+    import onnx
+
+    graph = onnx.load(str(onnx_path), load_external_data=False).graph
+    tensor = graph.input[0].type.tensor_type
+    shape = [d.dim_value if d.HasField("dim_value") else "batch" for d in tensor.shape.dim]
+    return {"name": graph.input[0].name, "shape": shape, "dtype": onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name}
+
+
+def model_card(record: dict) -> dict[str, Any]:
+    """A small, self-describing card for the point in ``record`` (a stored Measurement)."""
+    spec = get_model(record["model"])
+    stem = _stem(record)
+    return {
+        "name": f"{record['model']}: {record['label']}",
+        "base_model": spec.describe(),
+        "compression": {
+            "sparsity": record["sparsity"],
+            "bits": record["bits"],
+            "student_width": record["student_width"],
+            "structured": record["structured"],
+            "rank_ratio": record["rank_ratio"],
+            "steps": record["technique_notes"] or "none (the original model)",
+        },
+        "files": {
+            "runnable": f"{stem}.onnx",
+            "runs_as": record["runtime_format"],
+            "storage": f"{stem}.ecz",
+            "storage_format": record["storage_format"],
+            "storage_note": "k-bit codes + scales + sparsity mask, LZMA; restore with ecocompress.build.storage.unpack",
+        },
+        "input": input_signature(record["onnx_path"]),
+        "measured": {key: record[key] for key, _ in CARD_FIELDS},
+        "units": dict(CARD_FIELDS),
+        "quality_metric": record.get("quality_metric", "test accuracy"),
+        "energy_method": record["energy_method"],
+        "energy_estimated": record["energy_estimated"],
+        "grid_region": record["country"],
+        "measured_at_utc": record["measured_at"],
+        "code_version": record["code_version"],
+        "model_hash": record["model_hash"],
+    }
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    m = card["measured"]
+    inp = card["input"]
+    return "\n".join([
+        f"# {card['name']}",
+        "",
+        f"Compressed from **{card['base_model']['title']}** ({card['base_model']['task']}) by ecocompress.",
+        "",
+        f"- Steps: {card['compression']['steps']}",
+        f"- Runs as: {card['files']['runs_as']} (`{card['files']['runnable']}`, plain onnxruntime)",
+        f"- Stored as: {card['files']['storage_format']} (`{card['files']['storage']}`)",
+        f"- Input: `{inp['name']}`, shape {inp['shape']}, {inp['dtype']}",
+        "",
+        "| figure | value |",
+        "| --- | --- |",
+        f"| {card['quality_metric']} | {units.percent(m['accuracy'])} (95% interval {units.percent(m['accuracy_ci_low'], 1)} to "
+        f"{units.percent(m['accuracy_ci_high'], 1)}, {m['test_examples']:,} examples; baseline {units.percent(m['baseline_accuracy'])}) |",
+        f"| runnable size | {units.size(m['size_bytes'])} |",
+        f"| stored size | {units.size(m['storage_bytes'])} |",
+        f"| latency | {units.latency_ms(m['latency_ms_batch1'])} per call at batch 1; "
+        f"{units.latency_ms(m['latency_ms_per_item_large_batch'])} per inference at batch 256 |",
+        f"| energy | {units.energy_wh(m['energy_wh_per_1k'])} per 1,000 inferences "
+        f"({'estimated' if card['energy_estimated'] else 'measured'}: {card['energy_method']}) |",
+        f"| CO2e | {units.mass_g(m['emissions_g_per_1k'])} per 1,000 inferences (grid {card['grid_region']}, "
+        f"{m['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh) |",
+        "",
+        f"Measured {card['measured_at_utc']} UTC, code version {card['code_version']}.",
+        "",
+        "```python",
+        "import numpy as np, onnxruntime as ort",
+        f"session = ort.InferenceSession('{card['files']['runnable']}')",
+        f"outputs = session.run(None, {{'{inp['name']}': x.astype(np.{inp['dtype']})}})[0]  # x: {inp['shape']}",
+        "```",
+        "",
+    ])
+
+
+def export_artifacts(record: dict, out_dir: Path | str) -> list[Path]:
+    """Copy the point's ONNX and storage files into ``out_dir`` and write its card (JSON and Markdown)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = _stem(record)
+    written = [out / f"{stem}.onnx"]
+    shutil.copyfile(record["onnx_path"], written[0])
+    if record.get("storage_path") and Path(record["storage_path"]).is_file():
+        written.append(out / f"{stem}.ecz")
+        shutil.copyfile(record["storage_path"], written[-1])
+    card = model_card(record)
+    written.append(out / f"{stem}.card.json")
+    written[-1].write_text(json.dumps(card, indent=2) + "\n")
+    written.append(out / f"{stem}.card.md")
+    written[-1].write_text(card_markdown(card))
+    return written

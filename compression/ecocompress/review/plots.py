@@ -1,0 +1,233 @@
+"""Accuracy-versus-cost chart: a pure ``tradeoff_info`` (tested on data) and a thin plotly builder.
+
+Colours are Okabe-Ito (colour-blind safe); every axis names its unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from ecocompress.core.objectives import OBJECTIVES, TEST_ACCURACY
+from ecocompress.core.objectives import quality_title as quality_axis_title
+from ecocompress.core.pareto import pareto_mask
+from ecocompress.core.records import Measurement
+
+Records = Sequence["Measurement | dict[str, Any]"]
+
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "vermillion": "#D55E00",
+    "sky": "#56B4E9",
+    "purple": "#CC79A7",
+    "yellow": "#F0E442",
+    "black": "#000000",
+    "grey": "#999999",
+}
+
+X_AXES = {key: (o.column, o.axis_title) for key, o in OBJECTIVES.items()}
+X_AXIS_NAMES = {key: o.name for key, o in OBJECTIVES.items()}
+# Only for records that carry ``modelled_wh_per_1k`` (ecocompress.measure.energy_model.with_modelled); never mixed
+# with measured energy on one axis.
+MODELLED_AXIS = ("modelled_wh_per_1k", "Modelled energy per 1,000 inferences on {profile} (Wh), not measured")
+TABLE_COLUMNS = {
+    "model": "model",
+    "label": "setting",
+    "accuracy_pct": "accuracy (%)",
+    "accuracy_drop_points": "accuracy change (points)",
+    "storage_bytes": "stored size (bytes)",
+    "size_bytes": "runnable ONNX (bytes)",
+    "runtime_format": "runs as",
+    "latency_ms_per_item_large_batch": "latency (ms / inference, batch 256)",
+    "speedup_measured": "speed-up measured (x)",
+    "speedup_theoretical": "speed-up on paper (x)",
+    "energy_wh_per_1k": "energy (Wh / 1,000 inferences)",
+    "emissions_g_per_1k": "CO2e (g / 1,000 inferences)",
+    "country": "grid region",
+    "energy_method": "energy method",
+    "measured_at": "measured at (UTC)",
+}
+
+
+def records_frame(records: Records) -> pd.DataFrame:
+    """Measurement records (or their dicts) as a data frame, one row per point."""
+    return pd.DataFrame.from_records([r.to_dict() if isinstance(r, Measurement) else r for r in records])
+
+
+def points_frame(records: Records) -> pd.DataFrame:
+    """Measured records as a table with units in the column names (for display and CSV)."""
+    frame = records_frame(records)
+    if frame.empty:
+        return frame
+    frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
+    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=TABLE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class TradeoffInfo:
+    """Everything the chart shows, as plain data."""
+
+    points: pd.DataFrame
+    front: pd.DataFrame
+    baseline: pd.DataFrame
+    current: pd.DataFrame
+    x_column: str
+    x_title: str
+    y_title: str
+
+
+def tradeoff_info(
+    records: Records, x_axis: str = "energy", current_label: str | None = None, *, profile: str | None = None
+) -> TradeoffInfo:
+    """Split measured records into all points, the Pareto front, the baseline and the current point.
+
+    ``x_axis="modelled"`` plots modelled energy on hardware ``profile`` (records must carry it).
+    """
+    if x_axis == "modelled":
+        x_column, x_title = MODELLED_AXIS[0], MODELLED_AXIS[1].format(profile=profile or "target hardware")
+    elif x_axis in X_AXES:
+        x_column, x_title = X_AXES[x_axis]
+    else:
+        raise ValueError(f"x_axis must be one of {sorted([*X_AXES, 'modelled'])}, got {x_axis!r}")
+    frame = records_frame(records)
+    if frame.empty:
+        empty = pd.DataFrame(columns=["label", "accuracy", x_column])
+        return TradeoffInfo(empty, empty, empty, empty, x_column, x_title, "Test accuracy (%)")
+    frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
+    front = frame[pareto_mask(frame["accuracy"], frame[x_column])].sort_values(x_column)
+    baseline = frame[frame["label"] == "fp32 baseline"]
+    current = frame[frame["label"] == current_label] if current_label else frame.iloc[0:0]
+    return TradeoffInfo(frame, front, baseline, current, x_column, x_title, quality_title(frame))
+
+
+def quality_title(frame: pd.DataFrame) -> str:
+    """'Test accuracy (%)', or the points' own quality measure (the text model: agreement with the original)."""
+    metrics = set(frame["quality_metric"]) if "quality_metric" in frame else {TEST_ACCURACY}
+    return quality_axis_title(metrics)
+
+
+def _hover(frame: pd.DataFrame) -> list[str]:
+    return [
+        f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>"
+        f"{'accuracy' if getattr(r, 'quality_metric', 'test accuracy') == 'test accuracy' else 'agreement'} {r.accuracy * 100:.2f}%"
+        f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences"
+        f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch 256)"
+        f"<br>stored {r.storage_bytes / 1e3:,.1f} kB ({r.storage_format.split(',')[0]})"
+        + (f"<br>modelled {r.modelled_wh_per_1k * 1e6:.4g} µWh / 1,000 (not measured)" if hasattr(r, "modelled_wh_per_1k") else "")
+        for r in frame.itertuples()
+    ]
+
+
+def tradeoff_figure(
+    info: TradeoffInfo, *, log_x: bool = False, title: str = "", current_name: str = "current setting"
+) -> go.Figure:
+    """A plotly figure of ``info``: points, Pareto line, baseline and current markers, legend."""
+    fig = go.Figure()
+    x, y = info.x_column, "accuracy_pct"
+    if not info.points.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=info.points[x], y=info.points[y], mode="markers", name="measured points",
+                marker={"color": OKABE_ITO["sky"], "size": 9, "line": {"width": 1, "color": OKABE_ITO["blue"]}},
+                hovertext=_hover(info.points), hoverinfo="text",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=info.front[x], y=info.front[y], mode="lines", name="Pareto front",
+                line={"color": OKABE_ITO["blue"], "width": 2, "shape": "hv"}, hoverinfo="skip",
+            )
+        )
+    if not info.baseline.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=info.baseline[x], y=info.baseline[y], mode="markers", name="uncompressed baseline",
+                marker={"color": OKABE_ITO["black"], "size": 13, "symbol": "diamond"},
+                hovertext=_hover(info.baseline), hoverinfo="text",
+            )
+        )
+    if not info.current.empty:
+        fig.add_trace(
+            go.Scatter(
+                x=info.current[x], y=info.current[y], mode="markers", name=current_name,
+                marker={"color": OKABE_ITO["vermillion"], "size": 16, "symbol": "star", "line": {"width": 1, "color": "black"}},
+                hovertext=_hover(info.current), hoverinfo="text",
+            )
+        )
+    fig.update_layout(
+        title=title or None,
+        xaxis_title=info.x_title,
+        yaxis_title=info.y_title,
+        xaxis_type="log" if log_x else "linear",
+        xaxis_rangemode="normal" if log_x else "tozero",  # costs are positive: never show a negative axis
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60},
+        height=440,
+        template="plotly_white",
+    )
+    return fig
+
+
+GROUP_COLOURS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "orange", "purple", "sky", "yellow", "black")]
+GROUP_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "star", "cross", "pentagon"]
+
+
+def compare_info(records: Records, x_axis: str, group: str = "model") -> dict[str, TradeoffInfo]:
+    """One ``TradeoffInfo`` per group (model or runtime format), for the comparison chart."""
+    frame = records_frame(records)
+    if frame.empty:
+        return {}
+    return {str(name): tradeoff_info(part.to_dict("records"), x_axis) for name, part in frame.groupby(group, sort=True)}
+
+
+def compare_figure(records: Records, x_axis: str, *, group: str = "model", log_x: bool = False) -> go.Figure:
+    """Pareto front of each group on one chart; colour and marker shape both tell groups apart."""
+    fig = go.Figure()
+    infos = compare_info(records, x_axis, group)
+    x_title = X_AXES[x_axis][1]
+    for i, (name, info) in enumerate(infos.items()):
+        colour, symbol = GROUP_COLOURS[i % len(GROUP_COLOURS)], GROUP_SYMBOLS[i % len(GROUP_SYMBOLS)]
+        fig.add_trace(go.Scatter(
+            x=info.points[info.x_column], y=info.points["accuracy_pct"], mode="markers", name=f"{name}: all points",
+            marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.35}, hovertext=_hover(info.points),
+            hoverinfo="text", legendgroup=name, showlegend=False,
+        ))
+        fig.add_trace(go.Scatter(
+            x=info.front[info.x_column], y=info.front["accuracy_pct"], mode="lines+markers", name=f"{name}",
+            line={"color": colour, "width": 2, "shape": "hv"}, marker={"color": colour, "symbol": symbol, "size": 10},
+            hovertext=_hover(info.front), hoverinfo="text", legendgroup=name,
+        ))
+    fig.update_layout(
+        xaxis_title=x_title, yaxis_title="Test accuracy (%)", xaxis_type="log" if log_x else "linear",
+        xaxis_rangemode="normal" if log_x else "tozero",
+        legend={"title": {"text": "Pareto front of"}, "orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 60, "b": 60}, height=480, template="plotly_white",
+    )
+    return fig
+
+
+def region_figure(regions: list, label: str) -> go.Figure:
+    """Annual CO2e of one point on several grids: horizontal bars, lowest first, intensity in the hover."""
+    fig = go.Figure(
+        go.Bar(
+            x=[r.kg_co2e_per_year for r in regions],
+            y=[f"{r.country_name} ({r.year})" for r in regions],
+            orientation="h",
+            marker_color=OKABE_ITO["green"],
+            name=f"{label}: kg CO2e per year",
+            text=[f"{r.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh" for r in regions],
+            textposition="auto",
+            hovertemplate="%{y}: %{x:.4g} kg CO2e per year<br>%{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        xaxis_title=f"kg CO2e per year ({label})", yaxis={"autorange": "reversed"}, showlegend=True,
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        margin={"l": 60, "r": 20, "t": 40, "b": 60}, height=80 + 36 * len(regions), template="plotly_white",
+    )
+    return fig

@@ -1,0 +1,273 @@
+"""One self-contained HTML report for a sustainability review, and a CSV of every point.
+
+The report opens offline (images are embedded as PNG data, no scripts, no external files) and
+prints cleanly. It holds the chart, the chosen point against the baseline, the projection to the
+user's scale and regions, modelled energy on target hardware (labelled as such), every measured
+point, the methods and caveats, and the environment the figures were measured in.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from ecocompress.core.choice import recommend
+from ecocompress.core.records import MeasureSettings
+from ecocompress.service.store import ResultsStore
+
+from ecocompress.core import units
+from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file
+from ecocompress.review.images import regions_png, tradeoff_png
+from ecocompress.models.registry import get_model
+from ecocompress.review.plots import points_frame
+from ecocompress.core.points import CompressionPoint
+from ecocompress.review.projection import DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, project, region_comparison
+
+Progress = Callable[[str, float], None]
+
+METHODS = (
+    ("accuracy", "top-1 on the model's test split, with a 95% Wilson interval"),
+    ("size", "bytes of the runnable .onnx file on disk; stored size: k-bit codes, fp16 scales, a sparsity mask, LZMA"),
+    ("latency", "onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and batch 256 (per inference)"),
+    ("energy", "CodeCarbon OfflineEmissionsTracker (no network), machine tracking, 0.5 s sampling; a batch of 256 repeated "
+               "inside windows of at least 2 s; median of the repeats, spread reported"),
+    ("CO2e", "energy x the grid's carbon intensity from CodeCarbon's bundled data (country and year stated)"),
+    ("projection", "Wh per 1,000 inferences / 1,000 x inferences per day x 365 x PUE = kWh per year; x grid intensity = "
+                   "CO2e; x price = cost"),
+    ("modelled energy", f"operation counts of the ONNX file x energy per operation and per bit moved ({SOURCE}); a model "
+                        "of other hardware, never a measurement"),
+)
+
+CAVEATS = (
+    "Without hardware energy counters (RAPL), CodeCarbon estimates CPU power from CPU load x TDP and adds a fixed RAM "
+    "power: then the energy ratio of two variants equals their latency ratio.",
+    "Machine-level tracking counts everything the machine does during a window; measurements were serialised, but other "
+    "programs on the machine add to them.",
+    "Energy is for inference only at batch 256 on this CPU; other hardware, batch sizes and thread counts give other figures.",
+    "Small test sets give wide accuracy intervals (one digits test image is 0.28 points): read the interval, not only the value.",
+    "Modelled energy assumes weights are read once per inference from DRAM and activations pass through SRAM; it shows "
+    "what dedicated hardware could gain, not what this CPU does.",
+)
+
+
+@dataclass
+class ReportData:
+    """Everything the report shows, gathered once (and testable without HTML)."""
+
+    model: str
+    chosen: dict
+    baseline: dict
+    records: list[dict]
+    scale: Scale
+    regions: tuple[str, ...] = DEFAULT_REGIONS
+    table: EnergyTable = field(default_factory=EnergyTable)
+    provenance: dict[str, Any] = field(default_factory=dict)
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+
+    @property
+    def projection(self) -> Projection:
+        return project(self.baseline["energy_wh_per_1k"], self.chosen["energy_wh_per_1k"], self.scale)
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def _img(png: bytes, alt: str) -> str:
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _table(rows: list[tuple], header: tuple) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _comparison_rows(c: dict, b: dict) -> list[tuple]:
+    def change(value: float, base: float) -> str:
+        return f"{value / base:.2f}x" if base else "n/a"
+
+    return [
+        (c.get("quality_metric", "test accuracy"), f"{units.percent(c['accuracy'])} ({units.percent(c['accuracy_ci_low'], 1)} to "
+                          f"{units.percent(c['accuracy_ci_high'], 1)})",
+         units.percent(b["accuracy"]), units.points_change(-c["accuracy_drop_points"])),
+        ("stored size", units.size(c["storage_bytes"]), units.size(b["storage_bytes"]), change(c["storage_bytes"], b["storage_bytes"])),
+        ("runnable ONNX size", units.size(c["size_bytes"]), units.size(b["size_bytes"]), change(c["size_bytes"], b["size_bytes"])),
+        ("latency per call, batch 1", units.latency_ms(c["latency_ms_batch1"]), units.latency_ms(b["latency_ms_batch1"]),
+         change(c["latency_ms_batch1"], b["latency_ms_batch1"])),
+        ("latency per inference, batch 256", units.latency_ms(c["latency_ms_per_item_large_batch"]),
+         units.latency_ms(b["latency_ms_per_item_large_batch"]),
+         change(c["latency_ms_per_item_large_batch"], b["latency_ms_per_item_large_batch"])),
+        ("energy per 1,000 inferences", units.energy_wh(c["energy_wh_per_1k"]), units.energy_wh(b["energy_wh_per_1k"]),
+         change(c["energy_wh_per_1k"], b["energy_wh_per_1k"])),
+        ("CO2e per 1,000 inferences", units.mass_g(c["emissions_g_per_1k"]), units.mass_g(b["emissions_g_per_1k"]),
+         change(c["emissions_g_per_1k"], b["emissions_g_per_1k"])),
+        ("runs as", c["runtime_format"], b["runtime_format"], ""),
+    ]
+
+
+def _projection_section(data: ReportData) -> str:
+    p, s = data.projection, data.scale
+    grid = s.grid
+    rows = [
+        ("energy per year", units.energy_kwh(p.baseline.kwh), units.energy_kwh(p.point.kwh),
+         f"{units.energy_kwh(p.saved.kwh)} ({p.saved_fraction:.0%})"),
+        ("CO2e per year", units.co2e_kg(p.baseline.kg_co2e), units.co2e_kg(p.point.kg_co2e), units.co2e_kg(p.saved.kg_co2e)),
+        ("electricity cost per year", units.money(p.baseline.cost, s.currency), units.money(p.point.cost, s.currency),
+         units.money(p.saved.cost, s.currency)),
+    ]
+    equivalents = "".join(
+        f"<li>{eq.of(p.saved):,.3g} {eq.unit} of {_e(eq.name)} (factor {eq.factor:.4g} {eq.per.replace('_', ' ')} per "
+        f"{eq.unit.rstrip('s')}; source: {_e(eq.source)})</li>"
+        for eq in EQUIVALENTS
+    )
+    regions = region_comparison(data.chosen["energy_wh_per_1k"], s, data.regions)
+    return (
+        "<h2>Projection to your scale</h2>"
+        f"<p>{s.inferences_per_day:,.0f} inferences per day, grid {_e(grid['country_name'])} ({_e(grid['iso_code'])}): "
+        f"{grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh ({_e(grid['year'])}, {_e(grid['source'])}), electricity "
+        f"{s.price_per_kwh:g} {_e(s.currency)}/kWh, PUE {s.pue:g}. Based on the energy measured on this machine "
+        f"({_e(data.chosen['energy_method'])}).</p>"
+        + _table(rows, ("", "uncompressed baseline", f"chosen: {data.chosen['label']}", "saved per year"))
+        + f"<p>The yearly saving is about the same as:</p><ul>{equivalents}</ul>"
+        "<h3>The same point on other grids</h3>"
+        "<p>Where a model runs can matter as much as how it is compressed: the chosen point's energy per year on "
+        "each grid (CodeCarbon's carbon intensity per country, year in brackets).</p>"
+        + _img(regions_png(regions, data.chosen["label"]), "annual CO2e of the chosen point by region")
+    )
+
+
+def _modelled_section(data: ReportData) -> str:
+    rows, details = [], []
+    for key, profile in PROFILES.items():
+        base = modelled_for_file(data.baseline["onnx_path"], data.baseline["bits"], key, data.table)
+        chosen = modelled_for_file(data.chosen["onnx_path"], data.chosen["bits"], key, data.table)
+        rows.append((profile.name, units.energy_wh(base.wh_per_1k), units.energy_wh(chosen.wh_per_1k),
+                     f"{chosen.total_pj / base.total_pj:.2f}x"))
+        details.append(f"<details><summary>{_e(profile.name)}: the arithmetic for the chosen point</summary><pre>"
+                       + _e("\n".join(chosen.lines)) + "</pre></details>")
+    return (
+        "<h2>Modelled energy on target hardware (not measured)</h2>"
+        "<p>A dense CPU kernel multiplies every weight, zeros included, and cannot use 3- or 4-bit arithmetic, so the "
+        "measured energy above cannot show what hardware built for sparsity and low bit-widths would gain; these "
+        f"figures estimate it from the ONNX file's operation counts ({_e(SOURCE)}).</p>"
+        + _table(rows, ("hardware profile", "baseline, Wh per 1,000 (modelled)", "chosen, Wh per 1,000 (modelled)",
+                        "chosen vs baseline"))
+        + "".join(details)
+    )
+
+
+def _environment_section(data: ReportData) -> str:
+    env = data.provenance or {}
+    c = data.chosen
+    skip = {"energy_windows", "point", "settings", "energy_method", "measured_at", "code_version"}
+    rows = [(k, v) for k, v in env.items() if k not in skip]
+    rows += [
+        ("onnxruntime threads", c["ort_threads"]),
+        ("CodeCarbon mode", f"{c['energy_cpu_mode']}; CPU {c['cpu_power_w']:.1f} W, RAM {c['ram_power_w']:.1f} W"),
+        ("energy method", c["energy_method"]),
+        ("grid factor used for CO2e per 1,000", f"{c['country']}: {c['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh"),
+        ("measured at", f"{c['measured_at']} UTC"),
+        ("code version", c["code_version"]),
+    ]
+    return "<h2>Environment</h2>" + _table(rows, ("", ""))
+
+
+STYLE = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left}
+th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:0.6em;font-size:0.85em}
+.note{background:#fff4e0;border-left:4px solid #E69F00;padding:0.4em 0.8em}h1{margin-bottom:0.2em}
+@media print{details{display:block}details>summary{display:none}}
+"""
+
+
+def render_html(data: ReportData) -> str:
+    """The report as one HTML document (images inline, no scripts)."""
+    spec = get_model(data.model)
+    c, b = data.chosen, data.baseline
+    chart = tradeoff_png(data.records, "energy", "Energy per 1,000 inferences ({prefix}Wh, measured)", c["label"])
+    table = points_frame(data.records).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    estimated = "estimated" if c["energy_estimated"] else "measured"
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ecocompress report: {_e(data.model)}</title>"
+        f"<style>{STYLE}</style></head><body>",
+        f"<h1>ecocompress report: {_e(spec.title)}</h1>",
+        f"<p>Model <code>{_e(data.model)}</code> ({_e(spec.task)}); chosen operating point <b>{_e(c['label'])}</b>. "
+        f"Report created {_e(data.created_at)}.</p>",
+        f"<p class='note'>Energy figures are <b>{estimated}</b>: {_e(c['energy_method'])}.</p>",
+        "<h2>Chosen point against the uncompressed baseline</h2>",
+        _table(_comparison_rows(c, b), ("", f"chosen: {c['label']}", "baseline", "chosen / baseline")),
+        f"<p>What was done: {_e(c['technique_notes'] or 'nothing (the original model)')}. Runtime: {_e(c['runtime_reason'])}.</p>",
+        "<h2>Accuracy versus energy, every measured point</h2>",
+        _img(chart, "accuracy versus energy per 1,000 inferences, with the Pareto front"),
+        _projection_section(data),
+        _modelled_section(data),
+        "<h2>Every measured point</h2>",
+        table,
+        "<h2>How each figure was obtained</h2>",
+        _table(list(METHODS), ("figure", "method")),
+        "<h3>Caveats</h3><ul>" + "".join(f"<li>{_e(text)}</li>" for text in CAVEATS) + "</ul>",
+        _environment_section(data),
+        "<p>Made by ecocompress. Per-operation energies: M. Horowitz, ISSCC 2014. Grid data: CodeCarbon.</p>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+# Measured when a report is asked for and nothing but the baseline exists yet (digits: about a minute).
+STARTER_POINTS = (CompressionPoint(bits=8), CompressionPoint(sparsity=0.9, bits=4))
+
+
+def report_data(
+    model: str,
+    point: CompressionPoint | None = None,
+    *,
+    scale: Scale | None = None,
+    settings: MeasureSettings | None = None,
+    max_drop_points: float = 1.0,
+    regions: tuple[str, ...] = DEFAULT_REGIONS,
+    table: EnergyTable | None = None,
+    store: ResultsStore | None = None,
+    progress: Progress | None = None,
+) -> ReportData:
+    """Gather a report for ``point`` on ``model`` (measured if needed).
+
+    Without a point, the recommended one is chosen: the lowest measured energy within
+    ``max_drop_points`` of the baseline's accuracy; when only the baseline has been measured,
+    a couple of starter points are measured first so the chart has something to compare.
+    """
+    from ecocompress.service import api
+
+    store = store or ResultsStore()
+    settings = settings or MeasureSettings()
+    notify = progress or (lambda step, fraction: None)
+    baseline = api.measure_point(model, CompressionPoint(), settings, store=store, progress=notify).to_dict()
+    if point is not None:
+        chosen = api.measure_point(model, point, settings, store=store, progress=notify).to_dict()
+    else:
+        if len(api.measured_points(model, store=store)) < 2:
+            for starter in STARTER_POINTS:
+                api.measure_point(model, starter, settings, store=store, progress=notify)
+        best = recommend(api.measured_points(model, store=store), max_drop_points)
+        chosen = best.record.to_dict() if best and best.within_budget else baseline
+    spec = get_model(model)
+    key = CompressionPoint.from_dict(chosen).key()
+    return ReportData(
+        model=model,
+        chosen=chosen,
+        baseline=baseline,
+        records=[m.to_dict() for m in api.measured_points(model, store=store)],
+        scale=scale or Scale(country=settings.country),
+        regions=regions,
+        table=table or EnergyTable(),
+        provenance=store.latest_provenance(spec.content_hash, key, chosen["code_version"]) or {},
+    )
+
+
+def points_csv(records: list[dict]) -> str:
+    """Every measured point with units in the column names."""
+    return points_frame(records).to_csv(index=False)

@@ -1,0 +1,368 @@
+"""The entry the pages and the CLI call: (model, point) -> a stored, honestly measured ``Measurement``.
+
+``measure_point`` serves a point from the results store when the same model content, setting,
+measurement settings and code version were measured before; otherwise the model's kind builds the
+artifact, which is measured in onnxruntime (accuracy, size, latency, CodeCarbon energy) and stored.
+``compress`` does the same for your own PyTorch model, without registering anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+import statistics
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from ecocompress.core.config import artifacts_dir
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.progress import Progress, no_progress
+from ecocompress.core.provenance import code_version, environment
+from ecocompress.core.records import MeasureSettings, Measurement
+from ecocompress.core.units import slug
+from ecocompress.models.base import ModelKind
+from ecocompress.models.registry import get_model
+from ecocompress.service.store import ResultsStore
+
+if TYPE_CHECKING:  # torch and onnxruntime load only when something must be computed
+    from torch import nn
+
+    from ecocompress.build.artifact import Artifact
+    from ecocompress.core.recipes import TrainConfig
+    from ecocompress.measure.energy import EnergyResult
+
+
+def resolve(model: str | ModelKind) -> ModelKind:
+    """A model kind from its name (the registry) or as given (your own model, unregistered)."""
+    return model if isinstance(model, ModelKind) else get_model(model)
+
+
+def cache_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings) -> tuple[str, str, str, str]:
+    return spec.content_hash, point.key(), settings.key(), code_version()
+
+
+def artifact_path(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings) -> Path:
+    """Content-addressed artifact location: one file per (model, point, settings, code)."""
+    key = hashlib.sha256("|".join(cache_key(spec, point, settings)).encode()).hexdigest()[:12]
+    return artifacts_dir() / spec.name / f"{slug(point.label())}-{key}.onnx"
+
+
+def _measure_artifact(
+    spec: ModelKind,
+    point: CompressionPoint,
+    artifact: Artifact,
+    settings: MeasureSettings,
+    baseline: Measurement | None,
+    progress: Progress,
+) -> tuple[Measurement, EnergyResult]:
+    from ecocompress.measure.locks import machine_measurement
+    from ecocompress.measure.session import measure_latency, measure_session_energy, open_session
+
+    data = spec.dataset()
+    batch = spec.measure_batch(settings)
+    session = open_session(artifact.onnx_path, settings.ort_threads)
+    progress("measuring accuracy on the test set", 0.55)
+    acc = spec.evaluate(session)
+    waiting = lambda: progress("waiting: another process on this machine is measuring", 0.6)  # noqa: E731
+    with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
+        progress("measuring latency", 0.65)
+        latency = measure_latency(session, data.x_test, large_batch=batch)
+        progress(f"measuring energy with CodeCarbon ({settings.repeats} x {settings.energy_window_s:g} s)", 0.75)
+        energy = measure_session_energy(session, data.x_test, batch_size=batch, settings=settings)
+    size = artifact.onnx_path.stat().st_size
+    base_acc = baseline.accuracy if baseline else acc.accuracy
+    base_size = baseline.size_bytes if baseline else size
+    base_energy = baseline.energy_wh_per_1k if baseline else energy.wh_per_1k
+    base_latency = baseline.latency_ms_per_item_large_batch if baseline else latency.large_batch_median_ms
+    base_storage = baseline.storage_bytes if baseline else artifact.storage_bytes
+    speedup_measured = base_latency / latency.large_batch_median_ms
+    theoretical = theoretical_speedup(artifact.macs, artifact.effective_macs, point.bits)
+    return Measurement(
+        model=spec.name,
+        label=point.label(),
+        **point.to_dict(),
+        runtime_format=artifact.runtime_format,
+        runtime_reason=artifact.runtime_reason,
+        technique_notes="; ".join(artifact.notes),
+        accuracy=acc.accuracy,
+        accuracy_ci_low=acc.ci_low,
+        accuracy_ci_high=acc.ci_high,
+        test_examples=acc.n,
+        baseline_accuracy=base_acc,
+        accuracy_drop_points=(base_acc - acc.accuracy) * 100.0,
+        size_bytes=size,
+        baseline_size_bytes=base_size,
+        compression_ratio=base_size / size,
+        storage_bytes=artifact.storage_bytes,
+        baseline_storage_bytes=base_storage,
+        storage_ratio=base_storage / artifact.storage_bytes,
+        storage_format=artifact.storage_format,
+        storage_path=str(artifact.storage_path),
+        params=artifact.params,
+        macs=artifact.macs,
+        effective_macs=artifact.effective_macs,
+        latency_ms_batch1=latency.batch1_median_ms,
+        latency_ms_batch1_p90=latency.batch1_p90_ms,
+        latency_ms_per_item_large_batch=latency.large_batch_median_ms,
+        latency_ms_per_item_large_batch_p90=latency.large_batch_p90_ms,
+        large_batch_size=latency.large_batch_size,
+        speedup_measured=speedup_measured,
+        speedup_theoretical=theoretical,
+        gain_only_on_paper=theoretical >= PAPER_GAIN_MIN and speedup_measured < REAL_GAIN_MIN,
+        energy_wh_per_1k=energy.wh_per_1k,
+        energy_wh_per_1k_spread=energy.wh_per_1k_spread,
+        energy_wh_per_1k_cv=energy.wh_per_1k_cv,
+        baseline_energy_wh_per_1k=base_energy,
+        energy_ratio=energy.wh_per_1k / base_energy,
+        emissions_g_per_1k=energy.g_co2e_per_1k,
+        carbon_intensity_g_per_kwh=energy.carbon_intensity_g_per_kwh,
+        country=energy.country_iso_code,
+        energy_method=energy.method.description,
+        energy_estimated=energy.method.estimated,
+        energy_cpu_mode=energy.method.cpu_mode,
+        cpu_power_w=energy.cpu_power_w,
+        ram_power_w=energy.ram_power_w,
+        energy_batch_size=energy.batch_size,
+        energy_window_s=energy.window_seconds,
+        energy_repeats=energy.repeats,
+        ort_threads=settings.ort_threads,
+        onnx_path=str(artifact.onnx_path),
+        model_hash=spec.content_hash,
+        code_version=code_version(),
+        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        quality_metric=spec.quality_metric,
+        fidelity_cosine=acc.cosine,
+        fidelity_top1=acc.top1,
+    ), energy
+
+
+PAPER_GAIN_MIN = 1.5  # a theoretical speed-up at least this large...
+REAL_GAIN_MIN = 1.1  # ...while the measured one stays below this: the gain exists only on paper
+
+
+def theoretical_speedup(macs: int, effective_macs: int, bits: int) -> float:
+    """Speed-up hardware could reach if it skipped zero weights and ran at ``bits``: MACs x bits."""
+    return (macs * 32) / (max(1, effective_macs) * bits)
+
+
+def lookup(
+    model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None, *,
+    store: ResultsStore | None = None,
+) -> Measurement | None:
+    """The stored measurement of this point, if it exists and its artifact is still on disk."""
+    spec = resolve(model)
+    settings = settings or MeasureSettings()
+    store = store or ResultsStore()
+    row = store.get(*cache_key(spec, point, settings))
+    if row is None or not Path(row["onnx_path"]).is_file():
+        return None
+    return Measurement.from_dict({**row, "cached": True})
+
+
+def measure_point(
+    model: str | ModelKind,
+    point: CompressionPoint,
+    settings: MeasureSettings | None = None,
+    *,
+    store: ResultsStore | None = None,
+    fresh: bool = False,
+    out_dir: Path | None = None,
+    progress: Progress = no_progress,
+    session: str | None = None,
+) -> Measurement:
+    """Measure ``point`` on ``model`` (or serve it from the store) and return the record.
+
+    New work goes through the process-wide compute queue: one job at a time, identical requests
+    from several sessions computed once. The uncompressed baseline is measured first (or served
+    from the store) so every point carries its deltas. With ``out_dir`` the artifact is also copied there.
+    """
+    spec, settings, store = _prepare(model, point, settings, store)
+    result = None if fresh else lookup(spec, point, settings, store=store)
+    if result is None:
+        from ecocompress.service.compute_queue import compute_queue
+
+        result = compute_queue().run(
+            _job_key(spec, point, settings, store, fresh), f"{point.label()} on {spec.name}",
+            _job(spec, point, settings, store, fresh), session=session or f"call-{uuid.uuid4().hex[:12]}",
+            progress=progress,
+        )
+    if out_dir is not None:
+        target = Path(out_dir) / f"{spec.name}-{slug(point.label())}.onnx"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.onnx_path, target)
+        result = Measurement.from_dict({**result.to_dict(), "onnx_path": str(target)})
+    progress("done", 1.0)
+    return result
+
+
+def request_point(
+    model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None, *, session: str, store: ResultsStore | None = None
+):
+    """For pages: the stored ``Measurement`` at once, or a queue ``Ticket`` to follow (place in line, cancel)."""
+    from ecocompress.service.compute_queue import compute_queue
+
+    spec, settings, store = _prepare(model, point, settings, store)
+    found = lookup(spec, point, settings, store=store)
+    if found is not None:
+        return found
+    return compute_queue().submit(
+        _job_key(spec, point, settings, store, False), f"{point.label()} on {spec.name}",
+        _job(spec, point, settings, store, False), session=session,
+    )
+
+
+def _prepare(
+    model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None, store: ResultsStore | None
+) -> tuple[ModelKind, MeasureSettings, ResultsStore]:
+    """The model's kind, settings and store; a kind that cannot do a point (an uploaded file without
+    training code, the text model) refuses it here, in one sentence, before anything is queued."""
+    spec = resolve(model)
+    spec.check_point(point)
+    return spec, settings or MeasureSettings(), store or ResultsStore()
+
+
+def _job_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool) -> str:
+    """Identical requests (same content, settings, code and store) share one queued job."""
+    return "|".join([*cache_key(spec, point, settings), str(store.path)]) + ("|fresh" if fresh else "")
+
+
+_RECOVERED: set[str] = set()
+
+
+def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool):
+    """The queued work for one point: recorded as a job, so a failure or a kill leaves its reason."""
+    from ecocompress.service.compute_queue import JobCancelled
+
+    def work(progress: Progress) -> Measurement:
+        if str(store.path) not in _RECOVERED:  # jobs a killed process left 'running' become 'failed' with the reason
+            store.recover_interrupted()
+            _RECOVERED.add(str(store.path))
+        again = None if fresh else lookup(spec, point, settings, store=store)  # measured while we waited
+        if again is not None:
+            return again
+        job_id = store.start_job(spec.name, point.label())
+        try:
+            result = _compute(spec, point, settings, store, progress)
+        except JobCancelled:
+            store.finish_job(job_id, "cancelled", "cancelled: nobody waited for it any more; nothing was stored")
+            raise
+        except BaseException as exc:
+            store.finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        store.finish_job(job_id, "done")
+        return result
+
+    return work
+
+
+def _compute(
+    spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, progress: Progress
+) -> Measurement:
+    """Build and measure one point (the baseline first, if needed) and store it."""
+    from ecocompress.measure.energy import warm_up_codecarbon
+
+    baseline = None
+    if not point.is_baseline:
+        progress("measuring the uncompressed baseline (once per model)", 0.02)
+        baseline = measure_point(spec, CompressionPoint(), settings, store=store)
+    warm_up_codecarbon(settings.country)
+    artifact = spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress)
+    result, energy = _measure_artifact(spec, point, artifact, settings, baseline, progress)
+    if settings.seeds > 1 and point.involves_training:
+        result = _with_seed_spread(spec, point, result, settings.seeds, progress)
+    progress("saving the result", 0.98)
+    store.put(
+        model=spec.name,
+        model_hash=spec.content_hash,
+        point_key=point.key(),
+        settings_key=settings.key(),
+        code_version=code_version(),
+        result=result.to_dict(),
+        provenance={
+            **environment(),
+            "code_version": code_version(),
+            "model_hash": spec.content_hash,
+            "point": point.to_dict(),
+            "settings": settings.__dict__,
+            "energy_method": energy.method.__dict__,
+            "energy_windows": [w.__dict__ for w in energy.windows],
+            "measured_at": result.measured_at,
+        },
+    )
+    return result
+
+
+def _with_seed_spread(
+    spec: ModelKind, point: CompressionPoint, result: Measurement, seeds: int, progress: Progress
+) -> Measurement:
+    """Re-run the training steps with more seeds and attach the accuracy mean and spread.
+
+    Energy and latency stay those of seed 0's artifact (the one handed out); on small test
+    sets the seed-to-seed accuracy noise is as large as the effects, so it is reported.
+    """
+    from ecocompress.measure.session import open_session
+
+    accuracies = [result.accuracy]
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(1, seeds):
+            progress(f"repeating the training with seed {seed} of {seeds - 1}", 0.9)
+            extra = spec.build_artifact(point, Path(tmp) / f"seed{seed}.onnx", seed=seed)
+            accuracies.append(spec.evaluate(open_session(extra.onnx_path)).accuracy)
+    return dataclasses.replace(
+        result,
+        seeds=seeds,
+        accuracy_seed_mean=statistics.fmean(accuracies),
+        accuracy_seed_std=statistics.stdev(accuracies),
+    )
+
+
+def measured_points(model: str, *, store: ResultsStore | None = None) -> list[Measurement]:
+    """The latest measurement of every point of ``model`` by this code version (for charts).
+
+    Points measured with other measurement settings (repeats, grid region) are included: the
+    chart's axes (accuracy, energy, latency, size) do not depend on them, and hiding a user's
+    earlier work because they changed the repeat count would look like lost results.
+    """
+    store = store or ResultsStore()
+    latest: dict[tuple, dict] = {}
+    for record in store.results(model, code_version=code_version()):
+        key = tuple(record[k] for k in ("sparsity", "bits", "student_width", "structured", "rank_ratio"))
+        latest[key] = record  # results are oldest first: the last one wins
+    return [Measurement.from_dict(r) for r in latest.values()]
+
+
+def compress(
+    model: nn.Module,
+    x_train: Any,
+    y_train: Any,
+    x_test: Any,
+    y_test: Any,
+    *,
+    name: str = "custom",
+    sparsity: float = 0.0,
+    bits: int = 32,
+    student_width: float = 1.0,
+    structured: bool = False,
+    rank_ratio: float | None = None,
+    build_student: Callable[[float], nn.Module] | None = None,
+    recipe: TrainConfig | None = None,
+    settings: MeasureSettings | None = None,
+    out_dir: Path | None = None,
+) -> Measurement:
+    """Compress your own PyTorch classifier as asked and measure it (accuracy, size, latency, CodeCarbon energy).
+
+        from ecocompress import compress
+        result = compress(my_model, x_train, y_train, x_test, y_test, name="my-mlp", sparsity=0.8, bits=4)
+
+    Nothing is registered: to reach the model by name later (``measured_points``, the CLI), call
+    ``ecocompress.models.registry.register_model(custom_model(...))`` yourself.
+    """
+    from ecocompress.models.custom import custom_model
+
+    point = CompressionPoint(sparsity=sparsity, bits=bits, student_width=student_width, structured=structured, rank_ratio=rank_ratio)
+    spec = custom_model(model, x_train, y_train, x_test, y_test, name=name, build_student=build_student, recipe=recipe)
+    return measure_point(spec, point, settings, out_dir=out_dir)

@@ -1,0 +1,288 @@
+"""One process-wide queue for heavy work: measurements never overlap, identical requests run once.
+
+Energy is read for the whole machine, so two measurements at the same time would each count the
+other's load; training jobs would also fight over two cores. Every compute job (build, fine-tune,
+export, measure) therefore goes through this queue, served by one worker thread in submission
+order. A request identical to one already queued or running (same content key) joins it: it is
+computed once and every waiting session gets the result. A session sees its place in the line and
+can cancel; a job nobody waits for any more is dropped (or, if running, stopped at its next step,
+and nothing half-measured is stored). Caps per session and in total turn overload into a sentence
+("busy, try again in N s"), never a hang.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import os
+import statistics
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ecocompress.core.errors import EcoCompressError
+
+Progress = Callable[[str, float], None]
+Work = Callable[[Progress], Any]
+
+MAX_PER_SESSION = 3
+MAX_TOTAL = 60
+DEFAULT_JOB_SECONDS = 20.0
+MEMORY_SHARE = 0.8  # default ceiling: this share of the machine's memory for the server process
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MB (Linux /proc; 0 where unavailable)."""
+    try:
+        pages = int(open("/proc/self/statm").read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def default_ceiling_mb() -> float:
+    try:
+        total_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
+        return total_kb / 1e3 * MEMORY_SHARE
+    except (OSError, StopIteration, ValueError):
+        return float("inf")
+
+
+class ServerBusyError(EcoCompressError):
+    """Too much is queued: say so, with an estimate of when to try again."""
+
+
+class JobCancelled(EcoCompressError):
+    """The job was cancelled: everyone who waited for it cancelled."""
+
+
+class MemoryCeilingError(EcoCompressError):
+    """The server is above its memory ceiling: new jobs wait for memory rather than crash everyone."""
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    key: str
+    label: str
+    work: Work
+    subscribers: set[str]
+    state: str = "queued"  # queued, running, done, failed, cancelled
+    step: str = "queued"
+    fraction: float = 0.0
+    result: Any = None
+    error: BaseException | None = None
+    submitted_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    finished_at: float | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _done: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+
+class Ticket:
+    """One session's claim on a job: its place in the line, progress, cancel, result."""
+
+    def __init__(self, queue: "ComputeQueue", job: Job, session: str) -> None:
+        self._queue, self.job, self.session = queue, job, session
+
+    @property
+    def key(self) -> str:
+        return self.job.key
+
+    @property
+    def done(self) -> bool:
+        return self.job.finished
+
+    def position(self) -> int:
+        """0 while running or finished; 1 for the next in line, and so on."""
+        return self._queue.position(self.job)
+
+    def describe(self) -> str:
+        if self.job.state == "queued":
+            ahead = self._queue.jobs_ahead(self.job)
+            wait = self._queue.estimate_wait(self.job)
+            return (f"waiting: {ahead} job{'s' if ahead != 1 else ''} ahead of you "
+                    f"(about {wait:.0f} s); one measurement runs at a time so none disturbs another")
+        return self.job.step
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.job._done.wait(timeout)
+
+    def cancel(self) -> None:
+        self._queue.cancel(self.job, self.session)
+
+    def result(self) -> Any:
+        """The job's result; raises its error (or ``JobCancelled``) otherwise."""
+        self.job._done.wait()
+        if self.job.state == "done":
+            return self.job.result
+        if self.job.state == "cancelled":
+            raise JobCancelled(f"The measurement of {self.job.label} was cancelled; nothing was stored.")
+        raise self.job.error  # type: ignore[misc]
+
+
+class ComputeQueue:
+    """FIFO of compute jobs, one worker thread, deduplicated by key, bounded per session and in total."""
+
+    def __init__(
+        self, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL, memory_ceiling_mb: float | None = None
+    ) -> None:
+        self.max_per_session, self.max_total = max_per_session, max_total
+        self.memory_ceiling_mb = memory_ceiling_mb if memory_ceiling_mb is not None else default_ceiling_mb()
+        self._lock = threading.Condition()
+        self._queued: collections.deque[Job] = collections.deque()
+        self._by_key: dict[str, Job] = {}
+        self._running: Job | None = None
+        self._ids = itertools.count(1)
+        self._durations: collections.deque[float] = collections.deque(maxlen=50)
+        # (job id, label, started, finished, state) on the monotonic clock, for benchmarks and diagnosis
+        self.log: collections.deque[tuple[str, str, float, float, str]] = collections.deque(maxlen=10_000)
+        self._worker = threading.Thread(target=self._serve, name="ecocompress-compute", daemon=True)
+        self._worker.start()
+
+    # ---- submitting ---------------------------------------------------------------------------------------------
+    def submit(self, key: str, label: str, work: Work, *, session: str) -> Ticket:
+        """Queue ``work`` (or join the identical job already queued or running) for ``session``."""
+        with self._lock:
+            job = self._by_key.get(key)
+            if job is not None and not job.finished:
+                job.subscribers.add(session)
+                return Ticket(self, job, session)
+            mine = sum(session in j.subscribers for j in self._queued)
+            if mine >= self.max_per_session:
+                raise ServerBusyError(
+                    f"You already have {mine} measurements waiting (the limit is {self.max_per_session}); "
+                    "wait for one to finish or cancel it, then try again."
+                )
+            if len(self._queued) >= self.max_total:
+                raise ServerBusyError(
+                    f"The server is busy: {len(self._queued)} measurements are waiting; try again in about "
+                    f"{self._estimate(len(self._queued)):.0f} s."
+                )
+            job = Job(f"job-{next(self._ids)}", key, label, work, {session})
+            self._queued.append(job)
+            self._by_key[key] = job
+            self._lock.notify_all()
+            return Ticket(self, job, session)
+
+    def run(self, key: str, label: str, work: Work, *, session: str, progress: Progress | None = None) -> Any:
+        """Submit and wait, forwarding progress; inline when called from the worker itself (nested work)."""
+        if threading.current_thread() is self._worker:
+            return work(progress or (lambda step, fraction: None))
+        ticket = self.submit(key, label, work, session=session)
+        last = None
+        while not ticket.wait(0.25):
+            text = ticket.describe()
+            if progress is not None and text != last:
+                progress(text, ticket.job.fraction)
+                last = text
+        return ticket.result()
+
+    # ---- reading the line -------------------------------------------------------------------------------------
+    def position(self, job: Job) -> int:
+        with self._lock:
+            try:
+                return self._queued.index(job) + 1
+            except ValueError:
+                return 0
+
+    def jobs_ahead(self, job: Job) -> int:
+        """Jobs that will run before ``job``: the one running and those queued in front of it."""
+        with self._lock:
+            before = self._queued.index(job) if job in self._queued else 0
+            return before + (1 if self._running is not None else 0)
+
+    def _estimate(self, jobs_ahead: int) -> float:
+        typical = statistics.median(self._durations) if self._durations else DEFAULT_JOB_SECONDS
+        running_left = 0.0
+        if self._running is not None and self._running.started_at is not None:
+            running_left = max(0.0, typical - (time.monotonic() - self._running.started_at))
+        return running_left + jobs_ahead * typical
+
+    def estimate_wait(self, job: Job) -> float:
+        with self._lock:
+            ahead = self._queued.index(job) if job in self._queued else 0
+            return self._estimate(ahead)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {"running": self._running.label if self._running else None, "queued": [j.label for j in self._queued]}
+
+    # ---- cancelling ---------------------------------------------------------------------------------------------
+    def cancel(self, job: Job, session: str) -> None:
+        """Withdraw ``session``; a job nobody waits for is dropped, or stopped at its next step."""
+        with self._lock:
+            job.subscribers.discard(session)
+            if job.subscribers or job.finished:
+                return
+            if job.state == "queued":
+                self._queued.remove(job)
+                self._finish(job, "cancelled")
+            else:
+                job._cancel.set()
+
+    # ---- serving ------------------------------------------------------------------------------------------------
+    def _finish(self, job: Job, state: str) -> None:
+        job.state, job.finished_at = state, time.monotonic()
+        if self._by_key.get(job.key) is job:
+            del self._by_key[job.key]
+        job._done.set()
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queued:
+                    self._lock.wait()
+                job = self._queued.popleft()
+                job.state, job.started_at, self._running = "running", time.monotonic(), job
+
+            def progress(step: str, fraction: float, job: Job = job) -> None:
+                if job._cancel.is_set():
+                    raise JobCancelled(f"The measurement of {job.label} was cancelled; nothing was stored.")
+                job.step, job.fraction = step, fraction
+
+            state = "done"
+            try:
+                if rss_mb() > self.memory_ceiling_mb:  # one job per thread cannot be capped; the server can refuse
+                    import gc
+
+                    gc.collect()
+                    if rss_mb() > self.memory_ceiling_mb:
+                        raise MemoryCeilingError(
+                            f"The server is using {rss_mb():.0f} MB, above its {self.memory_ceiling_mb:.0f} MB ceiling "
+                            "(ECOCOMPRESS_MAX_RSS_MB); try again in a minute."
+                        )
+                job.result = job.work(progress)
+            except JobCancelled:
+                state = "cancelled"
+            except BaseException as exc:  # recorded on the job and raised to every waiter as it was
+                job.error, state = exc, "failed"
+            finished = time.monotonic()
+            with self._lock:
+                self._running = None
+                if state == "done":
+                    self._durations.append(finished - job.started_at)
+                self.log.append((job.id, job.label, job.started_at, finished, state))
+                self._finish(job, state)
+
+
+_QUEUE: ComputeQueue | None = None
+_QUEUE_LOCK = threading.Lock()
+
+
+def compute_queue() -> ComputeQueue:
+    """The process-wide queue (created on first use)."""
+    global _QUEUE
+    with _QUEUE_LOCK:
+        if _QUEUE is None:
+            _QUEUE = ComputeQueue(
+                max_per_session=int(os.environ.get("ECOCOMPRESS_MAX_JOBS_PER_SESSION", MAX_PER_SESSION)),
+                max_total=int(os.environ.get("ECOCOMPRESS_MAX_QUEUED_JOBS", MAX_TOTAL)),
+                memory_ceiling_mb=float(os.environ["ECOCOMPRESS_MAX_RSS_MB"]) if os.environ.get("ECOCOMPRESS_MAX_RSS_MB") else None,
+            )
+        return _QUEUE

@@ -1,0 +1,145 @@
+"""Background sweeps: run in a server thread, independent of any browser tab.
+
+A sweep started from the dashboard keeps going if the tab is closed; every point is stored
+the moment it is measured, and a reopened tab can follow the job again by its id. Stopping
+takes effect between points (a half-measured point is discarded, never stored).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.records import MeasureSettings, Measurement
+from ecocompress.service.search import Recommendation, SearchResult, run_search
+from ecocompress.service.sweep import run_sweep
+
+_JOBS: dict[str, "SweepJob | SearchJob"] = {}
+_LOCK = threading.Lock()
+_IDS = itertools.count(1)
+
+
+@dataclass
+class SweepJob:
+    """A sweep's live state, read by pages while its thread writes it."""
+
+    id: str
+    model: str
+    points: list[CompressionPoint]
+    settings: MeasureSettings
+    done: list[Measurement] = field(default_factory=list)
+    step: str = "queued"
+    state: str = "running"  # running, stopping, stopped, finished, failed
+    error: str | None = None
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def total(self) -> int:
+        return len(self.points)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "stopping")
+
+    def stop(self) -> None:
+        """Ask the sweep to stop after the point it is measuring."""
+        if self.active:
+            self.state = "stopping"
+            self._stop.set()
+
+    def _run(self) -> None:
+        def progress(index: int, total: int, point: CompressionPoint, step: str) -> None:
+            self.step = f"point {index + 1} of {total} ({point.label()}): {step}"
+
+        try:
+            for result in run_sweep(
+                self.model, self.points, self.settings, progress=progress, should_stop=self._stop.is_set
+            ):
+                self.done.append(result)
+            self.state = "stopped" if self._stop.is_set() and len(self.done) < self.total else "finished"
+        except Exception as exc:  # reported on the page as one sentence; completed points stay stored
+            self.state, self.error = "failed", str(exc) or type(exc).__name__
+        finally:
+            self.finished_at = time.time()
+            self.step = {"finished": "all points measured", "stopped": "stopped by the user"}.get(self.state, self.step)
+
+
+@dataclass
+class SearchJob:
+    """A background accuracy-budget search (Optuna study, one local worker) followed by the Sweep page."""
+
+    id: str
+    model: str
+    trials: int
+    max_drop_points: float
+    objective: str
+    settings: MeasureSettings
+    done: int = 0
+    last: str = ""
+    state: str = "running"  # running, stopping, stopped, finished, failed
+    error: str | None = None
+    result: SearchResult | None = None
+    started_at: float = field(default_factory=time.time)
+    _stop: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("running", "stopping")
+
+    @property
+    def recommendation(self) -> Recommendation | None:
+        return self.result.recommendation if self.result else None
+
+    def stop(self) -> None:
+        """Stop after the trial in progress; completed trials stay in the study and the store."""
+        if self.active:
+            self.state = "stopping"
+            self._stop.set()
+
+    def _run(self) -> None:
+        def progress(done: int, total: int, label: str) -> None:
+            self.done, self.last = done, label
+
+        try:
+            self.result = run_search(
+                self.model, max_drop_points=self.max_drop_points, trials=self.trials, objective=self.objective,
+                settings=self.settings, progress=progress, should_stop=self._stop.is_set,
+            )
+            self.state = "stopped" if self._stop.is_set() and self.done < self.trials else "finished"
+        except Exception as exc:  # one sentence on the page; completed trials stay stored
+            self.state, self.error = "failed", str(exc) or type(exc).__name__
+
+
+def start_search(model: str, trials: int, max_drop_points: float, objective: str, settings: MeasureSettings) -> SearchJob:
+    """Start an accuracy-budget search in a background thread (it resumes the model's study)."""
+    job = SearchJob(f"search-{next(_IDS)}", model, trials, max_drop_points, objective, settings)
+    with _LOCK:
+        _JOBS[job.id] = job
+    threading.Thread(target=job._run, name=job.id, daemon=True).start()
+    return job
+
+
+def start_sweep(model: str, points: Sequence[CompressionPoint], settings: MeasureSettings) -> SweepJob:
+    """Start measuring ``points`` in a background thread and return the job to follow."""
+    job = SweepJob(id=f"sweep-{next(_IDS)}", model=model, points=list(points), settings=settings)
+    with _LOCK:
+        _JOBS[job.id] = job
+    threading.Thread(target=job._run, name=job.id, daemon=True).start()
+    return job
+
+
+def get_job(job_id: str | None) -> SweepJob | SearchJob | None:
+    with _LOCK:
+        return _JOBS.get(job_id) if job_id else None
+
+
+def list_jobs() -> list[SweepJob]:
+    """Sweep jobs, newest first."""
+    with _LOCK:
+        return sorted((j for j in _JOBS.values() if isinstance(j, SweepJob)), key=lambda j: j.started_at, reverse=True)

@@ -1,0 +1,253 @@
+"""Accuracy-budget search on Optuna: the lowest-cost point within the budget, every trial kept.
+
+A multi-objective study (accuracy up, the chosen cost down) samples the engine's knobs; each
+trial is ``measure_point``, so a point measured before (by a sweep, the dashboard or another
+worker) costs nothing. The recommendation never ends in "no model found": it is the cheapest
+point inside the accuracy budget or, when none is, the closest one, labelled as such.
+
+Storage follows Optuna's own ``get_storage`` idea: no URL gives an embedded journal file on
+local disk that several processes on this machine share safely (file lock); a database URL
+(``postgresql://...``) lets workers on any number of machines join one study.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ecocompress.core.choice import Recommendation, recommend
+from ecocompress.core.config import home_dir
+from ecocompress.core.objectives import OBJECTIVES
+from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.records import MeasureSettings
+
+# Tried first in a new study (then the sampler takes over): the usual good starting points.
+STARTING_POINTS = (
+    {"sparsity": 0.0, "bits": 8, "student_width": 1.0, "structured": False, "rank_ratio": 1.0},
+    {"sparsity": 0.5, "bits": 8, "student_width": 1.0, "structured": True, "rank_ratio": 1.0},
+    {"sparsity": 0.9, "bits": 4, "student_width": 1.0, "structured": False, "rank_ratio": 1.0},
+    {"sparsity": 0.0, "bits": 8, "student_width": 0.5, "structured": False, "rank_ratio": 1.0},
+)
+SPACE: dict[str, list[Any]] = {
+    "sparsity": [0.0, 0.5, 0.7, 0.8, 0.9, 0.95],
+    "bits": [32, 16, 8, 6, 4, 3],
+    "student_width": [1.0, 0.5, 0.25],
+    "structured": [False, True],
+    "rank_ratio": [1.0, 0.5, 0.25],  # 1.0: no factorisation
+}
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One completed trial, as the recommendation logic sees it."""
+
+    number: int
+    label: str
+    accuracy: float
+    accuracy_drop_points: float
+    cost: float
+
+
+def recommend_trial(results: list[TrialResult], max_drop_points: float, objective: str = "energy") -> Recommendation | None:
+    """The one recommendation rule (``core.choice.recommend``) over the study's trials."""
+    return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, cost=lambda r: r.cost)
+
+
+def pareto_trials(results: list[TrialResult]) -> list[TrialResult]:
+    """Trials no other trial beats on both accuracy and cost, cheapest first."""
+    from ecocompress.core.pareto import pareto_mask
+
+    if not results:
+        return []
+    mask = pareto_mask([r.accuracy for r in results], [r.cost for r in results])
+    return sorted((r for r, keep in zip(results, mask) if keep), key=lambda r: r.cost)
+
+
+def default_storage_path() -> str:
+    return str(home_dir() / "search" / "studies.journal")
+
+
+def get_storage(url: str | None):
+    """None: the embedded journal file (safe for several local processes); a URL: Optuna's RDB storage."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if url is None or url == "":
+        path = default_storage_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return JournalStorage(JournalFileBackend(path))
+    if url.startswith("postgresql://"):
+        try:
+            import psycopg2  # noqa: F401  (SQLAlchemy's default driver, if installed)
+        except ImportError:
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")  # psycopg 3, the maintained driver
+    if not url.startswith(("postgresql", "sqlite:///", "mysql")):
+        raise invalid_parameter("storage", "empty (a local file) or a database URL such as postgresql://user:password@host/db", url)
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:
+        raise EcoCompressError(f"Cannot open the search storage {url.split('@')[-1]!r} ({type(exc).__name__}: {str(exc)[:160]}).") from None
+
+
+def study_name_for(model: str, objective: str) -> str:
+    return f"ecocompress-{model}-{objective}"
+
+
+def point_from_params(params: dict[str, Any]) -> CompressionPoint:
+    sparsity = float(params["sparsity"])
+    rank = float(params["rank_ratio"])
+    return CompressionPoint(
+        sparsity=sparsity,
+        bits=int(params["bits"]),
+        student_width=float(params["student_width"]),
+        structured=bool(params["structured"]) and sparsity > 0,
+        rank_ratio=None if rank >= 1.0 else rank,
+    )
+
+
+def _objective(model: str, objective: str, settings: MeasureSettings, space: dict[str, list[Any]]):
+    import optuna
+
+    from ecocompress.service.api import measure_point
+
+    column = OBJECTIVES[objective].column
+
+    def run(trial: optuna.Trial) -> tuple[float, float]:
+        params = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
+        try:
+            point = point_from_params(params)
+            result = measure_point(model, point, settings)
+        except InvalidParameterError as exc:  # e.g. structured pruning of an uploaded file: not a failure
+            trial.set_user_attr("skipped", str(exc))
+            raise optuna.TrialPruned(str(exc)) from None
+        record = result.to_dict()
+        trial.set_user_attr("label", result.label)
+        trial.set_user_attr("pid", os.getpid())  # which worker process ran it
+        trial.set_user_attr("accuracy_drop_points", result.accuracy_drop_points)
+        trial.set_user_attr("cost", record[column])
+        return result.accuracy, float(record[column])
+
+    return run
+
+
+def completed(study) -> list[TrialResult]:
+    """Completed trials, one per distinct point (a point sampled twice counts once)."""
+    import optuna
+
+    seen, out = set(), []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        label = t.user_attrs.get("label")
+        if label is None or label in seen:
+            continue
+        seen.add(label)
+        out.append(TrialResult(t.number, label, t.values[0], t.user_attrs["accuracy_drop_points"], t.values[1]))
+    return out
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    study_name: str
+    trials: list[TrialResult]
+    pareto: list[TrialResult]
+    recommendation: Recommendation | None
+    finished_trials: int
+
+
+def _open_study(storage_url: str | None, study_name: str, seed: int, trials: int):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=min(8, max(1, trials // 2)))
+    return optuna.create_study(
+        study_name=study_name, storage=get_storage(storage_url), directions=["maximize", "minimize"],
+        sampler=sampler, load_if_exists=True,
+    )
+
+
+def _finished(study) -> int:
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _worker(model: str, objective: str, settings: MeasureSettings, storage_url: str | None, study_name: str,
+            seed: int, trials: int, space: dict[str, list[Any]]) -> None:
+    """An extra local worker process: joins the study and runs its share of the trials."""
+    study = _open_study(storage_url, study_name, seed, trials)
+    study.optimize(_objective(model, objective, settings, space), n_trials=trials, catch=(EcoCompressError,))
+
+
+def run_search(
+    model: str,
+    *,
+    max_drop_points: float = 1.0,
+    trials: int = 20,
+    objective: str = "energy",
+    storage_url: str | None = None,
+    study_name: str | None = None,
+    workers: int = 1,
+    seed: int = 0,
+    settings: MeasureSettings | None = None,
+    space: dict[str, list[Any]] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> SearchResult:
+    """Run ``trials`` more trials of the study (resuming it if it exists) and recommend a point."""
+    import optuna
+
+    from ecocompress.models.registry import SAMPLE_MODELS, get_model
+
+    if objective not in OBJECTIVES:
+        raise invalid_parameter("objective", f"one of {sorted(OBJECTIVES)}", objective)
+    for name, value, low, high in (("trials", trials, 1, 10_000), ("workers", workers, 1, 64)):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise invalid_parameter(name, f"an int in the range [{low}, {high}]", value)
+    if not 0 <= max_drop_points <= 100:
+        raise invalid_parameter("max_drop_points", "in the range [0, 100]", max_drop_points)
+    get_model(model)
+    if workers > 1 and model not in SAMPLE_MODELS:
+        raise InvalidParameterError(
+            "Several local workers need a built-in sample model; for your own model start more `ecocompress search` "
+            "processes with the same --model, --data, --study and --storage."
+        )
+    settings = settings or MeasureSettings()
+    space = space or SPACE
+    name = study_name or study_name_for(model, objective)
+    study = _open_study(storage_url, name, seed, trials)
+    if not study.get_trials(deepcopy=False):
+        for params in STARTING_POINTS[: max(1, trials // 3)]:
+            study.enqueue_trial({k: v for k, v in params.items() if k in space and v in space[k]}, skip_if_exists=True)
+    already = _finished(study)
+    shares = [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]  # exactly ``trials``
+
+    def report(study_: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if progress is not None:
+            label = trial.user_attrs.get("label") or trial.user_attrs.get("skipped", "skipped")
+            progress(_finished(study_) - already, trials, label)
+        if should_stop is not None and should_stop():
+            study_.stop()
+
+    context = multiprocessing.get_context("spawn")
+    helpers = [
+        context.Process(target=_worker, args=(model, objective, settings, storage_url, name, seed + i, shares[i], space),
+                        daemon=True)
+        for i in range(1, workers)
+        if shares[i]
+    ]
+    for process in helpers:
+        process.start()
+    try:
+        study.optimize(_objective(model, objective, settings, space), n_trials=shares[0], callbacks=[report],
+                       catch=(EcoCompressError,))
+        for process in helpers:
+            process.join()
+    finally:
+        for process in helpers:
+            if process.is_alive():
+                process.terminate()
+    results = completed(study)
+    return SearchResult(name, results, pareto_trials(results), recommend_trial(results, max_drop_points, objective), _finished(study))

@@ -1,0 +1,193 @@
+"""SQLite results store: one row per measured point, with provenance, safe for several writers.
+
+WAL mode lets readers go on while one process writes; every write is one short transaction,
+so a process killed mid-write leaves earlier rows untouched (SQLite rolls the open
+transaction back on the next open). A fresh connection per call keeps it thread-safe for
+Streamlit, where every session runs in its own thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from ecocompress.core.config import db_path
+from ecocompress.core.errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS points (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    model_hash TEXT NOT NULL,
+    point_key TEXT NOT NULL,
+    settings_key TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    result_json TEXT NOT NULL,
+    provenance_json TEXT NOT NULL,
+    UNIQUE (model_hash, point_key, settings_key, code_version)
+);
+CREATE INDEX IF NOT EXISTS points_by_model ON points (model);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    model TEXT NOT NULL,
+    label TEXT NOT NULL,
+    state TEXT NOT NULL,            -- running, done, failed, cancelled
+    reason TEXT,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+);
+"""
+INTERRUPTED = "interrupted: the process measuring it stopped (killed or restarted) before it finished; nothing was stored"
+BUSY_TIMEOUT_S = 60.0
+
+
+class ResultsStore:
+    """Measured points keyed by (model hash, point, measurement settings, code version)."""
+
+    def __init__(self, path: Path | str | None = None) -> None:
+        self.path = Path(path) if path is not None else db_path()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+        except (OSError, sqlite3.DatabaseError) as exc:
+            raise StoreError(
+                f"Cannot open the results database at {self.path} ({exc}); "
+                "set ECOCOMPRESS_DB to a writable file path."
+            ) from exc
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute("PRAGMA synchronous=NORMAL")
+            yield conn
+        finally:
+            conn.close()
+
+    def _column(self, column: str, key: tuple[str, str, str, str]) -> dict[str, Any] | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT {column} FROM points WHERE model_hash=? AND point_key=? AND settings_key=? AND code_version=?",
+                key,
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def get(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
+        """The stored result for this exact key, or None."""
+        return self._column("result_json", (model_hash, point_key, settings_key, code_version))
+
+    def put(
+        self,
+        *,
+        model: str,
+        model_hash: str,
+        point_key: str,
+        settings_key: str,
+        code_version: str,
+        result: dict[str, Any],
+        provenance: dict[str, Any],
+    ) -> None:
+        """Insert or replace one point in a single transaction."""
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    """INSERT INTO points (model, model_hash, point_key, settings_key, code_version,
+                                           created_at, result_json, provenance_json)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (model_hash, point_key, settings_key, code_version) DO UPDATE SET
+                           created_at=excluded.created_at, result_json=excluded.result_json,
+                           provenance_json=excluded.provenance_json""",
+                    (model, model_hash, point_key, settings_key, code_version, created,
+                     json.dumps(result, sort_keys=True), json.dumps(provenance, sort_keys=True)),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def results(
+        self, model: str | None = None, *, settings_key: str | None = None, code_version: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored results, oldest first, optionally only one model / settings / code version."""
+        clauses, args = [], []
+        for column, value in (("model", model), ("settings_key", settings_key), ("code_version", code_version)):
+            if value is not None:
+                clauses.append(f"{column}=?")
+                args.append(value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connect() as conn:
+            rows = conn.execute(f"SELECT result_json FROM points{where} ORDER BY id", args).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def provenance(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
+        """Where the stored result for this key came from (library versions, method, windows)."""
+        return self._column("provenance_json", (model_hash, point_key, settings_key, code_version))
+
+    def latest_provenance(self, model_hash: str, point_key: str, code_version: str) -> dict[str, Any] | None:
+        """Provenance of the newest stored measurement of this point (any measurement settings)."""
+        with self._connect() as conn:
+            row = conn.execute(
+                "SELECT provenance_json FROM points WHERE model_hash=? AND point_key=? AND code_version=? "
+                "ORDER BY id DESC LIMIT 1",
+                (model_hash, point_key, code_version),
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # ---- job records: a failed or interrupted job leaves its reason, never a half-written point ----------------
+    def start_job(self, model: str, label: str) -> int:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO jobs (model, label, state, pid, started_at) VALUES (?, ?, 'running', ?, ?)",
+                (model, label, os.getpid(), now),
+            )
+            return int(cursor.lastrowid)
+
+    def finish_job(self, job_id: int, state: str, reason: str | None = None) -> None:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            conn.execute("UPDATE jobs SET state=?, reason=?, finished_at=? WHERE id=?", (state, reason, now, job_id))
+
+    def recover_interrupted(self) -> int:
+        """Mark jobs left 'running' by a process that no longer exists as failed; returns how many."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT id, pid FROM jobs WHERE state='running'").fetchall()
+            dead = [job_id for job_id, pid in rows if not _alive(pid)]
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            conn.executemany(
+                "UPDATE jobs SET state='failed', reason=?, finished_at=? WHERE id=?", [(INTERRUPTED, now, i) for i in dead]
+            )
+        return len(dead)
+
+    def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            query = "SELECT * FROM jobs" + (" WHERE state=?" if state else "") + " ORDER BY id"
+            return [dict(r) for r in conn.execute(query, (state,) if state else ())]
+
+    def count(self) -> int:
+        with self._connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM points").fetchone()[0])
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

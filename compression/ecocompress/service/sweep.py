@@ -1,0 +1,88 @@
+"""Grids of compression points, measured one after another (cache-aware), and their Pareto sets."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Callable, Iterable, Iterator, Sequence
+
+import pandas as pd
+
+from ecocompress.service.api import lookup, measure_point
+from ecocompress.core.errors import InvalidParameterError, invalid_parameter
+from ecocompress.core.pareto import pareto_mask
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.records import MeasureSettings, Measurement
+from ecocompress.service.store import ResultsStore
+
+# Seconds a new point typically takes on a 2-core machine (build + runtime choice + 3 energy
+# windows); training-heavy steps take longer. Used only for the up-front estimate.
+SECONDS_PER_NEW_POINT = {"digits-cnn": 20.0, "mnist-lenet300": 45.0, "mnist-lenet5": 120.0}
+
+
+def parse_values(name: str, text: str, kind: type) -> list:
+    """'0,0.5,0.9' -> [0.0, 0.5, 0.9], with the usual one-sentence error."""
+    values = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            values.append(kind(part))
+        except ValueError:
+            raise invalid_parameter(name, "a comma-separated list of numbers", text) from None
+    if not values:
+        raise InvalidParameterError(f"The {name!r} parameter must list at least one value. Got {text!r} instead.")
+    return values
+
+
+def grid(
+    sparsities: Sequence[float] = (0.0,),
+    bits: Sequence[int] = (32,),
+    students: Sequence[float] = (1.0,),
+    *,
+    structured: bool = False,
+    ranks: Sequence[float | None] = (None,),
+) -> list[CompressionPoint]:
+    """Every combination, validated up front (a bad value fails before any work starts)."""
+    points = [
+        CompressionPoint(sparsity=s, bits=b, student_width=w, structured=structured and s > 0, rank_ratio=r)
+        for w, s, r, b in itertools.product(students, sparsities, ranks, bits)
+    ]
+    return list(dict.fromkeys(points))
+
+
+def estimate_seconds(model: str, points: Iterable[CompressionPoint], settings: MeasureSettings, store: ResultsStore) -> tuple[int, float]:
+    """(how many points are new, rough seconds to measure them): cached points cost nothing."""
+    new = [p for p in points if lookup(model, p, settings, store=store) is None]
+    per_point = SECONDS_PER_NEW_POINT.get(model, 60.0) * settings.seeds + (settings.repeats - 3) * settings.energy_window_s
+    return len(new), len(new) * per_point
+
+
+def run_sweep(
+    model: str,
+    points: Sequence[CompressionPoint],
+    settings: MeasureSettings | None = None,
+    *,
+    store: ResultsStore | None = None,
+    progress: Callable[[int, int, CompressionPoint, str], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Measurement]:
+    """Measure ``points`` in order, yielding each result as soon as it is stored.
+
+    Stopping between points (``should_stop``) keeps every completed point: each is stored
+    the moment it is measured.
+    """
+    store = store or ResultsStore()
+    for index, point in enumerate(points):
+        if should_stop():
+            return
+        step = (lambda s, _f, i=index, p=point: progress(i, len(points), p, s)) if progress else (lambda s, f: None)
+        yield measure_point(model, point, settings, store=store, progress=step)
+
+
+def pareto_table(results: Sequence[Measurement], cost: str) -> pd.DataFrame:
+    """The results that are Pareto-optimal for accuracy (up) versus ``cost`` (down)."""
+    frame = pd.DataFrame([r.to_dict() for r in results])
+    if frame.empty:
+        return frame
+    return frame[pareto_mask(frame["accuracy"], frame[cost])].sort_values(cost)
