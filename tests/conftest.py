@@ -15,7 +15,7 @@ if str(SOURCE) not in sys.path:  # import this checkout's `ecocompress`, never a
 from ecocompress.core.records import MeasureSettings  # noqa: E402
 
 # Short energy windows keep the suite fast; the figures are still real CodeCarbon readings.
-FAST_SETTINGS = MeasureSettings(repeats=1, energy_window_s=0.5)
+FAST_SETTINGS = MeasureSettings(repeats=2, energy_window_s=0.5, energy_budget_s=1.0)
 
 
 @pytest.fixture(autouse=True)

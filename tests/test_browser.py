@@ -37,8 +37,8 @@ CHROMIUM_ARGS = [
 ]
 # Bounded waits, about 3.5 minutes in the worst case; a normal run takes about a minute on 2 cores.
 HEALTH_TIMEOUT_S = 45
-FIRST_MEASURE_TIMEOUT_MS = 90_000  # fp32 baseline of digits-cnn: 15-45 s on 2 cores
-SECOND_MEASURE_TIMEOUT_MS = 80_000  # the neighbouring bit-width: compress, calibrate, measure (10-20 s)
+FIRST_MEASURE_TIMEOUT_MS = 120_000  # fp32 baseline of digits-cnn: export, latency, up to 30 s of energy windows
+SECOND_MEASURE_TIMEOUT_MS = 150_000  # 5% sparse: prune, fine-tune, then up to 30 s of paired energy windows
 SERVER_STOP_TIMEOUT_S = 15
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -288,5 +288,13 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             # (b) the chart shows one more measured point, and its data changed.
             assert after_chart["points"] > before_chart["points"]
             assert after_chart["traces"] != before_chart["traces"]
+            # (c) the energy card states its change with a 95% interval, or "no measurable energy difference"
+            # (5% unstructured sparsity runs the same dense graph, so that is the usual answer; an interval
+            # that excludes 1 by chance, 1 run in 20, still shows its interval), and the chart draws
+            # 95% error bars on the energy axis.
+            energy_card = page.locator('[data-testid="stMetric"]').filter(has_text="Energy per 1,000 inferences").first
+            delta = energy_card.locator('[data-testid="stMetricDelta"]').inner_text()
+            assert "no measurable energy difference" in delta or "(95%:" in delta, delta
+            assert page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot g.errorbar').count() >= 1
         finally:
             browser.close()

@@ -11,7 +11,9 @@ from ecocompress.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = (
     "model sparsity bits student_width accuracy accuracy_ci_low accuracy_ci_high baseline_accuracy size_bytes "
-    "baseline_size_bytes compression_ratio params latency_ms_batch1 energy_wh_per_1k energy_wh_per_1k_spread "
+    "baseline_size_bytes compression_ratio params latency_ms_batch1 energy_wh_per_1k "
+    "energy_ratio energy_ratio_ci_low energy_ratio_ci_high energy_wh_per_1k_ci_low energy_wh_per_1k_ci_high "
+    "energy_difference_significant latency_ratio latency_ratio_ci_low latency_ratio_ci_high accuracy_change_points "
     "emissions_g_per_1k carbon_intensity_g_per_kwh energy_method cpu_power_w ram_power_w onnx_path cached"
 ).split()
 
@@ -28,14 +30,14 @@ def ecocompress(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_run_json_has_every_field_and_second_run_is_cached(tmp_path):
-    first = ecocompress("run", "--model", "digits-cnn", "--bits", "8", "--repeats", "1", "--json", "--out", str(tmp_path))
+    first = ecocompress("run", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--json", "--out", str(tmp_path))
     assert first.returncode == 0, first.stderr
     record = json.loads(first.stdout)
     missing = [key for key in REQUIRED if key not in record]
     assert not missing
     assert record["cached"] is False and record["bits"] == 8 and record["model"] == "digits-cnn"
     assert Path(record["onnx_path"]).parent == tmp_path and Path(record["onnx_path"]).is_file()
-    second = ecocompress("run", "--model", "digits-cnn", "--bits", "8", "--repeats", "1", "--json")
+    second = ecocompress("run", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--json")
     assert second.returncode == 0, second.stderr
     again = json.loads(second.stdout)
     assert again["cached"] is True
@@ -85,7 +87,7 @@ def test_bad_input_through_the_real_process():
 
 
 def test_human_table(capsys, tmp_path):
-    assert main(["run", "--model", "digits-cnn", "--repeats", "1"]) == 0
+    assert main(["run", "--model", "digits-cnn", "--repeats", "2", "--energy-budget", "1"]) == 0
     out = capsys.readouterr().out
     for text in ("accuracy", "size on disk", "energy / 1,000 inferences", "CO2e / 1,000 inferences", "energy method"):
         assert text in out

@@ -28,7 +28,7 @@ def eco_home(home):  # one store for the module: measure once, report several wa
 @pytest.fixture(scope="module")
 def report(home):
     out = home / "out"
-    code = main(["report", "--model", "digits-cnn", "--bits", "8", "--repeats", "1", "--out", str(out / "report.html"),
+    code = main(["report", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--out", str(out / "report.html"),
                  "--csv", str(out / "points.csv"), "--artifacts", str(out / "model")])
     assert code == 0
     return out
@@ -66,7 +66,7 @@ def test_csv_has_every_point_with_units(report):
 
 
 def test_project_json_matches_the_arithmetic(report, capsys):
-    assert main(["project", "--model", "digits-cnn", "--bits", "8", "--repeats", "1", "--country", "FRA",
+    assert main(["project", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--country", "FRA",
                  "--inferences-per-day", "1e8", "--price", "0.2", "--pue", "1.2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     records = {r["label"]: r for r in ResultsStore().results("digits-cnn")}

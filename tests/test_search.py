@@ -73,7 +73,7 @@ def test_a_study_resumes_where_it_stopped(fast_settings):
 
 
 def test_cli_search_json_and_bad_input(capsys):
-    assert main(["search", "--model", "digits-cnn", "--trials", "1", "--repeats", "1", "--study", "cli", "--json"]) == 0
+    assert main(["search", "--model", "digits-cnn", "--trials", "1", "--repeats", "2", "--energy-budget", "1", "--study", "cli", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["finished_trials"] == 1 and out["recommended"]["label"]
     assert main(["search", "--model", "digits-cnn", "--trials", "many"]) == 2

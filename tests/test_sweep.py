@@ -95,7 +95,7 @@ def test_pareto_mask_property(pairs):
 
 
 def test_cli_sweep_prints_the_pareto_sets(capsys):
-    assert main(["sweep", "--model", "digits-cnn", "--bits", "32,8", "--repeats", "1"]) == 0
+    assert main(["sweep", "--model", "digits-cnn", "--bits", "32,8", "--repeats", "2", "--energy-budget", "1"]) == 0
     captured = capsys.readouterr()
     assert "Pareto-optimal" in captured.out
     assert "all points" in captured.out and "fp32 baseline" in captured.out and "8-bit" in captured.out

@@ -22,7 +22,7 @@ from ecocompress.models.uploads import UploadError, load_upload, read_onnx
 
 from bad_uploads import bad_data, bad_models
 
-FAST = ["--repeats", "1"]
+FAST = ["--repeats", "2", "--energy-budget", "1"]
 
 
 @pytest.fixture(scope="module")

@@ -170,7 +170,11 @@ def _resolve_model(args: argparse.Namespace) -> str:
 
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
-    parser.add_argument("--repeats", default=3, help="energy windows to repeat (default 3)")
+    parser.add_argument("--repeats", default=3, help="minimum baseline/point window pairs for energy (default 3)")
+    parser.add_argument("--energy-budget", default=30.0,
+                        help="seconds at most for the paired energy windows of one point (default 30)")
+    parser.add_argument("--scenario", default="batch", choices=["online", "batch"],
+                        help="online: batch 1, one request at a time; batch: batch 256 (default)")
     parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
     parser.add_argument("--cpu-power", default=None,
                         help="CPU power in W for CodeCarbon (force_cpu_power), e.g. your target server's; re-measures")
@@ -195,6 +199,8 @@ def _settings(args: argparse.Namespace):
     return MeasureSettings(
         country=args.country or DEFAULT_COUNTRY,
         repeats=_number("repeats", args.repeats, int),
+        energy_budget_s=_number("energy_budget_s", getattr(args, "energy_budget", 30.0), float),
+        scenario=getattr(args, "scenario", "batch"),
         seeds=_number("seeds", args.seeds, int),
         force_cpu_power_w=power("force_cpu_power_w", getattr(args, "cpu_power", None)),
         force_ram_power_w=power("force_ram_power_w", getattr(args, "ram_power", None)),
@@ -266,15 +272,18 @@ def format_measurement(m: Measurement) -> str:
     """A readable table of one point against the baseline."""
     rows = [
         ("accuracy", f"{units.percent(m.accuracy)} [{units.percent(m.accuracy_ci_low, 1)}, {units.percent(m.accuracy_ci_high, 1)}]",
-         units.percent(m.baseline_accuracy), units.points_change(-m.accuracy_drop_points)),
+         units.percent(m.baseline_accuracy), units.points_change(m.accuracy_change_points)),
         ("size on disk (runnable)", units.size(m.size_bytes), units.size(m.baseline_size_bytes), f"{units.ratio(m.compression_ratio)} smaller"),
         ("size stored (compressed)", units.size(m.storage_bytes), units.size(m.baseline_storage_bytes), f"{units.ratio(m.storage_ratio)} smaller"),
         ("latency, batch 1", units.latency_ms(m.latency_ms_batch1), "", "per call, median"),
         (f"latency, batch {m.large_batch_size}", units.latency_ms(m.latency_ms_per_item_large_batch), "",
-         f"per item, {units.ratio(m.speedup_measured)} speed-up measured, {units.ratio(m.speedup_theoretical)} on paper"
-         + (" (gain only on paper)" if m.gain_only_on_paper else "")),
-        ("energy / 1,000 inferences", f"{units.energy_wh(m.energy_wh_per_1k)} (spread {units.energy_wh(m.energy_wh_per_1k_spread)})",
-         units.energy_wh(m.baseline_energy_wh_per_1k), f"{units.ratio(m.energy_ratio)} of baseline"),
+         f"per item; paired: {units.change_with_interval(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, 'time')}, "
+         f"{units.ratio(m.speedup_theoretical)} speed-up on paper" + (" (gain only on paper)" if m.gain_only_on_paper else "")),
+        ("energy / 1,000 inferences",
+         f"{units.energy_wh(m.energy_wh_per_1k)} [{units.energy_wh(m.energy_wh_per_1k_ci_low)}, {units.energy_wh(m.energy_wh_per_1k_ci_high)}]",
+         units.energy_wh(m.baseline_energy_wh_per_1k),
+         units.change_with_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high) if not m.is_baseline
+         else f"+/- {m.energy_ratio_half_width:.0%} (95%)"),
         ("CO2e / 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "", f"grid {m.country}, {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
     ]
     lines = [
@@ -284,7 +293,8 @@ def format_measurement(m: Measurement) -> str:
     lines += [f"{name:<26} {value:<30} {base:<12} {note}" for name, value, base, note in rows]
     lines.append(
         f"energy method: {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W, "
-        f"{m.energy_repeats} windows of {m.energy_window_s:.1f} s at batch {m.energy_batch_size}, {m.ort_threads} onnxruntime thread(s)"
+        f"{m.energy_pairs} window pairs of {m.energy_window_s:.1f} s alternating with the baseline ({m.energy_seconds:.0f} s); "
+        f"series: {m.series}"
     )
     lines.append(f"test set: {m.test_examples:,} examples; accuracy interval: 95% Wilson")
     if m.seeds > 1:

@@ -18,6 +18,8 @@ STRUCTURED = "structured"
 RANK = "rank"
 COUNTRY = "country"
 REPEATS = "repeats"
+SCENARIO = "scenario"
+ENERGY_BUDGET = "energy_budget"
 X_AXIS = "x_axis"
 LOG_X = "log_x"
 
@@ -58,6 +60,8 @@ DEFAULTS = {
     RANK: 1.0,
     COUNTRY: DEFAULT_COUNTRY,
     REPEATS: 3,
+    SCENARIO: "batch",
+    ENERGY_BUDGET: 30,
     X_AXIS: "energy",
     LOG_X: False,
     REVIEW_BUDGET: 1.0,
@@ -128,6 +132,8 @@ def settings(*, with_power: bool = False) -> MeasureSettings:
     return MeasureSettings(
         country=st.session_state[COUNTRY],
         repeats=int(st.session_state[REPEATS]),
+        scenario=st.session_state[SCENARIO],
+        energy_budget_s=float(st.session_state[ENERGY_BUDGET]),
         force_cpu_power_w=cpu if with_power and cpu > 0 else None,
         force_ram_power_w=ram if with_power and ram > 0 else None,
     )

@@ -16,7 +16,7 @@ from ecocompress.core import units
 from ecocompress.core.grid import country_choices, country_grid
 from ecocompress.core.errors import EcoCompressError
 from ecocompress.core.objectives import quality_name
-from ecocompress.core.records import Measurement
+from ecocompress.core.records import SCENARIOS, Measurement
 from pages.ui import state
 
 
@@ -35,13 +35,30 @@ def measurement_sidebar() -> None:
         )
         grid = country_grid(st.session_state[state.COUNTRY])
         st.caption(f"{grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh ({grid['year']}, {grid['source']}).")
+        st.radio(
+            "Deployment scenario",
+            list(SCENARIOS),
+            key=state.SCENARIO,
+            format_func=lambda s: SCENARIOS[s],
+            help="Online serves one request per call (batch 1); batch groups 256 requests per call. The best point can "
+            "differ between them. Points of one scenario are never mixed with the other's on a chart.",
+        )
         st.number_input(
-            "Energy repeats",
-            min_value=1,
-            max_value=10,
+            "Minimum measurement pairs",
+            min_value=2,
+            max_value=20,
             step=1,
             key=state.REPEATS,
-            help="How many 2-second CodeCarbon windows to take; the median is shown, the spread is reported.",
+            help="Energy is measured in pairs of 1-second CodeCarbon windows, the point alternating with its "
+            "baseline; pairs are added until the 95% interval of the energy ratio is within +/- 5%, or the time limit.",
+        )
+        st.number_input(
+            "Time limit for energy, per point (s)",
+            min_value=1,
+            max_value=120,
+            step=5,
+            key=state.ENERGY_BUDGET,
+            help="More time, more pairs, a narrower interval. The interval reached is shown with every figure.",
         )
 
 
@@ -116,6 +133,19 @@ def quality_label(m: Measurement) -> str:
     return quality_name(m.quality_metric)
 
 
+def interval_delta(ratio: float, low: float, high: float, what: str) -> str:
+    """A card's change: '-58% energy (95%: -61% to -55%)', or 'no measurable difference' inside the interval."""
+    if low <= 1.0 <= high:
+        return f"no measurable {what} difference"
+    return f"{(ratio - 1) * 100:+.0f}% {what} (95%: {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
+
+
+def energy_caption(m: Measurement) -> str:
+    """How the energy figure was obtained, and where the power came from (CPU / RAM split)."""
+    return (f"{units.energy_basis(m.energy_estimated)}: CPU {m.cpu_power_w:.1f} W + RAM {m.ram_power_w:.1f} W"
+            + ("" if m.energy_estimated else " (RAM modelled)") + f"; {m.series}")
+
+
 def _pct_change(value: float, base: float) -> str | None:
     """'-42% vs baseline'; None (no arrow) when the change rounds to zero."""
     if not base or round((value / base - 1) * 100) == 0:
@@ -132,7 +162,7 @@ def metric_cards(m: Measurement) -> None:
     cols[0].metric(
         quality_label(m),
         units.percent(m.accuracy),
-        units.points_change(-m.accuracy_drop_points),
+        units.points_change(m.accuracy_change_points),
         help=f"95% Wilson interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)} "
         f"on {m.test_examples:,} test examples. Baseline {units.percent(m.baseline_accuracy)}.",
         border=True,
@@ -161,27 +191,30 @@ def metric_cards(m: Measurement) -> None:
     cols[0].metric(
         "Latency per inference",
         units.latency_ms(m.latency_ms_per_item_large_batch),
-        f"{units.ratio(m.speedup_measured)} speed-up (measured)",
-        delta_color="off",
-        help=f"Median per item at batch {m.large_batch_size} in onnxruntime ({m.ort_threads} thread); "
-        f"batch 1: {units.latency_ms(m.latency_ms_batch1)} per call.",
+        interval_delta(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, "time"),
+        delta_color="inverse",
+        help=f"Median per item at batch {m.large_batch_size} in onnxruntime ({m.ort_threads} thread); the change is the "
+        f"time per inference against the baseline in the same paired windows. Batch 1: "
+        f"{units.latency_ms(m.latency_ms_batch1)} per call.",
         border=True,
     )
-    cols[0].caption(f"batch 1: {units.latency_ms(m.latency_ms_batch1)} per call")
+    cols[0].caption(units.change_with_interval(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, "time"))
     cols[1].metric(
         "Energy per 1,000 inferences",
         units.energy_wh(m.energy_wh_per_1k),
-        _pct_change(m.energy_wh_per_1k, m.baseline_energy_wh_per_1k),
+        interval_delta(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
         delta_color="inverse",
-        help=f"Median of {m.energy_repeats} CodeCarbon windows of {m.energy_window_s:.1f} s at batch {m.energy_batch_size}; "
-        f"spread {units.energy_wh(m.energy_wh_per_1k_spread)}. {m.energy_method}.",
+        help=f"{m.energy_pairs} pairs of {m.energy_window_s:.1f}-second CodeCarbon windows alternating with the baseline "
+        f"(batch {m.energy_batch_size}); ratio = median of the per-pair ratios, 95% interval from their spread. "
+        f"95% interval of this figure: {units.energy_wh(m.energy_wh_per_1k_ci_low)} to "
+        f"{units.energy_wh(m.energy_wh_per_1k_ci_high)}. {m.energy_method}.",
         border=True,
     )
-    cols[1].caption(("estimated" if m.energy_estimated else "measured") + f", spread {units.energy_wh(m.energy_wh_per_1k_spread)}")
+    cols[1].caption(energy_caption(m))
     cols[2].metric(
         "CO2e per 1,000 inferences",
         units.mass_g(m.emissions_g_per_1k),
-        _pct_change(m.energy_wh_per_1k, m.baseline_energy_wh_per_1k),
+        interval_delta(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
         delta_color="inverse",
         help=f"Energy x grid intensity of {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh (CodeCarbon data).",
         border=True,
@@ -199,7 +232,8 @@ def baseline_cards(m: Measurement) -> None:
         ("Latency per inference", units.latency_ms(m.latency_ms_per_item_large_batch),
          f"batch {m.large_batch_size}; batch 1: {units.latency_ms(m.latency_ms_batch1)} per call"),
         ("Energy per 1,000 inferences", units.energy_wh(m.energy_wh_per_1k),
-         ("estimated" if m.energy_estimated else "measured") + f", spread {units.energy_wh(m.energy_wh_per_1k_spread)}"),
+         f"95%: {units.energy_wh(m.energy_wh_per_1k_ci_low)} to {units.energy_wh(m.energy_wh_per_1k_ci_high)}; "
+         + energy_caption(m)),
         ("CO2e per 1,000 inferences", units.mass_g(m.emissions_g_per_1k),
          f"grid {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
     ]
@@ -222,7 +256,7 @@ def point_details(m: Measurement) -> None:
         st.markdown(
             f"- **Steps:** {m.technique_notes or 'none (the original model)'}\n"
             f"- **Runs as:** {m.runtime_format}; {m.runtime_reason}\n"
-            f"- **Speed-up:** {units.ratio(m.speedup_measured)} measured at batch {m.large_batch_size}, "
+            f"- **Speed-up:** {units.ratio(m.speedup_measured)} measured (paired with the baseline) at batch {m.energy_batch_size}, "
             f"{units.ratio(m.speedup_theoretical)} theoretical from multiply-accumulates ({m.effective_macs:,} of "
             f"{m.macs:,} with a non-zero weight) and bit-width\n"
             f"- **Energy:** {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W\n"
@@ -250,7 +284,7 @@ def tradeoff_chart(model: str, current_label: str | None) -> None:
     with c2:
         st.toggle("Log scale", key=state.LOG_X)
     with plain_errors():
-        records = api.measured_points(model)
+        records = api.measured_points(model, state.settings())
         info = plots.tradeoff_info(records, st.session_state[state.X_AXIS], current_label=current_label)
         st.plotly_chart(
             plots.tradeoff_figure(info, log_x=st.session_state[state.LOG_X]), width="stretch", key="tradeoff_chart"

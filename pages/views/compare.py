@@ -26,7 +26,7 @@ group = c2.radio("One front per", ["model", "runtime_format"], key="compare_grou
 log_x = c3.toggle("Log scale", key="compare_log", value=True)
 
 with widgets.plain_errors():
-    records = [r for name in chosen for r in api.measured_points(name)]
+    records = [r for name in chosen for r in api.measured_points(name, state.settings())]
     if not records:
         st.info("No measured points for these models yet: measure some on Explore or Sweep.")
     else:

@@ -7,6 +7,7 @@ import streamlit as st
 from ecocompress.models.text import encoder as minilm
 
 from ecocompress.models.registry import get_model
+from ecocompress.review import summary
 from pages.ui import state, widgets
 
 state.init()
@@ -88,6 +89,7 @@ with widgets.plain_errors():
 
 if result is not None:
     st.subheader(f"{result.label}: stored as {result.storage_format.split(',')[0]}, runs as {result.runtime_format}")
+    st.markdown(f"**{summary.headline(result)}**")
     widgets.metric_cards(result)
     widgets.method_badge(result)
     widgets.point_details(result)

@@ -11,7 +11,7 @@ import streamlit as st
 
 from ecocompress.service import api
 
-from ecocompress.review import plots
+from ecocompress.review import plots, summary
 
 from ecocompress.core import units
 from ecocompress.review.artifacts import card_markdown, model_card
@@ -46,7 +46,7 @@ def _label_of(record: Measurement) -> str:
 
 records: list[Measurement] = []
 with widgets.plain_errors():
-    records = api.measured_points(model)
+    records = api.measured_points(model, state.settings())
 baseline = next((r for r in records if r.label == "fp32 baseline"), None)
 if baseline is None or len(records) < 2:
     st.info(
@@ -72,7 +72,8 @@ st.subheader("1. The operating point")
 c1, c2 = st.columns([1, 2])
 c1.number_input(
     "Accuracy budget (points of accuracy you accept to lose)", min_value=0.0, max_value=20.0, step=0.5,
-    key=state.REVIEW_BUDGET, help="The recommended point is the lowest measured energy within this budget.",
+    key=state.REVIEW_BUDGET, help="The recommended point is the lowest energy among points whose saving lies beyond "
+    "its 95% interval and whose accuracy is within this budget.",
 )
 rec = recommend(records, float(st.session_state[state.REVIEW_BUDGET]))
 recommended = rec.record if rec is not None and rec.within_budget else baseline
@@ -83,10 +84,7 @@ c2.selectbox(
     "Chosen point", list(by_label), key=state.REVIEW_POINT, format_func=lambda label: _label_of(by_label[label]),
     help="Every point measured for this model; the recommended one is preselected.",
 )
-c2.caption(
-    f"Recommended within {st.session_state[state.REVIEW_BUDGET]:g} points: **{recommended.label}** "
-    "(lowest measured energy per inference among points that keep accuracy within the budget)."
-)
+c2.caption(summary.recommendation_text(rec))
 chosen = by_label[st.session_state[state.REVIEW_POINT]]
 
 # ---- target-hardware power: re-measure with CodeCarbon's overrides -------------------------------------------------
@@ -142,7 +140,7 @@ with widgets.plain_errors():
         f"Grid: {grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh in {grid['country_name']} ({grid['year']}; "
         f"{grid['source']}). Energy basis: {chosen.energy_method}."
     )
-    projection = project(baseline.energy_wh_per_1k, chosen.energy_wh_per_1k, scale)
+    projection = project(chosen.baseline_energy_wh_per_1k, chosen.energy_wh_per_1k, scale)  # same paired run
     cols = st.columns(3)
     for col, title, key, fmt in (
         (cols[0], "Energy per year", "kwh", units.energy_kwh),
@@ -179,7 +177,8 @@ st.write(
 )
 m1, m2 = st.columns([1, 2])
 m1.radio("Energy axis", ["measured", "modelled"], key=state.ENERGY_BASIS,
-         format_func=lambda b: {"measured": "measured on this machine", "modelled": "modelled (not measured)"}[b])
+         format_func=lambda b: {"measured": f"{units.energy_basis(chosen.energy_estimated)} on this machine (CodeCarbon)",
+                                "modelled": "modelled (not measured)"}[b])
 m2.selectbox("Hardware profile (modelled)", list(PROFILES), key=state.PROFILE, format_func=lambda k: PROFILES[k].name,
              help="; ".join(f"{p.name}: {p.description}" for p in PROFILES.values()))
 with st.expander("Energy per operation (pJ), editable: Horowitz, ISSCC 2014, 45 nm"):
@@ -206,7 +205,7 @@ with widgets.plain_errors():
     st.caption(
         f"Modelled on {profile.name}: baseline {units.energy_wh(m_base.wh_per_1k)}, chosen "
         f"{units.energy_wh(m_point.wh_per_1k)} per 1,000 inferences ({m_point.total_pj / m_base.total_pj:.2f}x); "
-        f"measured here: {units.energy_wh(baseline.energy_wh_per_1k)} and {units.energy_wh(chosen.energy_wh_per_1k)} "
+        f"{units.energy_basis(chosen.energy_estimated)} here: {units.energy_wh(baseline.energy_wh_per_1k)} and {units.energy_wh(chosen.energy_wh_per_1k)} "
         f"({chosen.energy_wh_per_1k / baseline.energy_wh_per_1k:.2f}x)."
     )
     with st.expander("The modelled arithmetic for the chosen point"):
@@ -216,6 +215,7 @@ with widgets.plain_errors():
 st.subheader("5. Take it away")
 with widgets.plain_errors():
     data = ReportData(model=model, chosen=chosen.to_dict(), baseline=baseline.to_dict(), records=[r.to_dict() for r in records], scale=scale,
+                      recommendation=rec.reason if rec else "", budget_points=float(st.session_state[state.REVIEW_BUDGET]),
                       regions=tuple(st.session_state[state.REGIONS]) or ("USA",), table=table)
     d1, d2, d3 = st.columns(3)
     if d1.button("Build the report (HTML)", key="build_report", type="primary"):

@@ -137,7 +137,7 @@ def render_search(search: SearchJob, live: bool) -> None:
     if rec is not None:
         (st.success if rec.within_budget else st.warning)(f"**{'Recommended' if rec.within_budget else 'Closest'}: "
                                                           f"{rec.record.label}**: {rec.reason}.")
-    records = api.measured_points(search.model)
+    records = api.measured_points(search.model, search.settings)
     if records:
         axis = {"energy": "energy", "latency": "latency", "size": "size"}[search.objective]
         info = plots.tradeoff_info(records, axis, current_label=rec.record.label if rec else None)

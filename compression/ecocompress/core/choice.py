@@ -1,8 +1,11 @@
 """The one recommendation rule: which measured point to take under an accuracy budget.
 
 Home, Explore, Review, Find best, the report, the CLI and the benchmarks all call ``recommend``,
-so one budget always gives one answer. The rule never ends in "no model found": when no point is
-within the budget it returns the closest one, marked as outside the budget (not a recommendation).
+so one budget always gives one answer. A compressed point is recommended only for a saving beyond
+its interval: a point whose energy (or latency) interval contains the baseline's is "no measurable
+difference", never a saving. When no compressed point within the budget saves measurably, the answer
+is the uncompressed baseline, said so. The rule never ends in "no model found": when no point at all
+is within the budget it returns the closest one, marked as outside the budget (not a recommendation).
 """
 
 from __future__ import annotations
@@ -19,13 +22,25 @@ TOLERANCE = 1e-9  # a drop equal to the budget is within it, whatever the float 
 
 @dataclass(frozen=True)
 class Recommendation(Generic[T]):
-    """The chosen point, whether it is within the budget, and why it was chosen, in one sentence."""
+    """The chosen point, whether it is within the budget, whether it saves measurably, and why, in one sentence."""
 
     record: T
     within_budget: bool
     reason: str
     budget_points: float
     objective: str
+    measurable_saving: bool = False
+
+
+def saves(record: object, objective: str) -> bool:
+    """True when ``record`` costs less than its baseline beyond the 95% interval (size is exact)."""
+    if getattr(record, "is_baseline", False):
+        return False
+    if objective == "energy":
+        return bool(record.energy_difference_significant) and record.energy_ratio_ci_high < 1.0
+    if objective == "latency":
+        return record.latency_ratio_ci_high < 1.0
+    return record.storage_ratio > 1.0
 
 
 def recommend(
@@ -34,12 +49,15 @@ def recommend(
     objective: str = "energy",
     *,
     cost: Callable[[T], float] | None = None,
+    saving: Callable[[T], bool] | None = None,
 ) -> Recommendation[T] | None:
-    """The lowest-cost record whose accuracy is within ``max_drop_points`` of its baseline.
+    """The lowest-cost record that saves measurably and keeps accuracy within ``max_drop_points`` of its baseline.
 
-    Ties go to the higher accuracy, then to the earlier record. With none inside the budget: the
-    record losing the least accuracy (then the cheapest), marked ``within_budget=False``. ``cost``
-    reads the objective from a record (default: the objective's ``Measurement`` field).
+    Ties go to the higher accuracy, then to the earlier record. With no measurable saving inside the
+    budget: the baseline (if among ``records``), ``measurable_saving=False``. With nothing inside the
+    budget: the record losing the least accuracy (then the cheapest), ``within_budget=False``. ``cost``
+    reads the objective from a record (default: the objective's ``Measurement`` field); ``saving`` says
+    whether a record saves beyond its interval (default: ``saves``).
     """
     if objective not in OBJECTIVES:
         raise invalid_parameter("objective", f"one of {sorted(OBJECTIVES)}", objective)
@@ -48,11 +66,24 @@ def recommend(
     spec = OBJECTIVES[objective]
     cost_of = cost or (lambda r: float(getattr(r, spec.column)))
     order = {id(r): i for i, r in enumerate(records)}
+    saves_of = saving or (lambda r: saves(r, objective))
     inside = [r for r in records if r.accuracy_drop_points <= max_drop_points + TOLERANCE]
+    saving_inside = [r for r in inside if saves_of(r)]
+    if saving_inside:
+        best = min(saving_inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))
+        reason = (f"lowest {spec.name.lower()} ({spec.text(cost_of(best))}) among the {len(saving_inside)} points that "
+                  f"save {spec.name.lower()} beyond their 95% interval and keep accuracy within {max_drop_points:g} points "
+                  f"of the baseline's ({len(records)} points measured)")
+        return Recommendation(best, True, reason, max_drop_points, objective, measurable_saving=True)
+    baseline = next((r for r in inside if getattr(r, "is_baseline", False)), None)
+    if baseline is not None:
+        reason = (f"no compressed point within {max_drop_points:g} points of the baseline's accuracy saves "
+                  f"{spec.name.lower()} beyond its 95% interval ({len(records) - 1} measured): keep the uncompressed model")
+        return Recommendation(baseline, True, reason, max_drop_points, objective)
     if inside:
         best = min(inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))
-        reason = (f"lowest {spec.name.lower()} ({spec.text(cost_of(best))}) among the {len(inside)} of {len(records)} "
-                  f"points within {max_drop_points:g} points of the baseline's accuracy")
+        reason = (f"lowest {spec.name.lower()} within {max_drop_points:g} points of the baseline's accuracy, but no "
+                  "measurable saving: its interval includes the baseline's")
         return Recommendation(best, True, reason, max_drop_points, objective)
     best = min(records, key=lambda r: (r.accuracy_drop_points, cost_of(r), order[id(r)]))
     reason = (f"no point is within {max_drop_points:g} points of the baseline's accuracy; this is the closest "

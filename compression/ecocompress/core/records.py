@@ -11,13 +11,29 @@ from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
 from ecocompress.core.errors import invalid_parameter
 
 
+SCENARIOS = {
+    "online": "online: one request at a time (batch 1)",
+    "batch": "batch: requests grouped into batches",
+}
+
+
 @dataclass(frozen=True)
 class MeasureSettings:
-    """How a point is measured; part of the cache key because it changes the figures."""
+    """How a point is measured. Everything but ``country`` is part of the cache key.
+
+    Energy and latency are measured in pairs of windows, the point against its baseline in the same
+    run (B P, P B, ...), at least ``repeats`` pairs of ``energy_window_s`` seconds each, then more pairs
+    until the 95% interval of the energy ratio is within +/- ``target_half_width`` or
+    ``energy_budget_s`` seconds have passed. ``country`` only chooses the grid for CO2e, which is
+    energy x grid intensity computed when a figure is shown: changing it never re-measures.
+    """
 
     country: str = DEFAULT_COUNTRY
     repeats: int = 3
-    energy_window_s: float = 2.0
+    energy_window_s: float = 1.0
+    energy_budget_s: float = 30.0
+    target_half_width: float = 0.05
+    scenario: str = "batch"
     batch_size: int = 256
     ort_threads: int = 1
     force_cpu_power_w: float | None = None
@@ -26,13 +42,16 @@ class MeasureSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "country", country_grid(self.country)["iso_code"])  # fails early, plainly
+        number = (int, float)
         checks = [
-            ("repeats", isinstance(self.repeats, int) and 1 <= self.repeats <= 20, "an int in the range [1, 20]"),
-            (
-                "energy_window_s",
-                isinstance(self.energy_window_s, (int, float)) and 0.5 <= self.energy_window_s <= 60,
-                "a float in the range [0.5, 60] seconds",
-            ),
+            ("repeats", isinstance(self.repeats, int) and 2 <= self.repeats <= 50, "an int in the range [2, 50] (pairs)"),
+            ("energy_window_s", isinstance(self.energy_window_s, number) and 0.25 <= self.energy_window_s <= 60,
+             "a float in the range [0.25, 60] seconds"),
+            ("energy_budget_s", isinstance(self.energy_budget_s, number) and 0.5 <= self.energy_budget_s <= 600,
+             "a float in the range [0.5, 600] seconds"),
+            ("target_half_width", isinstance(self.target_half_width, number) and 0 < self.target_half_width <= 0.5,
+             "a float in the range (0, 0.5]"),
+            ("scenario", self.scenario in SCENARIOS, f"one of {sorted(SCENARIOS)}"),
             ("batch_size", isinstance(self.batch_size, int) and 1 <= self.batch_size <= 4096, "an int in the range [1, 4096]"),
             ("ort_threads", isinstance(self.ort_threads, int) and 1 <= self.ort_threads <= 64, "an int in the range [1, 64]"),
             ("seeds", isinstance(self.seeds, int) and 1 <= self.seeds <= 10, "an int in the range [1, 10]"),
@@ -42,11 +61,28 @@ class MeasureSettings:
                 raise invalid_parameter(name, allowed, getattr(self, name))
         for name in ("force_cpu_power_w", "force_ram_power_w"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not 0 < value <= 2000):
+            if value is not None and (not isinstance(value, number) or isinstance(value, bool) or not 0 < value <= 2000):
                 raise invalid_parameter(name, "None or a power in watts in the range (0, 2000]", value)
 
     def key(self) -> str:
-        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+        """The measurement part of the cache key: the grid region is left out (CO2e is computed on display)."""
+        return json.dumps({k: v for k, v in dataclasses.asdict(self).items() if k != "country"}, sort_keys=True)
+
+    @property
+    def workload_batch(self) -> int:
+        """Inferences per onnxruntime call in the energy and latency windows."""
+        return 1 if self.scenario == "online" else self.batch_size
+
+    def series(self, batch: int | None = None) -> str:
+        """The settings that change a figure's expected value; only points of one series are compared.
+
+        ``batch``: the kind's own batch when it differs (the text model runs 32 sentences per call).
+        """
+        batch = self.workload_batch if batch is None else batch
+        text = f"{self.scenario} (batch {batch}), {self.ort_threads} thread{'s' if self.ort_threads > 1 else ''}"
+        forced = [f"{name} forced to {value:g} W" for name, value in
+                  (("CPU", self.force_cpu_power_w), ("RAM", self.force_ram_power_w)) if value]
+        return text + (", " + ", ".join(forced) if forced else "")
 
 
 @dataclass(frozen=True)
@@ -68,7 +104,8 @@ class Measurement:
     accuracy_ci_high: float
     test_examples: int
     baseline_accuracy: float
-    accuracy_drop_points: float
+    accuracy_drop_points: float  # baseline minus point: what the accuracy budget limits
+    accuracy_change_points: float  # point minus baseline, signed: negative = accuracy lost
     size_bytes: int
     baseline_size_bytes: int
     compression_ratio: float
@@ -85,15 +122,27 @@ class Measurement:
     latency_ms_per_item_large_batch: float
     latency_ms_per_item_large_batch_p90: float
     large_batch_size: int
-    speedup_measured: float
+    speedup_measured: float  # 1 / latency_ratio: baseline time per inference over the point's, same run
     speedup_theoretical: float
     gain_only_on_paper: bool
-    energy_wh_per_1k: float
-    energy_wh_per_1k_spread: float
-    energy_wh_per_1k_cv: float
-    baseline_energy_wh_per_1k: float
-    energy_ratio: float
-    emissions_g_per_1k: float
+    latency_ratio: float  # point / baseline time per inference in the paired windows (median of pairs)
+    latency_ratio_ci_low: float
+    latency_ratio_ci_high: float
+    energy_wh_per_1k: float  # energy_ratio x the baseline measured in the same run
+    energy_wh_per_1k_ci_low: float
+    energy_wh_per_1k_ci_high: float
+    baseline_energy_wh_per_1k: float  # the baseline's energy in the same run
+    energy_ratio: float  # point / baseline energy per inference, median of the per-pair ratios
+    energy_ratio_ci_low: float  # 95% interval (t on the log ratios)
+    energy_ratio_ci_high: float
+    energy_ratio_half_width: float  # half the interval's width relative to the ratio (0.05 = +/- 5%)
+    energy_difference_significant: bool  # False when the ratio's interval contains 1
+    energy_pairs: int  # pairs of windows the figures rest on
+    energy_pairs_discarded: int  # pairs set aside as meter glitches (a window far from its model's usual power)
+    energy_seconds: float
+    scenario: str
+    series: str  # the settings that change the figures: points of one series only are compared
+    emissions_g_per_1k: float  # energy x carbon_intensity of ``country``: computed when shown
     carbon_intensity_g_per_kwh: float
     country: str
     energy_method: str
@@ -103,7 +152,6 @@ class Measurement:
     ram_power_w: float
     energy_batch_size: int
     energy_window_s: float
-    energy_repeats: int
     ort_threads: int
     onnx_path: str
     model_hash: str
@@ -124,3 +172,19 @@ class Measurement:
     def from_dict(cls, data: dict[str, Any]) -> "Measurement":
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+    @property
+    def is_baseline(self) -> bool:
+        return (self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio) == (0.0, 32, 1.0, False, None)
+
+    @property
+    def saves_energy(self) -> bool:
+        """A saving only when the whole 95% interval of the energy ratio is below 1."""
+        return self.energy_difference_significant and self.energy_ratio_ci_high < 1.0
+
+    def in_region(self, country: str) -> "Measurement":
+        """The same measurement with CO2e on ``country``'s grid (energy never changes with the grid)."""
+        grid = country_grid(country)
+        intensity = grid["carbon_intensity_g_per_kwh"]
+        return dataclasses.replace(self, country=grid["iso_code"], carbon_intensity_g_per_kwh=intensity,
+                                   emissions_g_per_1k=self.energy_wh_per_1k / 1000.0 * intensity)

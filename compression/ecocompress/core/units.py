@@ -73,3 +73,25 @@ def money(value: float, currency: str) -> str:
 def slug(text: str) -> str:
     """Lower-case letters, digits and dashes: a safe file-name part made from a label or a user's file name."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def change_with_interval(ratio: float, low: float, high: float, what: str = "energy") -> str:
+    """A ratio to the baseline in words with its 95% interval, e.g. '58% less energy (95%: 55-61% less)'.
+
+    When the interval contains 1 there is no saving to report: 'no measurable energy difference (95%: -3% to +4%)'.
+    """
+    if low <= 1.0 <= high:
+        return f"no measurable {what} difference (95%: {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
+    if high < 1.0:
+        return f"{(1 - ratio) * 100:.0f}% less {what} (95%: {(1 - high) * 100:.0f}-{(1 - low) * 100:.0f}% less)"
+    return f"{(ratio - 1) * 100:.0f}% more {what} (95%: {(low - 1) * 100:.0f}-{(high - 1) * 100:.0f}% more)"
+
+
+def signed_interval(ratio: float, low: float, high: float) -> str:
+    """A ratio as a signed change with its interval, as cards read it: '-58% (95%: -61% to -55%)'."""
+    return f"{(ratio - 1) * 100:+.0f}% (95%: {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
+
+
+def energy_basis(estimated: bool) -> str:
+    """The one word that says how an energy figure was obtained, from the method CodeCarbon used."""
+    return "estimated" if estimated else "measured"

@@ -129,6 +129,8 @@ def read_method(tracker: Any) -> EnergyMethod:
     description = METHOD_TEXT.get(mode, f"CodeCarbon mode {mode!r} (method unknown)")
     if mode == "cpu_load" and tdp is not None:
         description += f" ({float(tdp):g} W TDP) plus a fixed RAM power"
+    elif mode in MEASURED_MODES:
+        description += "; RAM power is still modelled by CodeCarbon (a fixed share), not metered"
     conf = getattr(tracker, "_conf", {}) or {}
     return EnergyMethod(
         cpu_mode=mode,

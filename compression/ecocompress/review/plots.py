@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
+from ecocompress.core import units
 from ecocompress.core.objectives import OBJECTIVES, TEST_ACCURACY
 from ecocompress.core.objectives import quality_title as quality_axis_title
 from ecocompress.core.pareto import pareto_mask
@@ -39,24 +40,44 @@ TABLE_COLUMNS = {
     "model": "model",
     "label": "setting",
     "accuracy_pct": "accuracy (%)",
-    "accuracy_drop_points": "accuracy change (points)",
+    "accuracy_change_points": "accuracy change (points, negative = lost)",
+    "energy_wh_per_1k": "energy (Wh / 1,000 inferences)",
+    "energy_wh_per_1k_ci_low": "energy 95% low (Wh / 1,000)",
+    "energy_wh_per_1k_ci_high": "energy 95% high (Wh / 1,000)",
+    "energy_ratio": "energy vs baseline (x)",
+    "energy_ratio_ci_low": "energy ratio 95% low (x)",
+    "energy_ratio_ci_high": "energy ratio 95% high (x)",
+    "energy_difference_significant": "energy difference measurable",
     "storage_bytes": "stored size (bytes)",
     "size_bytes": "runnable ONNX (bytes)",
     "runtime_format": "runs as",
     "latency_ms_per_item_large_batch": "latency (ms / inference, batch 256)",
-    "speedup_measured": "speed-up measured (x)",
+    "latency_ratio": "latency vs baseline (x)",
+    "latency_ratio_ci_low": "latency ratio 95% low (x)",
+    "latency_ratio_ci_high": "latency ratio 95% high (x)",
     "speedup_theoretical": "speed-up on paper (x)",
-    "energy_wh_per_1k": "energy (Wh / 1,000 inferences)",
     "emissions_g_per_1k": "CO2e (g / 1,000 inferences)",
     "country": "grid region",
+    "series": "measurement series",
     "energy_method": "energy method",
     "measured_at": "measured at (UTC)",
+}
+# The 95% interval of each cost column that has one (energy and latency come from paired windows).
+INTERVALS = {
+    "energy_wh_per_1k": ("energy_wh_per_1k_ci_low", "energy_wh_per_1k_ci_high"),
+    "latency_ms_per_item_large_batch": ("latency_ci_low", "latency_ci_high"),
 }
 
 
 def records_frame(records: Records) -> pd.DataFrame:
-    """Measurement records (or their dicts) as a data frame, one row per point."""
-    return pd.DataFrame.from_records([r.to_dict() if isinstance(r, Measurement) else r for r in records])
+    """Measurement records (or their dicts) as a data frame, one row per point, with latency intervals
+    (the paired ratio's interval carried over to the absolute latency)."""
+    frame = pd.DataFrame.from_records([r.to_dict() if isinstance(r, Measurement) else r for r in records])
+    if not frame.empty and "latency_ratio" in frame:
+        per_ratio = frame["latency_ms_per_item_large_batch"] / frame["latency_ratio"]
+        frame = frame.assign(latency_ci_low=per_ratio * frame["latency_ratio_ci_low"],
+                             latency_ci_high=per_ratio * frame["latency_ratio_ci_high"])
+    return frame
 
 
 def points_frame(records: Records) -> pd.DataFrame:
@@ -79,6 +100,7 @@ class TradeoffInfo:
     x_column: str
     x_title: str
     y_title: str
+    x_interval: tuple[str, str] | None = None  # columns of the x value's 95% interval, when it has one
 
 
 def tradeoff_info(
@@ -98,11 +120,17 @@ def tradeoff_info(
     if frame.empty:
         empty = pd.DataFrame(columns=["label", "accuracy", x_column])
         return TradeoffInfo(empty, empty, empty, empty, x_column, x_title, "Test accuracy (%)")
+    if "series" in frame and frame["series"].nunique() > 1:
+        raise ValueError(f"points of different measurement series cannot share a chart: {sorted(frame['series'].unique())}")
     frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
-    front = frame[pareto_mask(frame["accuracy"], frame[x_column])].sort_values(x_column)
+    interval = INTERVALS.get(x_column)
+    if interval is not None and not set(interval) <= set(frame.columns):
+        interval = None
+    low, high = (frame[interval[0]], frame[interval[1]]) if interval else (None, None)
+    front = frame[pareto_mask(frame["accuracy"], frame[x_column], low, high)].sort_values(x_column)
     baseline = frame[frame["label"] == "fp32 baseline"]
     current = frame[frame["label"] == current_label] if current_label else frame.iloc[0:0]
-    return TradeoffInfo(frame, front, baseline, current, x_column, x_title, quality_title(frame))
+    return TradeoffInfo(frame, front, baseline, current, x_column, x_title, quality_title(frame), interval)
 
 
 def quality_title(frame: pd.DataFrame) -> str:
@@ -111,16 +139,34 @@ def quality_title(frame: pd.DataFrame) -> str:
     return quality_axis_title(metrics)
 
 
+def energy_verdict(r: Any) -> str:
+    """The point's energy against its baseline in words, with its interval ('no measurable ...' inside it)."""
+    if r.label == "fp32 baseline":
+        return "uncompressed baseline"
+    return units.change_with_interval(r.energy_ratio, r.energy_ratio_ci_low, r.energy_ratio_ci_high)
+
+
 def _hover(frame: pd.DataFrame) -> list[str]:
     return [
         f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>"
         f"{'accuracy' if getattr(r, 'quality_metric', 'test accuracy') == 'test accuracy' else 'agreement'} {r.accuracy * 100:.2f}%"
-        f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences"
-        f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch 256)"
+        f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences "
+        f"(95%: {r.energy_wh_per_1k_ci_low * 1e3:.4g}-{r.energy_wh_per_1k_ci_high * 1e3:.4g})"
+        f"<br>{energy_verdict(r)}"
+        f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch {r.large_batch_size})"
         f"<br>stored {r.storage_bytes / 1e3:,.1f} kB ({r.storage_format.split(',')[0]})"
         + (f"<br>modelled {r.modelled_wh_per_1k * 1e6:.4g} µWh / 1,000 (not measured)" if hasattr(r, "modelled_wh_per_1k") else "")
         for r in frame.itertuples()
     ]
+
+
+def _error_bars(info: TradeoffInfo, frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Horizontal 95% error bars on the cost axis, when the cost has an interval."""
+    if info.x_interval is None or frame.empty:
+        return None
+    low, high = info.x_interval
+    return {"type": "data", "symmetric": False, "array": (frame[high] - frame[info.x_column]).tolist(),
+            "arrayminus": (frame[info.x_column] - frame[low]).tolist(), "color": OKABE_ITO["blue"], "thickness": 1}
 
 
 def tradeoff_figure(
@@ -132,9 +178,9 @@ def tradeoff_figure(
     if not info.points.empty:
         fig.add_trace(
             go.Scatter(
-                x=info.points[x], y=info.points[y], mode="markers", name="measured points",
+                x=info.points[x], y=info.points[y], mode="markers", name="measured points (95% interval)",
                 marker={"color": OKABE_ITO["sky"], "size": 9, "line": {"width": 1, "color": OKABE_ITO["blue"]}},
-                hovertext=_hover(info.points), hoverinfo="text",
+                error_x=_error_bars(info, info.points), hovertext=_hover(info.points), hoverinfo="text",
             )
         )
         fig.add_trace(

@@ -66,10 +66,13 @@ class ReportData:
     table: EnergyTable = field(default_factory=EnergyTable)
     provenance: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    recommendation: str = ""  # the one rule's answer for ``budget_points``, in one sentence
+    budget_points: float | None = None
 
     @property
     def projection(self) -> Projection:
-        return project(self.baseline["energy_wh_per_1k"], self.chosen["energy_wh_per_1k"], self.scale)
+        """Annual figures from the chosen point and the baseline measured in the same paired run."""
+        return project(self.chosen["baseline_energy_wh_per_1k"], self.chosen["energy_wh_per_1k"], self.scale)
 
 
 def _e(value: Any) -> str:
@@ -90,10 +93,12 @@ def _comparison_rows(c: dict, b: dict) -> list[tuple]:
     def change(value: float, base: float) -> str:
         return f"{value / base:.2f}x" if base else "n/a"
 
+    energy_change = ("uncompressed baseline" if c["label"] == b["label"] else
+                     units.change_with_interval(c["energy_ratio"], c["energy_ratio_ci_low"], c["energy_ratio_ci_high"]))
     return [
         (c.get("quality_metric", "test accuracy"), f"{units.percent(c['accuracy'])} ({units.percent(c['accuracy_ci_low'], 1)} to "
                           f"{units.percent(c['accuracy_ci_high'], 1)})",
-         units.percent(b["accuracy"]), units.points_change(-c["accuracy_drop_points"])),
+         units.percent(b["accuracy"]), units.points_change(c["accuracy_change_points"])),
         ("stored size", units.size(c["storage_bytes"]), units.size(b["storage_bytes"]), change(c["storage_bytes"], b["storage_bytes"])),
         ("runnable ONNX size", units.size(c["size_bytes"]), units.size(b["size_bytes"]), change(c["size_bytes"], b["size_bytes"])),
         ("latency per call, batch 1", units.latency_ms(c["latency_ms_batch1"]), units.latency_ms(b["latency_ms_batch1"]),
@@ -101,10 +106,11 @@ def _comparison_rows(c: dict, b: dict) -> list[tuple]:
         ("latency per inference, batch 256", units.latency_ms(c["latency_ms_per_item_large_batch"]),
          units.latency_ms(b["latency_ms_per_item_large_batch"]),
          change(c["latency_ms_per_item_large_batch"], b["latency_ms_per_item_large_batch"])),
-        ("energy per 1,000 inferences", units.energy_wh(c["energy_wh_per_1k"]), units.energy_wh(b["energy_wh_per_1k"]),
-         change(c["energy_wh_per_1k"], b["energy_wh_per_1k"])),
-        ("CO2e per 1,000 inferences", units.mass_g(c["emissions_g_per_1k"]), units.mass_g(b["emissions_g_per_1k"]),
-         change(c["emissions_g_per_1k"], b["emissions_g_per_1k"])),
+        ("energy per 1,000 inferences (paired run)",
+         f"{units.energy_wh(c['energy_wh_per_1k'])} ({units.energy_wh(c['energy_wh_per_1k_ci_low'])} to "
+         f"{units.energy_wh(c['energy_wh_per_1k_ci_high'])})", units.energy_wh(c["baseline_energy_wh_per_1k"]), energy_change),
+        ("CO2e per 1,000 inferences", units.mass_g(c["emissions_g_per_1k"]),
+         units.mass_g(c["baseline_energy_wh_per_1k"] / 1000 * c["carbon_intensity_g_per_kwh"]), energy_change),
         ("runs as", c["runtime_format"], b["runtime_format"], ""),
     ]
 
@@ -177,6 +183,7 @@ def _environment_section(data: ReportData) -> str:
 
 
 STYLE = """
+.recommendation { border: 2px solid #009E73; padding: 0 1em; margin: 1em 0; }
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left}
 th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:0.6em;font-size:0.85em}
@@ -185,17 +192,32 @@ th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap;background:#f7
 """
 
 
+def _recommendation_box(data: ReportData) -> str:
+    """The answer first: the recommended point, the budget it was chosen under, and why."""
+    if not data.recommendation:
+        return ""
+    c = data.chosen
+    return (
+        "<div class='recommendation'><h2>Recommendation</h2>"
+        f"<p><b>{_e(c['label'])}</b> within an accuracy budget of {data.budget_points:g} points: {_e(data.recommendation)}.</p>"
+        f"<p>Measured in the series <i>{_e(c.get('series', ''))}</i>: energy and latency alternate with the baseline in one "
+        "run, ratios with 95% intervals; a difference whose interval contains the baseline is never called a saving.</p></div>"
+    )
+
+
 def render_html(data: ReportData) -> str:
     """The report as one HTML document (images inline, no scripts)."""
     spec = get_model(data.model)
     c, b = data.chosen, data.baseline
-    chart = tradeoff_png(data.records, "energy", "Energy per 1,000 inferences ({prefix}Wh, measured)", c["label"])
+    chart = tradeoff_png(data.records, "energy",
+                         f"Energy per 1,000 inferences ({{prefix}}Wh, {units.energy_basis(c['energy_estimated'])})", c["label"])
     table = points_frame(data.records).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
-    estimated = "estimated" if c["energy_estimated"] else "measured"
+    estimated = units.energy_basis(c["energy_estimated"])
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ecocompress report: {_e(data.model)}</title>"
         f"<style>{STYLE}</style></head><body>",
         f"<h1>ecocompress report: {_e(spec.title)}</h1>",
+        _recommendation_box(data),
         f"<p>Model <code>{_e(data.model)}</code> ({_e(spec.task)}); chosen operating point <b>{_e(c['label'])}</b>. "
         f"Report created {_e(data.created_at)}.</p>",
         f"<p class='note'>Energy figures are <b>{estimated}</b>: {_e(c['energy_method'])}.</p>",
@@ -246,25 +268,32 @@ def report_data(
     settings = settings or MeasureSettings()
     notify = progress or (lambda step, fraction: None)
     baseline = api.measure_point(model, CompressionPoint(), settings, store=store, progress=notify).to_dict()
+    if len(api.measured_points(model, settings, store=store)) < 2:
+        for starter in STARTER_POINTS:
+            api.measure_point(model, starter, settings, store=store, progress=notify)
+    records = api.measured_points(model, settings, store=store)
+    best = recommend(records, max_drop_points)
     if point is not None:
         chosen = api.measure_point(model, point, settings, store=store, progress=notify).to_dict()
+        why = (best.reason if best and best.record.label == chosen["label"] else
+               f"chosen by you; the rule would recommend {best.record.label if best else 'nothing yet'}"
+               + (f" ({best.reason})" if best else ""))
     else:
-        if len(api.measured_points(model, store=store)) < 2:
-            for starter in STARTER_POINTS:
-                api.measure_point(model, starter, settings, store=store, progress=notify)
-        best = recommend(api.measured_points(model, store=store), max_drop_points)
         chosen = best.record.to_dict() if best and best.within_budget else baseline
+        why = best.reason if best else "only the baseline is measured"
     spec = get_model(model)
     key = CompressionPoint.from_dict(chosen).key()
     return ReportData(
         model=model,
         chosen=chosen,
         baseline=baseline,
-        records=[m.to_dict() for m in api.measured_points(model, store=store)],
+        records=[m.to_dict() for m in records],
         scale=scale or Scale(country=settings.country),
         regions=regions,
         table=table or EnergyTable(),
         provenance=store.latest_provenance(spec.content_hash, key, chosen["code_version"]) or {},
+        recommendation=why,
+        budget_points=max_drop_points,
     )
 
 

@@ -9,6 +9,7 @@ artifact, which is measured in onnxruntime (accuracy, size, latency, CodeCarbon 
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 import hashlib
 import shutil
 import statistics
@@ -33,7 +34,7 @@ if TYPE_CHECKING:  # torch and onnxruntime load only when something must be comp
 
     from ecocompress.build.artifact import Artifact
     from ecocompress.core.recipes import TrainConfig
-    from ecocompress.measure.energy import EnergyResult
+    from ecocompress.measure.paired import PairedResult
 
 
 def resolve(model: str | ModelKind) -> ModelKind:
@@ -58,9 +59,12 @@ def _measure_artifact(
     settings: MeasureSettings,
     baseline: Measurement | None,
     progress: Progress,
-) -> tuple[Measurement, EnergyResult]:
+) -> tuple[Measurement, PairedResult]:
+    """Accuracy, size, latency and energy of ``artifact``; energy and latency paired with the baseline's
+    artifact in one run (``measure.paired``), so every ratio compares like with like."""
     from ecocompress.measure.locks import machine_measurement
-    from ecocompress.measure.session import measure_latency, measure_session_energy, open_session
+    from ecocompress.measure.paired import measure_paired
+    from ecocompress.measure.session import measure_latency, open_session, session_workload
 
     data = spec.dataset()
     batch = spec.measure_batch(settings)
@@ -70,30 +74,38 @@ def _measure_artifact(
     waiting = lambda: progress("waiting: another process on this machine is measuring", 0.6)  # noqa: E731
     with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
         progress("measuring latency", 0.65)
-        latency = measure_latency(session, data.x_test, large_batch=batch)
-        progress(f"measuring energy with CodeCarbon ({settings.repeats} x {settings.energy_window_s:g} s)", 0.75)
-        energy = measure_session_energy(session, data.x_test, batch_size=batch, settings=settings)
+        latency = measure_latency(session, data.x_test, large_batch=spec.measure_batch(replace(settings, scenario="batch")))
+        point_work = session_workload(session, data.x_test, batch)
+        base_work = session_workload(open_session(baseline.onnx_path, settings.ort_threads), data.x_test, batch) if baseline else None
+        report = lambda step, f: progress(step, 0.7 + 0.25 * f)  # noqa: E731
+        paired = measure_paired(base_work or point_work, point_work if base_work else None, batch_size=batch,
+                                settings=settings, progress=report)
+    base = baseline or None
     size = artifact.onnx_path.stat().st_size
-    base_acc = baseline.accuracy if baseline else acc.accuracy
-    base_size = baseline.size_bytes if baseline else size
-    base_energy = baseline.energy_wh_per_1k if baseline else energy.wh_per_1k
-    base_latency = baseline.latency_ms_per_item_large_batch if baseline else latency.large_batch_median_ms
-    base_storage = baseline.storage_bytes if baseline else artifact.storage_bytes
-    speedup_measured = base_latency / latency.large_batch_median_ms
+    base_acc = base.accuracy if base else acc.accuracy
+    base_size = base.size_bytes if base else size
+    base_storage = base.storage_bytes if base else artifact.storage_bytes
     theoretical = theoretical_speedup(artifact.macs, artifact.effective_macs, point.bits)
-    return Measurement(
+    speedup = 1.0 / paired.latency_ratio.value
+    record = Measurement(
         model=spec.name,
         label=point.label(),
         **point.to_dict(),
         runtime_format=artifact.runtime_format,
         runtime_reason=artifact.runtime_reason,
         technique_notes="; ".join(artifact.notes),
+        # quality
         accuracy=acc.accuracy,
         accuracy_ci_low=acc.ci_low,
         accuracy_ci_high=acc.ci_high,
         test_examples=acc.n,
         baseline_accuracy=base_acc,
         accuracy_drop_points=(base_acc - acc.accuracy) * 100.0,
+        accuracy_change_points=(acc.accuracy - base_acc) * 100.0,
+        quality_metric=spec.quality_metric,
+        fidelity_cosine=acc.cosine,
+        fidelity_top1=acc.top1,
+        # size
         size_bytes=size,
         baseline_size_bytes=base_size,
         compression_ratio=base_size / size,
@@ -105,39 +117,52 @@ def _measure_artifact(
         params=artifact.params,
         macs=artifact.macs,
         effective_macs=artifact.effective_macs,
+        # latency: absolute at batch 1 and the large batch; the ratio from the paired windows
         latency_ms_batch1=latency.batch1_median_ms,
         latency_ms_batch1_p90=latency.batch1_p90_ms,
         latency_ms_per_item_large_batch=latency.large_batch_median_ms,
         latency_ms_per_item_large_batch_p90=latency.large_batch_p90_ms,
         large_batch_size=latency.large_batch_size,
-        speedup_measured=speedup_measured,
+        latency_ratio=paired.latency_ratio.value,
+        latency_ratio_ci_low=paired.latency_ratio.low,
+        latency_ratio_ci_high=paired.latency_ratio.high,
+        speedup_measured=speedup,
         speedup_theoretical=theoretical,
-        gain_only_on_paper=theoretical >= PAPER_GAIN_MIN and speedup_measured < REAL_GAIN_MIN,
-        energy_wh_per_1k=energy.wh_per_1k,
-        energy_wh_per_1k_spread=energy.wh_per_1k_spread,
-        energy_wh_per_1k_cv=energy.wh_per_1k_cv,
-        baseline_energy_wh_per_1k=base_energy,
-        energy_ratio=energy.wh_per_1k / base_energy,
-        emissions_g_per_1k=energy.g_co2e_per_1k,
-        carbon_intensity_g_per_kwh=energy.carbon_intensity_g_per_kwh,
-        country=energy.country_iso_code,
-        energy_method=energy.method.description,
-        energy_estimated=energy.method.estimated,
-        energy_cpu_mode=energy.method.cpu_mode,
-        cpu_power_w=energy.cpu_power_w,
-        ram_power_w=energy.ram_power_w,
-        energy_batch_size=energy.batch_size,
-        energy_window_s=energy.window_seconds,
-        energy_repeats=energy.repeats,
+        gain_only_on_paper=theoretical >= PAPER_GAIN_MIN and speedup < REAL_GAIN_MIN,
+        # energy: ratio to the baseline in the same run; absolute = ratio x that baseline
+        energy_wh_per_1k=paired.point_wh_per_1k.value,
+        energy_wh_per_1k_ci_low=paired.point_wh_per_1k.low,
+        energy_wh_per_1k_ci_high=paired.point_wh_per_1k.high,
+        baseline_energy_wh_per_1k=paired.baseline_wh_per_1k.value,
+        energy_ratio=paired.energy_ratio.value,
+        energy_ratio_ci_low=paired.energy_ratio.low,
+        energy_ratio_ci_high=paired.energy_ratio.high,
+        energy_ratio_half_width=(paired.energy_ratio if base else paired.baseline_wh_per_1k).half_width,
+        energy_difference_significant=paired.significant,
+        energy_pairs=paired.pairs,
+        energy_pairs_discarded=paired.discarded,
+        energy_seconds=paired.seconds,
+        scenario=settings.scenario,
+        series=settings.series(batch),
+        energy_method=paired.method.description,
+        energy_estimated=paired.method.estimated,
+        energy_cpu_mode=paired.method.cpu_mode,
+        cpu_power_w=paired.cpu_power_w,
+        ram_power_w=paired.ram_power_w,
+        energy_batch_size=batch,
+        energy_window_s=paired.window_seconds,
         ort_threads=settings.ort_threads,
+        # CO2e: a view of energy on a grid, filled in by in_region below and whenever it is shown
+        emissions_g_per_1k=0.0,
+        carbon_intensity_g_per_kwh=0.0,
+        country=settings.country,
+        # provenance
         onnx_path=str(artifact.onnx_path),
         model_hash=spec.content_hash,
         code_version=code_version(),
         measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        quality_metric=spec.quality_metric,
-        fidelity_cosine=acc.cosine,
-        fidelity_top1=acc.top1,
-    ), energy
+    )
+    return record.in_region(settings.country), paired
 
 
 PAPER_GAIN_MIN = 1.5  # a theoretical speed-up at least this large...
@@ -160,7 +185,7 @@ def lookup(
     row = store.get(*cache_key(spec, point, settings))
     if row is None or not Path(row["onnx_path"]).is_file():
         return None
-    return Measurement.from_dict({**row, "cached": True})
+    return Measurement.from_dict({**row, "cached": True}).in_region(settings.country)
 
 
 def measure_point(
@@ -271,7 +296,7 @@ def _compute(
         baseline = measure_point(spec, CompressionPoint(), settings, store=store)
     warm_up_codecarbon(settings.country)
     artifact = spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress)
-    result, energy = _measure_artifact(spec, point, artifact, settings, baseline, progress)
+    result, paired = _measure_artifact(spec, point, artifact, settings, baseline, progress)
     if settings.seeds > 1 and point.involves_training:
         result = _with_seed_spread(spec, point, result, settings.seeds, progress)
     progress("saving the result", 0.98)
@@ -288,8 +313,8 @@ def _compute(
             "model_hash": spec.content_hash,
             "point": point.to_dict(),
             "settings": settings.__dict__,
-            "energy_method": energy.method.__dict__,
-            "energy_windows": [w.__dict__ for w in energy.windows],
+            "energy_method": paired.method.__dict__,
+            "energy_windows": [{"baseline": b.__dict__, "point": None if p is None else p.__dict__} for b, p in paired.windows],
             "measured_at": result.measured_at,
         },
     )
@@ -320,19 +345,26 @@ def _with_seed_spread(
     )
 
 
-def measured_points(model: str, *, store: ResultsStore | None = None) -> list[Measurement]:
-    """The latest measurement of every point of ``model`` by this code version (for charts).
+def measured_points(
+    model: str | ModelKind, settings: MeasureSettings | None = None, *, store: ResultsStore | None = None
+) -> list[Measurement]:
+    """The latest measurement of every point of ``model`` in one series (for charts, fronts, recommendations).
 
-    Points measured with other measurement settings (repeats, grid region) are included: the
-    chart's axes (accuracy, energy, latency, size) do not depend on them, and hiding a user's
-    earlier work because they changed the repeat count would look like lost results.
+    A series is what changes a figure's expected value: scenario and batch, threads, forced CPU/RAM power
+    and the code version (``MeasureSettings.series``). Points of other series are never mixed in; the
+    grid region is not part of it (CO2e is computed here, for ``settings.country``).
     """
+    spec = resolve(model)
+    settings = settings or MeasureSettings()
+    series = settings.series(spec.measure_batch(settings))
     store = store or ResultsStore()
     latest: dict[tuple, dict] = {}
-    for record in store.results(model, code_version=code_version()):
+    for record in store.results(spec.name, code_version=code_version()):
+        if record.get("series") != series:
+            continue
         key = tuple(record[k] for k in ("sparsity", "bits", "student_width", "structured", "rank_ratio"))
         latest[key] = record  # results are oldest first: the last one wins
-    return [Measurement.from_dict(r) for r in latest.values()]
+    return [Measurement.from_dict(r).in_region(settings.country) for r in latest.values()]
 
 
 def compress(

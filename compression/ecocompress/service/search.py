@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ecocompress.core.choice import Recommendation, recommend
+from ecocompress.core.choice import Recommendation, recommend, saves
 from ecocompress.core.config import home_dir
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
@@ -49,11 +49,14 @@ class TrialResult:
     accuracy: float
     accuracy_drop_points: float
     cost: float
+    saves: bool = False  # costs less than the baseline beyond the 95% interval (``core.choice.saves``)
+    is_baseline: bool = False
 
 
 def recommend_trial(results: list[TrialResult], max_drop_points: float, objective: str = "energy") -> Recommendation | None:
     """The one recommendation rule (``core.choice.recommend``) over the study's trials."""
-    return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, cost=lambda r: r.cost)
+    return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, cost=lambda r: r.cost,
+                     saving=lambda r: r.saves)
 
 
 def pareto_trials(results: list[TrialResult]) -> list[TrialResult]:
@@ -128,6 +131,8 @@ def _objective(model: str, objective: str, settings: MeasureSettings, space: dic
         trial.set_user_attr("pid", os.getpid())  # which worker process ran it
         trial.set_user_attr("accuracy_drop_points", result.accuracy_drop_points)
         trial.set_user_attr("cost", record[column])
+        trial.set_user_attr("saves", saves(result, objective))
+        trial.set_user_attr("is_baseline", result.is_baseline)
         return result.accuracy, float(record[column])
 
     return run
@@ -143,7 +148,8 @@ def completed(study) -> list[TrialResult]:
         if label is None or label in seen:
             continue
         seen.add(label)
-        out.append(TrialResult(t.number, label, t.values[0], t.user_attrs["accuracy_drop_points"], t.values[1]))
+        out.append(TrialResult(t.number, label, t.values[0], t.user_attrs["accuracy_drop_points"], t.values[1],
+                               bool(t.user_attrs.get("saves")), bool(t.user_attrs.get("is_baseline"))))
     return out
 
 

@@ -1,0 +1,210 @@
+"""Energy and latency of a point against its baseline, measured in alternating windows of one run.
+
+A shared machine drifts by tens of percent within minutes, so a point measured after its baseline
+differs from it by the drift as much as by the compression. Here each pair of CodeCarbon windows runs
+the baseline and the point back to back (B P, then P B, so a steady drift hits both alike); the ratio
+of each pair cancels what the two windows shared. The reported ratio is the median of the per-pair
+ratios, its 95% interval a t interval on their logarithms (widened to contain the median); pairs are
+added until the interval is within +/- the target half-width or the time budget is spent. Absolute
+figures are the ratio times the baseline measured in the same windows, with an interval that carries
+both uncertainties.
+
+A window whose average power is far from the other windows of the same model is a meter glitch, not
+a workload change (seen here: CodeCarbon now and then counts a sampling interval twice, 31.7 W in a
+run of 21.7 W windows): such pairs are set aside, counted, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from ecocompress.core.progress import Progress, no_progress
+from ecocompress.core.records import MeasureSettings
+from ecocompress.measure.energy import EnergyMethod, EnergyWindow, measure_window, warm_up_codecarbon
+
+MAX_PAIRS = 200
+GLITCH_POWER = 0.2  # a window this far (relative) from its model's median power is a meter glitch
+
+
+def t_quantile(df: int) -> float:
+    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df)) if df >= 1 else math.inf
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A positive quantity (a ratio or an energy) with its 95% interval."""
+
+    value: float
+    low: float
+    high: float
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width relative to the value (0.05 = +/- 5%)."""
+        return (self.high - self.low) / 2.0 / self.value if self.value else math.inf
+
+    @property
+    def contains_one(self) -> bool:
+        return self.low <= 1.0 <= self.high
+
+
+def _log_se(values: Sequence[float]) -> float:
+    logs = [math.log(v) for v in values]
+    return statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
+
+
+def ratio_interval(ratios: Sequence[float]) -> Interval:
+    """Median of ``ratios`` with a 95% t interval on the log ratios (never excluding the median)."""
+    centre = statistics.median(ratios)
+    if len(ratios) < 2:
+        return Interval(centre, 0.0, math.inf)
+    mean_log = statistics.fmean(math.log(r) for r in ratios)
+    half = t_quantile(len(ratios) - 1) * _log_se(ratios)
+    return Interval(centre, min(centre, math.exp(mean_log - half)), max(centre, math.exp(mean_log + half)))
+
+
+def scaled_interval(base_values: Sequence[float], ratios: Sequence[float] | None) -> Interval:
+    """The baseline's median times the ratio, with a t interval combining both log standard errors."""
+    base = statistics.median(base_values)
+    if ratios is None:  # the baseline itself
+        value, se, df = base, _log_se(base_values), len(base_values) - 1
+    else:
+        value = base * statistics.median(ratios)
+        se = math.hypot(_log_se(base_values), _log_se(ratios))
+        df = min(len(base_values), len(ratios)) - 1
+    if not math.isfinite(se):
+        return Interval(value, 0.0, math.inf)
+    half = t_quantile(df) * se
+    return Interval(value, min(value, value * math.exp(-half)), max(value, value * math.exp(half)))
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """What one paired run found: ratios with intervals, absolute figures scaled from the same run."""
+
+    energy_ratio: Interval
+    latency_ratio: Interval
+    baseline_wh_per_1k: Interval
+    point_wh_per_1k: Interval
+    pairs: int
+    discarded: int  # pairs set aside as meter glitches
+    seconds: float
+    batch_size: int
+    window_seconds: float
+    cpu_power_w: float
+    ram_power_w: float
+    method: EnergyMethod
+    windows: tuple[tuple[EnergyWindow, EnergyWindow | None], ...]
+
+    @property
+    def significant(self) -> bool:
+        """False when the energy ratio's interval contains 1: no measurable difference."""
+        return not self.energy_ratio.contains_one
+
+
+def _seconds_per_inference(window: EnergyWindow) -> float:
+    return window.seconds / window.inferences
+
+
+def measure_paired(
+    baseline: Callable[[], int],
+    point: Callable[[], int] | None,
+    *,
+    batch_size: int,
+    settings: MeasureSettings,
+    progress: Progress = no_progress,
+    clock: Callable[[], float] = time.perf_counter,
+) -> PairedResult:
+    """Alternate baseline and point windows until the energy ratio is known to ``settings.target_half_width``.
+
+    ``baseline`` and ``point`` run one call each and return the inferences done. With ``point=None`` the
+    baseline is measured on its own (its ratio is 1 by definition; its interval is that of its windows).
+    """
+    warm_up_codecarbon(settings.country)
+    progress("measuring energy in pairs with the baseline", 0.0)
+    started = clock()
+    windows: list[tuple[EnergyWindow, EnergyWindow | None]] = []
+    method: EnergyMethod | None = None
+
+    def window(workload: Callable[[], int]) -> EnergyWindow:
+        nonlocal method
+        win, method = measure_window(
+            workload, country_iso_code=settings.country, min_seconds=settings.energy_window_s,
+            min_inferences=batch_size, force_cpu_power=settings.force_cpu_power_w,
+            force_ram_power=settings.force_ram_power_w,
+        )
+        return win
+
+    while len(windows) < MAX_PAIRS:
+        if point is None:
+            windows.append((window(baseline), None))
+        elif len(windows) % 2 == 0:
+            b = window(baseline)
+            windows.append((b, window(point)))
+        else:
+            p = window(point)
+            windows.append((window(baseline), p))
+        result = _summarise(windows, batch_size, settings, clock() - started, method)
+        reached = result.energy_ratio.half_width if point is not None else result.baseline_wh_per_1k.half_width
+        elapsed = clock() - started
+        progress(f"measuring energy in pairs with the baseline: {len(windows)} pairs, +/- {min(reached, 9.99):.0%}",
+                 min(1.0, elapsed / settings.energy_budget_s))
+        if len(windows) >= settings.repeats and (reached <= settings.target_half_width or elapsed >= settings.energy_budget_s):
+            return result
+    return result
+
+
+def _power(window: EnergyWindow) -> float:
+    return window.energy_kwh * 3.6e6 / window.seconds
+
+
+def _glitch_free(windows: list[tuple[EnergyWindow, EnergyWindow | None]]) -> list[tuple[EnergyWindow, EnergyWindow | None]]:
+    """The pairs whose windows both draw about their model's median power (all of them when too few to judge)."""
+    if len(windows) < 3:
+        return windows
+    typical = [statistics.median(_power(w[i]) for w in windows) for i in (0, 1) if windows[0][i] is not None]
+
+    def normal(pair: tuple[EnergyWindow, EnergyWindow | None]) -> bool:
+        return all(abs(_power(w) / typical[i] - 1.0) <= GLITCH_POWER for i, w in enumerate(pair) if w is not None)
+
+    kept = [pair for pair in windows if normal(pair)]
+    return kept if len(kept) >= 2 else windows
+
+
+def _summarise(
+    measured: list[tuple[EnergyWindow, EnergyWindow | None]], batch_size: int, settings: MeasureSettings, seconds: float,
+    method: EnergyMethod | None,
+) -> PairedResult:
+    windows = _glitch_free(measured)
+    base_wh = [b.wh_per_1k for b, _ in windows]
+    shown = [p if p is not None else b for b, p in windows]
+    if windows[0][1] is None:
+        one = Interval(1.0, 1.0, 1.0)
+        energy_ratio, latency_ratio, base, point = one, one, scaled_interval(base_wh, None), scaled_interval(base_wh, None)
+    else:
+        energy = [p.wh_per_1k / b.wh_per_1k for b, p in windows]
+        latency = [_seconds_per_inference(p) / _seconds_per_inference(b) for b, p in windows]
+        energy_ratio, latency_ratio = ratio_interval(energy), ratio_interval(latency)
+        base, point = scaled_interval(base_wh, None), scaled_interval(base_wh, energy)
+    return PairedResult(
+        energy_ratio=energy_ratio,
+        latency_ratio=latency_ratio,
+        baseline_wh_per_1k=base,
+        point_wh_per_1k=point,
+        pairs=len(windows),
+        discarded=len(measured) - len(windows),
+        seconds=seconds,
+        batch_size=batch_size,
+        window_seconds=statistics.median(w.seconds for w in shown),
+        cpu_power_w=statistics.median(w.cpu_power_w for w in shown),
+        ram_power_w=statistics.median(w.ram_power_w for w in shown),
+        method=method,
+        windows=tuple(measured),
+    )

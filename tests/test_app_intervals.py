@@ -1,0 +1,73 @@
+"""Pages show energy with its interval: error bars, "no measurable difference", and no saving inside the noise.
+
+The baseline is measured for real; beside it the store holds a hand-made record of a point whose energy
+interval contains the baseline's (what a no-op setting measures), so what the pages do with such a point
+is tested deterministically. The measurement itself is tested on real runs in tests/test_paired.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.provenance import code_version
+from ecocompress.core.records import MeasureSettings
+from ecocompress.service.api import measure_point
+from ecocompress.service.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what _fast() below sets in the sidebar
+NO_OP = CompressionPoint(sparsity=0.1)
+
+
+@pytest.fixture
+def seeded(eco_home):
+    base = measure_point("digits-cnn", CompressionPoint(), PAGE_SETTINGS)
+    e = base.energy_wh_per_1k
+    noop = replace(
+        base, label=NO_OP.label(), sparsity=NO_OP.sparsity, cached=False,
+        energy_wh_per_1k=e * 1.01, energy_wh_per_1k_ci_low=e * 0.96, energy_wh_per_1k_ci_high=e * 1.06,
+        energy_ratio=1.01, energy_ratio_ci_low=0.97, energy_ratio_ci_high=1.05, energy_difference_significant=False,
+    )
+    ResultsStore().put(model="digits-cnn", model_hash=base.model_hash, point_key=NO_OP.key(),
+                       settings_key=PAGE_SETTINGS.key(), code_version=code_version(), result=noop.to_dict(), provenance={})
+    return base
+
+
+def _fast(at: AppTest) -> AppTest:
+    at.number_input(key="repeats").set_value(2)
+    at.number_input(key="energy_budget").set_value(1)
+    return at.run()
+
+
+def _page(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page(page)
+    return at.run()
+
+
+def test_explore_labels_a_difference_inside_the_interval_and_draws_error_bars(seeded):
+    at = _fast(_page("pages/views/explore.py"))
+    at.slider(key="sparsity").set_value(0.1).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    energy = next(m for m in at.metric if m.label == "Energy per 1,000 inferences")
+    assert "no measurable energy difference" in str(energy.proto.delta)
+    assert any("no measurable energy difference" in md.value for md in at.markdown)  # the headline says so too
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    bars = [trace.get("error_x") for trace in figure["data"] if trace.get("error_x")]
+    assert bars and all(len(b["array"]) == len(b["arrayminus"]) >= 2 for b in bars)
+
+
+def test_home_never_recommends_a_saving_inside_the_noise(seeded):
+    at = _page("pages/views/home.py")
+    assert not at.exception and not at.error
+    text = " ".join(md.value for md in at.markdown)
+    assert "Keep the uncompressed model" in text, text
+    setting = next(m for m in at.metric if m.label == "Setting")
+    assert setting.value == "fp32 baseline"
