@@ -71,7 +71,9 @@ def test_project_json_matches_the_arithmetic(report, capsys):
     out = json.loads(capsys.readouterr().out)
     records = {r["label"]: r for r in ResultsStore().results("digits-cnn")}
     base, point = records["fp32 baseline"], records["8-bit"]
-    expected = project(base["energy_wh_per_1k"], point["energy_wh_per_1k"],
+    # the point against the baseline measured in the same paired run (not the baseline's own, earlier run)
+    assert point["energy_wh_per_1k"] == pytest.approx(point["energy_ratio"] * point["baseline_energy_wh_per_1k"])
+    expected = project(point["baseline_energy_wh_per_1k"], point["energy_wh_per_1k"],
                        Scale(inferences_per_day=1e8, country="FRA", price_per_kwh=0.2, pue=1.2))
     assert out["projection"]["saved"]["kwh"] == pytest.approx(expected.saved.kwh)
     assert out["projection"]["grid"]["iso_code"] == "FRA"

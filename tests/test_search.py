@@ -19,15 +19,25 @@ from ecocompress.service.search import TrialResult, point_from_params, recommend
 SMALL_SPACE = {"sparsity": [0.0], "bits": [32, 16, 8], "student_width": [1.0], "structured": [False], "rank_ratio": [1.0]}
 
 
-def t(number: int, label: str, accuracy: float, drop: float, cost: float) -> TrialResult:
-    return TrialResult(number, label, accuracy, drop, cost)
+def t(number: int, label: str, accuracy: float, drop: float, cost: float, saves: bool = True) -> TrialResult:
+    return TrialResult(number, label, accuracy, drop, cost, saves)
 
 
 def test_recommends_the_cheapest_point_inside_the_budget():
     trials = [t(0, "a", 0.99, 0.0, 10.0), t(1, "b", 0.985, 0.5, 4.0), t(2, "c", 0.97, 2.0, 1.0)]
     rec = recommend(trials, max_drop_points=1.0)
     assert rec.record.label == "b" and rec.within_budget
-    assert "among the 2 of 3 points within 1 points" in rec.reason
+    assert "among the 2 points that save energy beyond their 95% interval" in rec.reason
+
+
+def test_a_point_without_a_measurable_saving_is_never_recommended_as_one():
+    trials = [TrialResult(0, "fp32 baseline", 0.99, 0.0, 10.0, saves=False, is_baseline=True),
+              t(1, "noise", 0.99, 0.0, 9.5, saves=False), t(2, "real", 0.985, 0.5, 6.0), t(3, "too lossy", 0.95, 4.0, 1.0)]
+    rec = recommend(trials, max_drop_points=1.0)
+    assert rec.record.label == "real" and rec.measurable_saving
+    rec = recommend(trials[:2], max_drop_points=1.0)  # only noise: keep the baseline, and say why
+    assert rec.record.label == "fp32 baseline" and rec.within_budget and not rec.measurable_saving
+    assert "keep the uncompressed model" in rec.reason
 
 
 def test_without_a_point_inside_the_budget_the_closest_is_labelled():

@@ -78,8 +78,8 @@ class ModelKind(ABC):
         return {}
 
     def measure_batch(self, settings: MeasureSettings) -> int:
-        """Batch size of the latency and energy loops (the text model uses a smaller one)."""
-        return settings.batch_size
+        """Inferences per call in the energy and latency windows: 1 online, the batch size in the batch scenario."""
+        return settings.workload_batch
 
     def evaluate(self, session: ort.InferenceSession) -> AccuracyResult:
         """The quality figure of a built artifact: top-1 accuracy on the test set, with its interval."""

@@ -268,13 +268,14 @@ def report_data(
     settings = settings or MeasureSettings()
     notify = progress or (lambda step, fraction: None)
     baseline = api.measure_point(model, CompressionPoint(), settings, store=store, progress=notify).to_dict()
-    if len(api.measured_points(model, settings, store=store)) < 2:
+    if point is not None:
+        chosen = api.measure_point(model, point, settings, store=store, progress=notify).to_dict()
+    elif len(api.measured_points(model, settings, store=store)) < 2:
         for starter in STARTER_POINTS:
             api.measure_point(model, starter, settings, store=store, progress=notify)
     records = api.measured_points(model, settings, store=store)
     best = recommend(records, max_drop_points)
     if point is not None:
-        chosen = api.measure_point(model, point, settings, store=store, progress=notify).to_dict()
         why = (best.reason if best and best.record.label == chosen["label"] else
                f"chosen by you; the rule would recommend {best.record.label if best else 'nothing yet'}"
                + (f" ({best.reason})" if best else ""))

@@ -81,8 +81,10 @@ def run_sweep(
 
 
 def pareto_table(results: Sequence[Measurement], cost: str) -> pd.DataFrame:
-    """The results that are Pareto-optimal for accuracy (up) versus ``cost`` (down)."""
+    """The results that are Pareto-optimal for accuracy (up) versus ``cost`` (down), beyond the 95% interval
+    where the cost has one (energy)."""
     frame = pd.DataFrame([r.to_dict() for r in results])
     if frame.empty:
         return frame
-    return frame[pareto_mask(frame["accuracy"], frame[cost])].sort_values(cost)
+    low, high = (frame[f"{cost}_ci_low"], frame[f"{cost}_ci_high"]) if f"{cost}_ci_low" in frame else (None, None)
+    return frame[pareto_mask(frame["accuracy"], frame[cost], low, high)].sort_values(cost)

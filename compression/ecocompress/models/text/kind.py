@@ -68,8 +68,8 @@ class TextModel(ModelKind):
         check_point(point)
 
     def measure_batch(self, settings: MeasureSettings) -> int:
-        """32 sentences per call: 256 sentences of 32 tokens take seconds per call on one thread."""
-        return TEXT_BATCH
+        """32 sentences per call in the batch scenario: 256 sentences of 32 tokens take seconds per call on one thread."""
+        return TEXT_BATCH if settings.scenario == "batch" else 1
 
     def evaluate(self, session) -> Fidelity:
         from ecocompress.measure.session import run_logits
