@@ -8,7 +8,7 @@ machine hits both alike:
 
 - old: 3 baseline windows of 2 s, then 3 point windows of 2 s; ratio = median(point) / median(baseline)
   (what the product did before; it reported no interval);
-- paired: the product's ``measure.paired`` with its defaults (pairs of 1 s windows, B P / P B, until the
+- paired: the product's ``measure.paired`` with its defaults (pairs of 1.25 s windows, B P / P B, until the
   95% interval is within +/- 5% or 30 s have passed).
 
 Printed per model: the ratio's coefficient of variation over the runs, the paired interval's half-width,

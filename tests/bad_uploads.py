@@ -24,6 +24,32 @@ def _not_a_classifier() -> bytes:
     return helper.make_model(graph).SerializeToString()
 
 
+MARKER = "ecocompress-marker.bin"  # a file a hostile model names as its external data, relative to the server's cwd
+
+
+def external_data_in_a_subgraph(location: str = MARKER) -> bytes:
+    """A classifier whose If branch holds a Constant with external data at a plain relative path
+    (the red-team's file read: onnxruntime would read that file, and its bytes would shape the output)."""
+    secret = TensorProto(name="secret", data_type=TensorProto.FLOAT, dims=[4], data_location=TensorProto.EXTERNAL)
+    secret.external_data.add(key="location", value=location)
+    then = helper.make_graph([helper.make_node("Constant", [], ["t"], value=secret)], "then", [],
+                             [helper.make_tensor_value_info("t", TensorProto.FLOAT, [4])])
+    other = helper.make_graph([helper.make_node("Constant", [], ["e"], value=helper.make_tensor("e", TensorProto.FLOAT, [4], [0.0] * 4))],
+                              "else", [], [helper.make_tensor_value_info("e", TensorProto.FLOAT, [4])])
+    nodes = [
+        helper.make_node("Constant", [], ["c"], value=helper.make_tensor("c", TensorProto.BOOL, [], [True])),
+        helper.make_node("If", ["c"], ["bias"], then_branch=then, else_branch=other),
+        helper.make_node("MatMul", ["x", "w"], ["xw"]),
+        helper.make_node("Add", ["xw", "bias"], ["scores"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 4], [0.1] * 16)],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
 def bad_models(model: bytes) -> list[tuple[str, bytes, str]]:
     return [
         ("empty.onnx", b"", "is empty"),
@@ -33,6 +59,7 @@ def bad_models(model: bytes) -> list[tuple[str, bytes, str]]:
         ("relu.onnx", _not_a_classifier(), "has no output of class scores shaped [batch, classes]"),
         ("model.pt", model, "is a pickle-based file"),
         ("evil.onnx", b"\x80\x04\x95 a pickle stream", "is a pickle-based file"),
+        ("subgraph.onnx", external_data_in_a_subgraph(), "keeps its weights in a separate file"),
     ]
 
 
@@ -59,4 +86,7 @@ def bad_data(frame: pd.DataFrame, classes: int) -> list[tuple[str, bytes, str]]:
          f"Label {classes + 4} in 'labels.csv' is outside the model's classes 0-{classes - 1}"),
         ("header.csv", _csv(frame.iloc[:0]), "has a header but no rows"),
         ("empty.csv", b"", "is empty"),
+        ("overflow.csv", _edited(frame, features[1], 3, 3.5e38), "has a value too large for float32 in row 5"),
+        ("huge-label.csv", _edited(frame, "label", 1, 1e30), "must be whole-number class indices; row 3 has '1e+30'"),
+        ("![t](https://example.invalid/?leak).csv", _csv(frame.drop(columns=["label"])), "has no 'label' column"),
     ]

@@ -1,6 +1,7 @@
 """Every page through Streamlit's AppTest: renders, widgets drive results, errors are sentences."""
 
 import io
+import re
 import time
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def _app(page: str | None = None) -> AppTest:
         at.switch_page(page)
         at.run()
     return at
+
+
+def _shown(element) -> str:
+    """An error's text as the user reads it (the page escapes Markdown so file names stay literal)."""
+    return re.sub(r"\\(.)", r"\1", element.value)
 
 
 def _metrics(at: AppTest) -> dict[str, str]:
@@ -181,7 +187,7 @@ def test_review_projects_models_and_exports(module_home):
 
     at.text_input(key="currency").set_value("").run()  # bad input: one sentence, nothing lost
     assert not at.exception
-    assert any(e.value.startswith("The 'currency' parameter must be") for e in at.error)
+    assert any(_shown(e).startswith("The 'currency' parameter must be") for e in at.error)
 
 
 def test_review_without_points_says_what_to_do_and_can_measure_starters(tmp_path, monkeypatch):
@@ -239,7 +245,7 @@ def test_upload_bad_files_are_one_sentence_and_keep_the_store(tiny_upload, modul
     for model_file, data_file, message in cases:
         _upload(at, model_file, data_file)
         assert not at.exception
-        assert [e.value for e in at.error if message in e.value], (message, [e.value for e in at.error])
+        assert [e for e in at.error if message in _shown(e)], (message, [_shown(e) for e in at.error])
     assert ResultsStore().count() == before
 
 
@@ -278,7 +284,7 @@ def test_sweep_needs_a_value_for_every_knob():
     at = _app("pages/views/sweep.py")
     at.multiselect[1].set_value([]).run()
     assert not at.exception
-    assert any("at least one value" in e.value for e in at.error)
+    assert any("at least one value" in _shown(e) for e in at.error)
 
 
 def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch):
@@ -287,4 +293,4 @@ def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch)
     for page in (None, *(f"pages/views/{p}.py" for p in pages)):
         at = _app(page)
         assert not at.exception
-        assert any(e.value.startswith("Cannot open the results database") for e in at.error), page
+        assert any(_shown(e).startswith("Cannot open the results database") for e in at.error), page

@@ -170,7 +170,7 @@ def _resolve_model(args: argparse.Namespace) -> str:
 
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
-    parser.add_argument("--repeats", default=3, help="minimum baseline/point window pairs for energy (default 3)")
+    parser.add_argument("--repeats", default=4, help="minimum baseline/point window pairs for energy (default 4)")
     parser.add_argument("--energy-budget", default=30.0,
                         help="seconds at most for the paired energy windows of one point (default 30)")
     parser.add_argument("--scenario", default="batch", choices=["online", "batch"],

@@ -59,7 +59,7 @@ DEFAULTS = {
     STRUCTURED: False,
     RANK: 1.0,
     COUNTRY: DEFAULT_COUNTRY,
-    REPEATS: 3,
+    REPEATS: 4,
     SCENARIO: "batch",
     ENERGY_BUDGET: 30,
     X_AXIS: "energy",

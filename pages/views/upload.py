@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ecocompress.core import units
 from ecocompress.core.errors import EcoCompressError
 from ecocompress.models.uploads import DEFAULT_LABEL_COLUMN, load_upload, max_upload_bytes
 from pages.ui import state, widgets
@@ -50,7 +51,7 @@ if st.button("Check and add the model", type="primary", key="upload_add", disabl
             train_filename=train_file.name if train_file else None,
         )
     except EcoCompressError as exc:  # one sentence; nothing stored is touched
-        st.error(str(exc))
+        st.error(units.escape_markdown(str(exc)))
     else:
         st.session_state[state.UPLOADED] = spec.name
         if spec.name not in st.session_state[state.UPLOADS]:
@@ -65,9 +66,10 @@ if name:
         from ecocompress.models.registry import get_model
 
         spec = get_model(name)
-        st.success(f"Added **{spec.name}** ({spec.info.classes} classes, input {list(spec.info.input_shape)}). {spec.data_note}.")
+        st.success(f"Added **{units.escape_markdown(spec.name)}** ({spec.info.classes} classes, input "
+                   f"{list(spec.info.input_shape)}). {units.escape_markdown(spec.data_note)}.")
         for warning in spec.warnings:
-            st.warning(warning)
+            st.warning(units.escape_markdown(warning))
         st.page_link("pages/views/explore.py", label="Explore it", icon=":material/tune:")
         st.page_link("pages/views/sweep.py", label="Sweep it", icon=":material/grid_on:")
         st.page_link("pages/views/review.py", label="Review and report", icon=":material/summarize:")

@@ -29,8 +29,8 @@ class MeasureSettings:
     """
 
     country: str = DEFAULT_COUNTRY
-    repeats: int = 3
-    energy_window_s: float = 1.0
+    repeats: int = 4
+    energy_window_s: float = 1.25  # not a multiple of CodeCarbon's 0.5 s sampling: see measure.paired
     energy_budget_s: float = 30.0
     target_half_width: float = 0.05
     scenario: str = "batch"

@@ -95,3 +95,12 @@ def signed_interval(ratio: float, low: float, high: float) -> str:
 def energy_basis(estimated: bool) -> str:
     """The one word that says how an energy figure was obtained, from the method CodeCarbon used."""
     return "estimated" if estimated else "measured"
+
+
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>$~:])")
+
+
+def escape_markdown(text: str) -> str:
+    """``text`` shown literally where a page renders Markdown: a user's file name such as
+    ``![t](https://example.invalid/?x).csv`` stays text and is never turned into an image or a link."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))

@@ -41,6 +41,27 @@ class UploadError(InvalidParameterError):
     """An uploaded file that cannot be used, with the reason and the fix in one sentence."""
 
 
+def _limit_mb(variable: str, default_mb: float) -> int:
+    try:
+        return int(float(os.environ.get(variable, default_mb)) * 1e6)
+    except ValueError:
+        return int(default_mb * 1e6)
+
+
+def max_array_bytes() -> int:
+    """Largest total of arrays an NPZ upload may expand to, from ``ECOCOMPRESS_MAX_ARRAY_MB`` (default 400 MB),
+    checked on the headers before any array is read (a 1 MB zip can declare gigabytes)."""
+    return _limit_mb("ECOCOMPRESS_MAX_ARRAY_MB", 400.0)
+
+
+def max_csv_cells() -> int:
+    """Largest rows x columns a CSV upload may have, from ``ECOCOMPRESS_MAX_CSV_CELLS`` (default 20 million)."""
+    try:
+        return int(float(os.environ.get("ECOCOMPRESS_MAX_CSV_CELLS", 2e7)))
+    except ValueError:
+        return int(2e7)
+
+
 def max_upload_bytes() -> int:
     """The upload size limit, from ``ECOCOMPRESS_MAX_UPLOAD_MB`` (default 100 MB)."""
     text = os.environ.get("ECOCOMPRESS_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
@@ -92,7 +113,7 @@ def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
     model = None
     try:
         model = onnx.load_from_string(data)
-        if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        if any(_is_external(tensor) for tensor in all_tensors(model)):
             raise UploadError(
                 f"{name!r} keeps its weights in a separate file; save it with the weights inside "
                 "(torch.onnx.export(..., external_data=False) or onnx.save(model, path, save_as_external_data=False))."
@@ -132,6 +153,47 @@ def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
     return OnnxClassifier(inputs[0].name, tuple(d.dim_value for d in dims[1:]), scores[0], scores[1])
 
 
+def _is_external(tensor) -> bool:
+    import onnx
+
+    return tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0
+
+
+def all_tensors(model):
+    """Every tensor stored in the model: initializers, sparse initializers and node attributes, in the main
+    graph, every subgraph (If, Loop, Scan bodies) and every local function, recursively."""
+    import onnx
+
+    def of_sparse(sparse):
+        yield sparse.values
+        yield sparse.indices
+
+    def of_nodes(nodes):
+        for node in nodes:
+            for attr in node.attribute:
+                if attr.HasField("t"):
+                    yield attr.t
+                yield from attr.tensors
+                if attr.HasField("sparse_tensor"):
+                    yield from of_sparse(attr.sparse_tensor)
+                for sparse in attr.sparse_tensors:
+                    yield from of_sparse(sparse)
+                if attr.HasField("g"):
+                    yield from of_graph(attr.g)
+                for graph in attr.graphs:
+                    yield from of_graph(graph)
+
+    def of_graph(graph: onnx.GraphProto):
+        yield from graph.initializer
+        for sparse in graph.sparse_initializer:
+            yield from of_sparse(sparse)
+        yield from of_nodes(graph.node)
+
+    yield from of_graph(model.graph)
+    for function in model.functions:
+        yield from of_nodes(function.node)
+
+
 def _shape_text(dims) -> str:
     return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + "]"
 
@@ -159,21 +221,60 @@ def read_labeled(data: bytes, filename: str, *, label_column: str | None = None)
     raise UploadError(f"{name!r} is neither CSV nor NPZ; give labeled data as a .csv (feature columns and a label column) or an .npz with arrays x and y.")
 
 
-def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+NPY_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
+def _npz_members(data: bytes, name: str) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array, read from the zip directory and the .npy headers only: nothing is
+    expanded before the declared sizes are known to fit (``max_array_bytes``)."""
+    import zipfile
+
+    if data[:4] != b"PK\x03\x04":
+        raise UploadError(f"{name!r} is not an NPZ file (it does not start like one); save it with numpy.savez.")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            missing = [k for k in ("x", "y") if k not in npz.files]
-            if missing:
-                raise UploadError(f"{name!r} has arrays {sorted(npz.files)}; it needs arrays named 'x' (features) and 'y' (labels).")
-            x, y = npz["x"], npz["y"]
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+        if sum(i.file_size for i in infos) > max_array_bytes() + 1_000_000 * len(infos):
+            raise UploadError(f"{name!r} expands to {sum(i.file_size for i in infos) / 1e6:,.0f} MB; the limit is "
+                              f"{max_array_bytes() / 1e6:,.0f} MB (ECOCOMPRESS_MAX_ARRAY_MB).")
+        members: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+        for info in infos:
+            with archive.open(info) as handle:
+                version = np.lib.format.read_magic(handle)
+                read_header = NPY_HEADERS.get(version)
+                if read_header is None:
+                    raise UploadError(f"{name!r} uses .npy format version {version}; save it with numpy.savez.")
+                shape, _, dtype = read_header(handle)  # the header only: no data is read
+            members[info.filename.removesuffix(".npy")] = (tuple(shape), np.dtype(dtype))
     except UploadError:
         raise
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise UploadError(f"{name!r} holds Python objects (pickled arrays), which ecocompress never loads; save plain numeric arrays.") from None
-        raise UploadError(f"{name!r} is not a readable NPZ file ({exc}).") from None
     except Exception as exc:
-        raise UploadError(f"{name!r} is not a readable NPZ file ({type(exc).__name__}: {exc}).") from None
+        raise UploadError(f"{name!r} is not a readable NPZ file ({type(exc).__name__}); save it with numpy.savez.") from None
+    declared = sum(int(np.prod(shape, dtype=np.float64)) * dtype.itemsize for shape, dtype in members.values())
+    if declared > max_array_bytes():
+        raise UploadError(f"The arrays in {name!r} would take {declared / 1e6:,.0f} MB; the limit is "
+                          f"{max_array_bytes() / 1e6:,.0f} MB (ECOCOMPRESS_MAX_ARRAY_MB).")
+    if any(dtype.hasobject for _, dtype in members.values()):
+        raise UploadError(f"{name!r} holds Python objects (pickled arrays), which ecocompress never loads; save plain numeric arrays.")
+    return members
+
+
+def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
+    members = _npz_members(data, name)
+    missing = [k for k in ("x", "y") if k not in members]
+    if missing:
+        raise UploadError(f"{name!r} has arrays {sorted(members)}; it needs arrays named 'x' (features) and 'y' (labels).")
+    for key, what in (("x", "one row of features per example"), ("y", "one class index per example")):
+        if len(members[key][0]) == 0:
+            raise UploadError(f"The array {key!r} in {name!r} is a single number; it must be an array with {what}.")
+    if len(members["y"][0]) > 1 and any(d > 1 for d in members["y"][0][1:]):
+        raise UploadError(f"The labels 'y' in {name!r} have {len(members['y'][0])} dimensions (one-hot rows?); give one "
+                          "class index per example, e.g. y.argmax(axis=1).")
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            x, y = npz["x"], npz["y"]
+    except Exception as exc:
+        raise UploadError(f"{name!r} is not a readable NPZ file ({type(exc).__name__}); save it with numpy.savez.") from None
     if x.dtype.kind not in "biuf":
         raise UploadError(f"The array 'x' in {name!r} is {x.dtype}, not numbers; save the features as floats.")
     if len(x) == 0:
@@ -190,6 +291,11 @@ def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 def _read_csv(data: bytes, name: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
+    rows = data.count(b"\n") + 1
+    columns = data.split(b"\n", 1)[0].count(b",") + 1
+    if rows * columns > max_csv_cells():
+        raise UploadError(f"{name!r} has about {rows:,} rows x {columns:,} columns; the limit is {max_csv_cells():,} "
+                          "values (ECOCOMPRESS_MAX_CSV_CELLS): upload a sample of the data.")
     try:
         frame = pd.read_csv(io.BytesIO(data))
     except pd.errors.EmptyDataError:
@@ -220,14 +326,20 @@ def _read_csv(data: bytes, name: str, label_column: str) -> tuple[np.ndarray, np
             row = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))[0])
             raise UploadError(f"Feature column {str(column)!r} in {name!r} has a missing value in row {row + 2}; fill or drop it.")
         features[column] = values
-    return features.to_numpy(dtype=np.float32), _labels(frame[label_column].to_numpy(), name, offset=2)
+    x = features.to_numpy(dtype=np.float64)
+    too_big = np.argwhere(np.abs(x) > np.finfo(np.float32).max)
+    if len(too_big):
+        row, col = too_big[0]
+        raise UploadError(f"Feature column {str(features.columns[col])!r} in {name!r} has a value too large for float32 in "
+                          f"row {row + 2}; scale the features.")
+    return x.astype(np.float32), _labels(frame[label_column].to_numpy(), name, offset=2)
 
 
 def _labels(y: np.ndarray, name: str, *, offset: int) -> np.ndarray:
     """Whole-number class indices; ``offset`` turns an index into the file's row number (CSV: header + 1)."""
     y = np.asarray(y).reshape(-1)
     numeric = np.array([_as_number(v) for v in y], dtype=float)
-    bad = np.flatnonzero(~np.isfinite(numeric) | (numeric != np.round(numeric)))
+    bad = np.flatnonzero(~np.isfinite(numeric) | (numeric != np.round(numeric)) | (np.abs(numeric) >= 2**31))
     if len(bad):
         where = f"row {bad[0] + offset}" if offset else f"example {bad[0]}"
         raise UploadError(f"Labels in {name!r} must be whole-number class indices; {where} has {str(y[bad[0]])[:20]!r}.")
@@ -422,10 +534,14 @@ def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxC
 def _check_runs(model_bytes: bytes, info: OnnxClassifier, x: np.ndarray, name: str) -> None:
     import onnxruntime as ort
 
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
     try:
-        session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
         out = session.run(None, {info.input_name: x})[info.output_index]
-    except Exception as exc:
-        raise UploadError(f"onnxruntime cannot run {name!r} on your data ({type(exc).__name__}: {str(exc)[:160]}).") from None
-    if out.shape != (len(x), info.classes):
-        raise UploadError(f"{name!r} returned scores of shape {list(out.shape)} for {len(x)} examples; expected [{len(x)}, {info.classes}].")
+    except Exception as exc:  # onnxruntime's text can carry what the model computed: never echoed
+        raise UploadError(f"onnxruntime cannot run {name!r} on your data ({type(exc).__name__}); check that the model "
+                          "runs in onnxruntime on a few of your examples.") from None
+    if getattr(out, "shape", None) != (len(x), info.classes):
+        raise UploadError(f"{name!r} did not return class scores shaped [{len(x)}, {info.classes}] for {len(x)} examples; "
+                          "upload a classifier whose score output is [batch, classes].")

@@ -1,0 +1,146 @@
+"""Hostile uploads built in the test: no file is read, nothing expands before its size is known, one sentence each.
+
+(The ordinary bad inputs run through both the CLI and the dashboard in test_uploads.py and test_app.py,
+from the shared builders in bad_uploads.py, which include the subgraph file read below.)
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper
+
+from bad_uploads import MARKER, external_data_in_a_subgraph
+from ecocompress.core.units import escape_markdown
+from ecocompress.models.uploads import UploadError, all_tensors, read_labeled, read_onnx
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = b"TOP-SECRET-MARKER-BYTES-0123456789"
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_external_data_in_a_subgraph_is_refused_and_the_file_never_read(tmp_path, monkeypatch):
+    (tmp_path / MARKER).write_bytes(SECRET)
+    monkeypatch.chdir(tmp_path)  # where onnxruntime would resolve the relative path
+    with pytest.raises(UploadError) as caught:
+        read_onnx(external_data_in_a_subgraph(), "subgraph.onnx")
+    message = str(caught.value)
+    assert "keeps its weights in a separate file" in message
+    assert SECRET.decode() not in message and "TOP-SECRET" not in message
+
+
+@pytest.mark.parametrize("where", ["initializer", "sparse initializer", "node attribute", "loop body", "function"])
+def test_every_place_a_tensor_can_hide_is_walked(where):
+    tensor = TensorProto(name="w", data_type=TensorProto.FLOAT, dims=[2], data_location=TensorProto.EXTERNAL)
+    tensor.external_data.add(key="location", value="../../etc/passwd")
+    constant = helper.make_node("Constant", [], ["k"], value=tensor)
+    body = helper.make_graph([constant], "body", [], [helper.make_tensor_value_info("k", TensorProto.FLOAT, [2])])
+    graph = helper.make_graph([], "g", [], [])
+    model = helper.make_model(graph)
+    if where == "initializer":
+        model.graph.initializer.append(tensor)
+    elif where == "sparse initializer":
+        indices = helper.make_tensor("i", TensorProto.INT64, [1], [0])
+        model.graph.sparse_initializer.append(helper.make_sparse_tensor(tensor, indices, [4]))
+    elif where == "node attribute":
+        model.graph.node.append(constant)
+    elif where == "loop body":
+        model.graph.node.append(helper.make_node("Loop", ["", ""], [], body=body))
+    else:
+        model.functions.append(helper.make_function("local", "f", [], ["k"], [constant], [helper.make_opsetid("", 18)]))
+    assert any(t.data_location == TensorProto.EXTERNAL for t in all_tensors(model))
+    with pytest.raises(UploadError, match="keeps its weights in a separate file"):
+        read_onnx(model.SerializeToString(), "hidden.onnx")
+
+
+def test_npz_headers_declaring_gigabytes_are_refused_before_reading():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        with archive.open("x.npy", "w") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False, "shape": (200_000, 100_000)})
+        with archive.open("y.npy", "w") as handle:
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<i8", "fortran_order": False, "shape": (200_000,)})
+    with pytest.raises(UploadError, match=r"would take 160,002 MB; the limit is 400 MB"):
+        read_labeled(buffer.getvalue(), "huge.npz")
+
+
+ZIP_BOMB = textwrap.dedent("""
+    import io, resource, sys, zipfile
+    import numpy as np
+    from ecocompress.models.uploads import UploadError, read_labeled
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        with archive.open("x.npy", "w", force_zip64=True) as handle:   # 800 MB of zeros, streamed
+            np.lib.format.write_array_header_1_0(handle, {"descr": "<f8", "fortran_order": False, "shape": (100_000, 1_000)})
+            chunk = bytes(8_000_000)
+            for _ in range(100):
+                handle.write(chunk)
+        archive.writestr("y.npy", b"")
+    data = buffer.getvalue()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:
+        read_labeled(data, "bomb.npz")
+        print("ACCEPTED")
+    except UploadError as exc:
+        print("REFUSED", len(data), before, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, exc)
+""")
+
+
+def test_a_zip_bomb_is_refused_without_expanding_it():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "compression")}
+    out = subprocess.run([sys.executable, "-c", ZIP_BOMB], capture_output=True, text=True, env=env, timeout=300, check=True)
+    verdict, size, before_kb, after_kb, *message = out.stdout.split()
+    assert verdict == "REFUSED", out.stdout
+    assert int(size) < 2_000_000  # under 2 MB on the wire...
+    assert "expands to" in " ".join(message) or "would take" in " ".join(message)
+    assert int(after_kb) - int(before_kb) < 200_000, (before_kb, after_kb)  # ...and checking it grew the process < 200 MB
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({"x": np.float32(1.0), "y": np.arange(3)}, "The array 'x' in 'bad.npz' is a single number"),
+        ({"x": np.ones((3, 4), np.float32), "y": np.int64(1)}, "The array 'y' in 'bad.npz' is a single number"),
+        ({"x": np.ones((3, 4), np.float32), "y": np.eye(3)}, "one-hot rows?"),
+        ({"x": np.full((3, 4), 1e300), "y": np.arange(3)}, "have a missing or infinite value in example 0"),
+        ({"x": np.ones((3, 4), np.float32), "y": np.array([0, 1, 1e30])}, "must be whole-number class indices; example 2"),
+    ],
+    ids=["0-d x", "0-d y", "one-hot y", "float32 overflow", "huge label"],
+)
+def test_odd_arrays_get_one_sentence(arrays, message):
+    with pytest.raises(UploadError) as caught:
+        read_labeled(_npz(**arrays), "bad.npz")
+    assert message in str(caught.value)
+
+
+def test_random_bytes_are_not_called_pickles():
+    with pytest.raises(UploadError, match="is not an NPZ file"):
+        read_labeled(os.urandom(4096), "random.npz")
+
+
+def test_csv_beyond_the_cell_limit_is_refused_before_parsing(monkeypatch):
+    monkeypatch.setenv("ECOCOMPRESS_MAX_CSV_CELLS", "1000")
+    rows = "\n".join(",".join(["1"] * 20) for _ in range(100))
+    with pytest.raises(UploadError, match="the limit is 1,000 values"):
+        read_labeled(("," .join(f"f{i}" for i in range(19)) + ",label\n" + rows).encode(), "wide.csv")
+
+
+def test_markdown_in_a_file_name_stays_text():
+    name = "![t](https://example.invalid/?leak).csv"
+    shown = escape_markdown(f"'{name}' has no 'label' column")
+    assert "![" not in shown and "](" not in shown
+    assert shown.replace("\\", "") == f"'{name}' has no 'label' column"
