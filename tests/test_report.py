@@ -70,7 +70,8 @@ def test_project_json_matches_the_arithmetic(report, capsys):
                  "--inferences-per-day", "1e8", "--price", "0.2", "--pue", "1.2", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     records = {r["label"]: r for r in ResultsStore().results("digits-cnn")}
-    base, point = records["fp32 baseline"], records["8-bit"]
+    assert "fp32 baseline" in records
+    point = records["8-bit"]
     # the point against the baseline measured in the same paired run (not the baseline's own, earlier run)
     assert point["energy_wh_per_1k"] == pytest.approx(point["energy_ratio"] * point["baseline_energy_wh_per_1k"])
     expected = project(point["baseline_energy_wh_per_1k"], point["energy_wh_per_1k"],
