@@ -144,3 +144,84 @@ def test_markdown_in_a_file_name_stays_text():
     shown = escape_markdown(f"'{name}' has no 'label' column")
     assert "![" not in shown and "](" not in shown
     assert shown.replace("\\", "") == f"'{name}' has no 'label' column"
+
+
+# ---- upload checks run in a child process under memory, CPU and wall-clock limits --------------------------------
+
+def _classifier_around(nodes: list, extra_inits: list | None = None) -> bytes:
+    """x [n, 4] -> scores [n, 3] = x @ w + bias, where ``nodes`` compute ``bias`` (shape [3]) the hostile way."""
+    graph = helper.make_graph(
+        [*nodes, helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "bias"], ["scores"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.1] * 12), *(extra_inits or [])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+def _memory_bomb() -> bytes:
+    """851 bytes that ask onnxruntime for 40 GB: ConstantOfShape [100000, 100000], reduced to a bias."""
+    return _classifier_around(
+        [helper.make_node("ConstantOfShape", ["big"], ["zeros"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
+         helper.make_node("ReduceSum", ["zeros"], ["total"], keepdims=0),
+         helper.make_node("Expand", ["total", "three"], ["bias"])],
+        [helper.make_tensor("big", TensorProto.INT64, [2], [100_000, 100_000]), helper.make_tensor("three", TensorProto.INT64, [1], [3])],
+    )
+
+
+def _endless_loop() -> bytes:
+    """A Loop of 2^40 iterations (its body adds 1): it would never return."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [3])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [3], [1.0] * 3)],
+    )
+    return _classifier_around(
+        [helper.make_node("Loop", ["trips", "keep_going", "start"], ["bias"], body=body)],
+        [helper.make_tensor("trips", TensorProto.INT64, [], [2**40]), helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]),
+         helper.make_tensor("start", TensorProto.FLOAT, [3], [0.0] * 3)],
+    )
+
+
+def _csv_for(classes: int = 3) -> bytes:
+    rows = "\n".join(f"{i % 5},{i % 7},{i % 3},{i % 2},{i % classes}" for i in range(40))
+    return ("a,b,c,d,label\n" + rows).encode()
+
+
+def test_a_memory_bomb_model_is_stopped_by_the_memory_limit(monkeypatch):
+    import resource
+
+    from ecocompress.core.errors import EcoCompressError
+    from ecocompress.models.uploads import load_upload
+
+    monkeypatch.setenv("ECOCOMPRESS_CHECK_MEMORY_MB", "800")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(EcoCompressError) as caught:
+        load_upload(_memory_bomb(), "bomb.onnx", _csv_for(), "data.csv", register=False)
+    assert "bomb.onnx" in str(caught.value) and "MB of memory" in str(caught.value)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300_000  # the server process did not grow (kB)
+
+
+def test_an_endless_loop_is_stopped_by_the_time_limit(monkeypatch):
+    import time
+
+    from ecocompress.core.limits import LimitExceeded
+    from ecocompress.models.uploads import load_upload
+
+    monkeypatch.setenv("ECOCOMPRESS_CHECK_CPU_S", "3")
+    monkeypatch.setenv("ECOCOMPRESS_CHECK_WALL_S", "6")
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded, match="loop.onnx"):
+        load_upload(_endless_loop(), "loop.onnx", _csv_for(), "data.csv", register=False)
+    assert time.monotonic() - started < 6 + 10  # the limit plus the child's start-up, never "forever"
+
+
+def test_a_well_behaved_model_still_passes_the_limited_check():
+    from ecocompress.models.uploads import load_upload
+
+    spec = load_upload(_classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
+                       "fine.onnx", _csv_for(), "data.csv", register=False)
+    assert spec.info.classes == 3

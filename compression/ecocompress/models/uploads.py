@@ -531,17 +531,38 @@ def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxC
     return keep.SerializeToString(), OnnxClassifier(info.input_name, info.input_shape, 0, info.classes)
 
 
-def _check_runs(model_bytes: bytes, info: OnnxClassifier, x: np.ndarray, name: str) -> None:
+def _probe_scores(model_bytes: bytes, input_name: str, output_index: int, x: np.ndarray) -> tuple[int, ...] | str:
+    """Run the uploaded model once, on one thread; only the shape of its scores comes back (or the error's kind).
+
+    Runs in a child process under ``core.limits`` (see ``_check_runs``): nothing the model computed,
+    and none of onnxruntime's text about it, leaves that process.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     try:
         session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-        out = session.run(None, {info.input_name: x})[info.output_index]
-    except Exception as exc:  # onnxruntime's text can carry what the model computed: never echoed
-        raise UploadError(f"onnxruntime cannot run {name!r} on your data ({type(exc).__name__}); check that the model "
-                          "runs in onnxruntime on a few of your examples.") from None
-    if getattr(out, "shape", None) != (len(x), info.classes):
+        out = session.run(None, {input_name: x})[output_index]
+    except Exception as exc:  # onnxruntime's text can carry what the model computed: only the kind goes back
+        text = str(exc).lower()
+        return "memory" if "alloc" in text or "memory" in text else type(exc).__name__
+    return tuple(getattr(out, "shape", ()))
+
+
+def _check_runs(model_bytes: bytes, info: OnnxClassifier, x: np.ndarray, name: str) -> None:
+    """The model must run on two examples and return [2, classes] scores, within the upload-check limits."""
+    from ecocompress.core.limits import Limits, call_with_limits
+
+    limits = Limits.for_checks()
+    found = call_with_limits(_probe_scores, model_bytes, info.input_name, info.output_index, x,
+                             limits=limits, what=f"Checking {name!r}")
+    if found == "memory":
+        raise UploadError(f"{name!r} asked for more than {limits.memory_mb:g} MB of memory on two examples and was stopped "
+                          "(ECOCOMPRESS_CHECK_MEMORY_MB); a model that needs that much is refused.")
+    if isinstance(found, str):
+        raise UploadError(f"onnxruntime cannot run {name!r} on your data ({found}); check that the model "
+                          "runs in onnxruntime on a few of your examples.")
+    if found != (len(x), info.classes):
         raise UploadError(f"{name!r} did not return class scores shaped [{len(x)}, {info.classes}] for {len(x)} examples; "
                           "upload a classifier whose score output is [batch, classes].")
