@@ -225,3 +225,59 @@ def test_a_well_behaved_model_still_passes_the_limited_check():
     spec = load_upload(_classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
                        "fine.onnx", _csv_for(), "data.csv", register=False)
     assert spec.info.classes == 3
+
+
+# ---- the CLI checks what it will write, and every flag, before any work --------------------------------------------
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "--model", "digits-cnn", "--out", "/proc/nope/models"], "Cannot create the folder '/proc/nope/models'"),
+        (["run", "--model", "digits-cnn", "--out", "{file}"], "The 'out' parameter must be a folder"),
+        (["report", "--model", "digits-cnn", "--out", "{folder}"], "The 'out' parameter must be a file path, not a folder"),
+        (["run", "--model", "digits-cnn", "--country", ""], "The 'country' parameter must be a 3-letter ISO code"),
+        (["project", "--model", "digits-cnn", "--regions", " , "], "The 'regions' parameter must be a comma-separated list"),
+        (["search", "--model", "digits-cnn", "--seed", "-1"], "The 'seed' parameter must be an int in the range [0, 2**32)"),
+        (["search", "--model", "digits-cnn", "--study", ""], "The 'study' parameter must be a non-empty name"),
+    ],
+    ids=["out in /proc", "out is a file", "report out is a folder", "empty country", "empty regions", "negative seed",
+         "empty study"],
+)
+def test_cli_refuses_bad_flags_with_exit_2_before_measuring(argv, message, tmp_path, capsys):
+    from ecocompress.cli import main
+    from ecocompress.service.store import ResultsStore
+
+    (tmp_path / "a-file").write_text("x")
+    argv = [a.format(file=tmp_path / "a-file", folder=tmp_path) for a in argv]
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert ResultsStore().count() == 0  # nothing was measured first
+
+
+def test_a_full_or_read_only_store_is_one_sentence(tmp_path, monkeypatch):
+    """An unwritable database (as on a full disk) is a StoreError sentence, not an internal error."""
+    import sqlite3
+
+    from ecocompress.core.errors import StoreError
+    from ecocompress.service.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results.sqlite")
+    real_connect = sqlite3.connect
+
+    def full_disk(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+
+        class Full:
+            def __getattr__(self, name):
+                return getattr(conn, name)
+
+            def execute(self, sql, *rest):
+                if sql.lstrip().upper().startswith(("INSERT", "UPDATE")):
+                    raise sqlite3.OperationalError("database or disk is full")
+                return conn.execute(sql, *rest)
+
+        return Full()
+
+    monkeypatch.setattr(sqlite3, "connect", full_disk)
+    with pytest.raises(StoreError, match="database or disk is full.*free disk space"):
+        store.start_job("digits-cnn", "8-bit")

@@ -6,6 +6,7 @@ Bad input exits with status 2 and one plain sentence on stderr, never a tracebac
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -197,7 +198,7 @@ def _settings(args: argparse.Namespace):
         return None if value is None else _number(name, value, float)
 
     return MeasureSettings(
-        country=args.country or DEFAULT_COUNTRY,
+        country=DEFAULT_COUNTRY if args.country is None else args.country,
         repeats=_number("repeats", args.repeats, int),
         energy_budget_s=_number("energy_budget_s", getattr(args, "energy_budget", 30.0), float),
         scenario=getattr(args, "scenario", "batch"),
@@ -212,7 +213,7 @@ def _scale(args: argparse.Namespace):
 
     return Scale(
         inferences_per_day=_number("inferences_per_day", str(args.inferences_per_day).replace(",", "").replace("_", ""), float),
-        country=args.country or Scale.country,
+        country=Scale.country if args.country is None else args.country,
         price_per_kwh=_number("price_per_kwh", args.price, float),
         currency=args.currency,
         pue=_number("pue", args.pue, float),
@@ -228,6 +229,8 @@ def _report_data(args: argparse.Namespace, *, quiet: bool = False):
             print(f"  ... {step}", file=sys.stderr, flush=True)
 
     regions = DEFAULT_REGIONS if args.regions is None else tuple(c.strip() for c in args.regions.split(",") if c.strip())
+    if not regions:
+        raise invalid_parameter("regions", "a comma-separated list of 3-letter ISO codes, e.g. SWE,FRA", args.regions)
     return report_data(
         _resolve_model(args),
         _point(args, optional=True),
@@ -428,6 +431,13 @@ def cmd_project(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seed(text: str) -> int:
+    seed = _number("seed", text, int)
+    if not 0 <= seed < 2**32:
+        raise invalid_parameter("seed", "an int in the range [0, 2**32)", seed)
+    return seed
+
+
 def cmd_search(args: argparse.Namespace) -> int:
     from ecocompress.core.objectives import OBJECTIVES
     from ecocompress.service.search import run_search
@@ -442,7 +452,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     result = run_search(
         model, max_drop_points=budget, trials=trials, objective=args.objective, storage_url=args.storage,
-        study_name=args.study, workers=_number("workers", args.workers, int), seed=_number("seed", args.seed, int),
+        study_name=args.study, workers=_number("workers", args.workers, int), seed=_seed(args.seed),
         settings=_settings(args), progress=progress,
     )
     rec = result.recommendation
@@ -486,9 +496,37 @@ COMMANDS = {
 }
 
 
+WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT, errno.ENOTDIR, errno.EISDIR}
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Every path the command will write, checked before any work: a folder that can be made, a file whose
+    folder can be made and that is not a folder itself."""
+    folders = [p for p in (getattr(args, "out", None) if args.command == "run" else None, getattr(args, "artifacts", None)) if p]
+    files = [p for p in (getattr(args, "out", None) if args.command == "report" else None, getattr(args, "csv", None)) if p]
+    for folder in folders:
+        if folder.exists() and not folder.is_dir():
+            raise invalid_parameter("out" if folder is getattr(args, "out", None) else "artifacts", "a folder", str(folder))
+        _writable_folder(folder)
+    for file in files:
+        if file.is_dir():
+            raise invalid_parameter("out" if file is getattr(args, "out", None) else "csv", "a file path, not a folder", str(file))
+        _writable_folder(file.parent)
+
+
+def _writable_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"Cannot create the folder {str(folder)!r} ({exc.strerror}); choose a writable folder.") from None
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"The folder {str(folder)!r} is not writable; choose a writable folder.")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        check_outputs(args)
         return COMMANDS[args.command](args)
     except EcoCompressError as exc:
         print(f"ecocompress: {exc}", file=sys.stderr)
@@ -496,6 +534,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecocompress: interrupted; results measured so far are kept.", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk, a read-only or missing folder: the user's to fix, not a bug of ours
+        if exc.errno not in WRITE_ERRORS:
+            raise
+        print(f"ecocompress: cannot write {exc.filename or 'a file'} ({exc.strerror}); free disk space or choose a "
+              "writable folder. Results stored before are intact.", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except Exception as exc:  # a bug of ours: one sentence, traceback only on request
         if os.environ.get("ECOCOMPRESS_DEBUG"):
             traceback.print_exc()

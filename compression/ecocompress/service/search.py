@@ -222,6 +222,8 @@ def run_search(
         )
     settings = settings or MeasureSettings()
     space = space or SPACE
+    if study_name is not None and not study_name.strip():
+        raise invalid_parameter("study", "a non-empty name (or no --study for the default)", study_name)
     name = study_name or study_name_for(model, objective)
     study = _open_study(storage_url, name, seed, trials)
     if not study.get_trials(deepcopy=False):

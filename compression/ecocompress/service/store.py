@@ -66,10 +66,18 @@ class ResultsStore:
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        """One short-lived connection; a full disk or an unwritable file becomes one sentence (``StoreError``)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"Cannot open the results database at {self.path} ({exc}); "
+                             "set ECOCOMPRESS_DB to a writable file path.") from exc
         try:
             conn.execute("PRAGMA synchronous=NORMAL")
             yield conn
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"Cannot write the results database at {self.path} ({exc}); free disk space or set "
+                             "ECOCOMPRESS_DB to a writable file path. Results stored before are intact.") from exc
         finally:
             conn.close()
 
