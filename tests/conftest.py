@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "compression"  # the source root that holds the `ecocompress` package
 if str(SOURCE) not in sys.path:  # import this checkout's `ecocompress`, never another copy
     sys.path.insert(0, str(SOURCE))
+# ...and so do the processes tests start (CLI calls, the Streamlit server, killed runs, limited checks)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE), os.environ.get("PYTHONPATH", "")) if p)
 
 from ecocompress.core.records import MeasureSettings  # noqa: E402
 

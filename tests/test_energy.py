@@ -8,6 +8,7 @@ from ecocompress.measure import energy
 from ecocompress.core import grid as grids
 from ecocompress.core.errors import InvalidParameterError, MeasurementError
 from ecocompress.core.records import MeasureSettings
+from ecocompress.measure.paired import measure_paired
 
 
 def _busy(seconds: float = 0.01) -> int:
@@ -18,22 +19,20 @@ def _busy(seconds: float = 0.01) -> int:
     return 10
 
 
-def test_real_codecarbon_measurement():
-    settings = MeasureSettings(repeats=2, energy_window_s=0.6, country="FRA")
-    result = energy.measure_energy(_busy, batch_size=10, settings=settings)
-    assert result.repeats == 2 and len(result.windows) == 2
-    for window in result.windows:
+def test_real_codecarbon_windows_through_the_paired_meter():
+    """Real CodeCarbon readings: plausible power, the grid's factor, a method we can name."""
+    settings = MeasureSettings(repeats=2, energy_window_s=0.6, energy_budget_s=0.5, country="FRA")
+    result = measure_paired(_busy, None, batch_size=10, settings=settings)
+    assert result.pairs + result.discarded == 2 and result.pairs >= 1
+    for window, _ in result.windows:
         assert window.seconds >= 0.6
-        assert window.inferences >= 1000
+        assert window.inferences >= 10
         watts = window.energy_kwh * 3.6e6 / window.seconds
         assert 0.5 < watts < 2000, watts  # a physically plausible average machine power
-    assert result.wh_per_1k > 0
-    assert result.wh_per_1k_spread >= 0
-    assert result.country_iso_code == "FRA"
-    # CodeCarbon's France factor comes from its own table; emissions must follow energy by it.
-    grid = grids.country_grid("FRA")
-    assert result.carbon_intensity_g_per_kwh == pytest.approx(grid["carbon_intensity_g_per_kwh"], rel=1e-6)
-    assert result.g_co2e_per_1k == pytest.approx(result.wh_per_1k / 1000 * grid["carbon_intensity_g_per_kwh"], rel=0.25)
+        # CodeCarbon's France factor comes from its own table; emissions follow energy by it.
+        grid = grids.country_grid("FRA")
+        assert window.emissions_kg / window.energy_kwh * 1000 == pytest.approx(grid["carbon_intensity_g_per_kwh"], rel=1e-6)
+    assert result.baseline_wh_per_1k.value > 0
     method = result.method
     assert method.cpu_mode in energy.METHOD_TEXT, method.cpu_mode  # a mode we can name, never 'unknown'
     assert method.estimated == (method.cpu_mode not in energy.MEASURED_MODES)
@@ -48,7 +47,7 @@ def test_unknown_country_is_a_plain_error():
 
 def test_repeats_validated():
     with pytest.raises(InvalidParameterError, match="'repeats'"):
-        energy.measure_energy(_busy, batch_size=1, settings=MeasureSettings(repeats=0))
+        MeasureSettings(repeats=1)  # a ratio needs at least two pairs for an interval
 
 
 class _SilentTracker:

@@ -1,8 +1,8 @@
-"""Energy of a workload, measured with CodeCarbon's offline tracker (no network).
+"""One energy window of a workload, metered by CodeCarbon's offline tracker (no network).
 
-The loop follows optimum-benchmark's: warm up, then run the workload inside one tracker
-window until both a minimum time and a minimum count are reached, divide by the count, and
-repeat to report the spread. A fresh tracker is used per window because one tracker's totals
+The window follows optimum-benchmark's loop: run the warmed-up workload inside one tracker window
+until both a minimum time and a minimum count are reached, and divide by the count; ``measure.paired``
+alternates such windows between a point and its baseline. A fresh tracker is used per window because one tracker's totals
 accumulate across start/stop cycles. Machine-level tracking is used because CodeCarbon's
 process mode was seen to double its readings on this kind of machine; the price is that
 another job running at the same time would be counted too (so measurements are serialised).
@@ -13,15 +13,13 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import statistics
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from ecocompress.core.errors import MeasurementError
 from ecocompress.core.grid import DEFAULT_COUNTRY
-from ecocompress.core.records import MeasureSettings
 
 MEASURE_POWER_SECS = 0.5
 MIN_WINDOW_SECONDS = 2.0
@@ -75,28 +73,6 @@ class EnergyWindow:
     @property
     def g_co2e_per_1k(self) -> float:
         return self.emissions_kg * 1000.0 / self.inferences * 1000.0
-
-
-@dataclass(frozen=True)
-class EnergyResult:
-    """Median and spread of energy per 1,000 inferences over repeated windows."""
-
-    wh_per_1k: float
-    wh_per_1k_spread: float
-    wh_per_1k_cv: float
-    g_co2e_per_1k: float
-    carbon_intensity_g_per_kwh: float
-    country_iso_code: str
-    cpu_power_w: float
-    ram_power_w: float
-    batch_size: int
-    window_seconds: float
-    repeats: int
-    method: EnergyMethod
-    windows: tuple[EnergyWindow, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _tracker(country_iso_code: str, force_cpu_power: float | None, force_ram_power: float | None):
@@ -189,48 +165,3 @@ def measure_window(
         ram_power_w=float(data.ram_power or 0.0),
     )
     return window, read_method(tracker)
-
-
-def measure_energy(
-    workload: Callable[[], int],
-    *,
-    batch_size: int,
-    settings: MeasureSettings | None = None,
-    min_inferences: int = 1000,
-) -> EnergyResult:
-    """Median and spread of Wh and gCO2e per 1,000 inferences over ``settings.repeats`` windows.
-
-    ``settings`` says the grid, the window length, the repeat count and any forced CPU/RAM power.
-    """
-    settings = settings or MeasureSettings()
-    warm_up_codecarbon(settings.country)
-    windows, methods = [], []
-    for _ in range(settings.repeats):
-        window, method = measure_window(
-            workload,
-            country_iso_code=settings.country,
-            min_seconds=settings.energy_window_s,
-            min_inferences=min_inferences,
-            force_cpu_power=settings.force_cpu_power_w,
-            force_ram_power=settings.force_ram_power_w,
-        )
-        windows.append(window)
-        methods.append(method)
-    per_1k = [w.wh_per_1k for w in windows]
-    mean = statistics.fmean(per_1k)
-    total_kwh = sum(w.energy_kwh for w in windows)
-    return EnergyResult(
-        wh_per_1k=statistics.median(per_1k),
-        wh_per_1k_spread=max(per_1k) - min(per_1k),
-        wh_per_1k_cv=(statistics.stdev(per_1k) / mean) if len(per_1k) > 1 and mean else 0.0,
-        g_co2e_per_1k=statistics.median(w.g_co2e_per_1k for w in windows),
-        carbon_intensity_g_per_kwh=sum(w.emissions_kg for w in windows) * 1000.0 / total_kwh,
-        country_iso_code=settings.country,
-        cpu_power_w=statistics.median(w.cpu_power_w for w in windows),
-        ram_power_w=statistics.median(w.ram_power_w for w in windows),
-        batch_size=batch_size,
-        window_seconds=statistics.median(w.seconds for w in windows),
-        repeats=settings.repeats,
-        method=methods[-1],
-        windows=tuple(windows),
-    )

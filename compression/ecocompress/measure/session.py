@@ -16,8 +16,6 @@ from typing import Any, Callable
 import numpy as np
 import onnxruntime as ort
 
-from ecocompress.core.records import MeasureSettings
-from ecocompress.measure.energy import EnergyResult, measure_energy
 
 ORT_THREADS = 1
 LARGE_BATCH = 256
@@ -142,12 +140,3 @@ def session_workload(session: ort.InferenceSession, x: np.ndarray, batch_size: i
         return batch_size
 
     return workload
-
-
-def measure_session_energy(
-    session: ort.InferenceSession, x: np.ndarray, *, batch_size: int = LARGE_BATCH, settings: MeasureSettings | None = None
-) -> EnergyResult:
-    """Energy per 1,000 inferences of this session at a fixed batch size, measured as ``settings`` say."""
-    return measure_energy(
-        session_workload(session, x, batch_size), batch_size=batch_size, settings=settings, min_inferences=4 * batch_size
-    )

@@ -80,11 +80,10 @@ def _measure_artifact(
         report = lambda step, f: progress(step, 0.7 + 0.25 * f)  # noqa: E731
         paired = measure_paired(base_work or point_work, point_work if base_work else None, batch_size=batch,
                                 settings=settings, progress=report)
-    base = baseline or None
     size = artifact.onnx_path.stat().st_size
-    base_acc = base.accuracy if base else acc.accuracy
-    base_size = base.size_bytes if base else size
-    base_storage = base.storage_bytes if base else artifact.storage_bytes
+    base_acc = baseline.accuracy if baseline else acc.accuracy
+    base_size = baseline.size_bytes if baseline else size
+    base_storage = baseline.storage_bytes if baseline else artifact.storage_bytes
     theoretical = theoretical_speedup(artifact.macs, artifact.effective_macs, point.bits)
     speedup = 1.0 / paired.latency_ratio.value
     record = Measurement(
@@ -137,7 +136,7 @@ def _measure_artifact(
         energy_ratio=paired.energy_ratio.value,
         energy_ratio_ci_low=paired.energy_ratio.low,
         energy_ratio_ci_high=paired.energy_ratio.high,
-        energy_ratio_half_width=(paired.energy_ratio if base else paired.baseline_wh_per_1k).half_width,
+        energy_ratio_half_width=(paired.energy_ratio if baseline else paired.baseline_wh_per_1k).half_width,
         energy_difference_significant=paired.significant,
         energy_pairs=paired.pairs,
         energy_pairs_discarded=paired.discarded,
