@@ -153,7 +153,7 @@ def measure_paired(
         else:
             p = window(point)
             windows.append((window(baseline), p))
-        result = _summarise(windows, batch_size, settings, clock() - started, method)
+        result = _summarise(windows, batch_size, clock() - started, method)
         reached = result.energy_ratio.half_width if point is not None else result.baseline_wh_per_1k.half_width
         elapsed = clock() - started
         progress(f"measuring energy in pairs with the baseline: {len(windows)} pairs, +/- {min(reached, 9.99):.0%}",
@@ -183,8 +183,7 @@ def _glitch_free(windows: list[tuple[EnergyWindow, EnergyWindow | None]]) -> lis
 
 
 def _summarise(
-    measured: list[tuple[EnergyWindow, EnergyWindow | None]], batch_size: int, settings: MeasureSettings, seconds: float,
-    method: EnergyMethod | None,
+    measured: list[tuple[EnergyWindow, EnergyWindow | None]], batch_size: int, seconds: float, method: EnergyMethod | None,
 ) -> PairedResult:
     windows = _glitch_free(measured)
     base_wh = [b.wh_per_1k for b, _ in windows]
