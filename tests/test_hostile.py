@@ -280,3 +280,15 @@ def test_a_full_or_read_only_store_is_one_sentence(tmp_path, monkeypatch):
     monkeypatch.setattr(sqlite3, "connect", full_disk)
     with pytest.raises(StoreError, match="database or disk is full.*free disk space"):
         store.start_job("digits-cnn", "8-bit")
+
+
+def test_the_cli_checks_a_files_size_before_reading_it(tmp_path, monkeypatch, capsys):
+    from ecocompress.cli import main
+
+    monkeypatch.setenv("ECOCOMPRESS_MAX_UPLOAD_MB", "1")
+    big = tmp_path / "big.onnx"
+    with open(big, "wb") as handle:  # sparse: 3 GB on paper, nothing on disk, never read
+        handle.truncate(3_000_000_000)
+    (tmp_path / "d.csv").write_text("a,label\n1,0\n")
+    assert main(["run", "--model", str(big), "--data", str(tmp_path / "d.csv")]) == 2
+    assert "is 3,000.0 MB; the limit is 1 MB" in capsys.readouterr().err

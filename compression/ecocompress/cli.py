@@ -149,10 +149,16 @@ def _resolve_model(args: argparse.Namespace) -> str:
         return args.model
     if args.data is None:
         raise InvalidParameterError(f"{args.model!r} is a model file: give its labeled data with --data eval.csv (or .npz).")
-    from ecocompress.models.uploads import load_upload
+    from ecocompress.models.uploads import load_upload, max_upload_bytes
 
     def read(path: Path, what: str) -> bytes:
+        """The file's bytes, its size checked with stat first: a 1.5 GB file is refused without being read."""
         try:
+            size = Path(path).stat().st_size
+            if size > max_upload_bytes():
+                raise InvalidParameterError(
+                    f"The {what} {Path(path).name!r} is {size / 1e6:,.1f} MB; the limit is {max_upload_bytes() / 1e6:,.0f} MB "
+                    "(set ECOCOMPRESS_MAX_UPLOAD_MB to change it).")
             return Path(path).read_bytes()
         except OSError as exc:
             raise InvalidParameterError(f"Cannot read the {what} {str(path)!r} ({exc.strerror or exc}).") from None
