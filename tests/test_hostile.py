@@ -292,3 +292,20 @@ def test_the_cli_checks_a_files_size_before_reading_it(tmp_path, monkeypatch, ca
     (tmp_path / "d.csv").write_text("a,label\n1,0\n")
     assert main(["run", "--model", str(big), "--data", str(tmp_path / "d.csv")]) == 2
     assert "is 3,000.0 MB; the limit is 1 MB" in capsys.readouterr().err
+
+
+def test_the_same_model_with_other_data_is_another_model_with_its_own_points(monkeypatch):
+    """Session B uploading A's .onnx with other data must never change what A's model name resolves to."""
+    from ecocompress.models import registry
+    from ecocompress.models.registry import get_model
+    from ecocompress.models.uploads import load_upload
+
+    model = _classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
+    first = load_upload(model, "same.onnx", _csv_for(), "a.csv")
+    other_rows = "\n".join(f"{i % 3},{i % 2},{i % 5},{i % 7},{(i + 1) % 3}" for i in range(40))
+    second = load_upload(model, "same.onnx", ("a,b,c,d,label\n" + other_rows).encode(), "b.csv")
+    assert first.name != second.name and first.content_hash != second.content_hash
+    assert get_model(first.name) is first and get_model(second.name) is second
+    monkeypatch.setenv("ECOCOMPRESS_MAX_UPLOADS", "1")  # uploads are bounded: the oldest is let go
+    registry.register_model(second)
+    assert first.name not in registry._REGISTERED and get_model(second.name) is second

@@ -7,6 +7,8 @@ Built-in samples are always there; the text model when its extra is installed; a
 from __future__ import annotations
 
 import functools
+import os
+from collections import OrderedDict
 
 from ecocompress.core.errors import InvalidParameterError, UnknownModelError
 from ecocompress.models.base import ModelKind
@@ -15,7 +17,15 @@ from ecocompress.models.text import encoder as minilm
 
 __all__ = ["DEFAULT_MODEL", "SAMPLE_MODELS", "SampleModel", "check_user_name", "get_model", "list_models", "register_model"]
 
-_REGISTERED: dict[str, ModelKind] = {}
+_REGISTERED: OrderedDict[str, ModelKind] = OrderedDict()
+
+
+def max_registered() -> int:
+    """How many user models one process keeps (``ECOCOMPRESS_MAX_UPLOADS``, default 32); the oldest go first."""
+    try:
+        return max(1, int(os.environ.get("ECOCOMPRESS_MAX_UPLOADS", "32")))
+    except ValueError:
+        return 32
 
 
 def check_user_name(name: str) -> None:
@@ -28,6 +38,9 @@ def register_model(spec: ModelKind) -> None:
     """Make a user's model available by name in this process (an explicit call: nothing registers on its own)."""
     check_user_name(spec.name)
     _REGISTERED[spec.name] = spec
+    _REGISTERED.move_to_end(spec.name)
+    while len(_REGISTERED) > max_registered():  # uploads hold their data in memory: bounded, oldest out
+        _REGISTERED.popitem(last=False)
 
 
 @functools.lru_cache(maxsize=1)

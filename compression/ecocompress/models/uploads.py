@@ -499,7 +499,11 @@ def load_upload(
             f"Only {len(y_train):,} training examples: calibration works, but a student trained on so few is not to "
             "be trusted; give more data (a separate training file) before relying on student results."
         )
-    digest = hashlib.sha256(model_bytes).hexdigest()[:8]
+    # named by model *and* data: the same file uploaded with other data is another model, with its own points
+    digest = hashlib.sha256(model_bytes)
+    for array in (x_train, y_train, x_test, y_test):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    digest = digest.hexdigest()[:12]
     stem = slug(re.sub(r"\.onnx$", "", _display_name(model_filename), flags=re.I)) or "model"
     spec = UploadedModel(
         name=f"{stem[:40]}-{digest}",
