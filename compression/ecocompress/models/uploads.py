@@ -281,7 +281,8 @@ def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
         raise UploadError(f"{name!r} has no examples; add labeled examples.")
     if len(x) != len(y):
         raise UploadError(f"{name!r} has {len(x)} examples in 'x' but {len(y)} labels in 'y'; they must match.")
-    x = x.astype(np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf here, and are refused just below
+        x = x.astype(np.float32)
     bad = np.argwhere(~np.isfinite(x.reshape(len(x), -1)))
     if len(bad):
         raise UploadError(f"The features in {name!r} have a missing or infinite value in example {bad[0][0]}; fill or drop it.")
