@@ -134,13 +134,6 @@ def quality_label(m: Measurement) -> str:
     return quality_name(m.quality_metric)
 
 
-def interval_delta(ratio: float, low: float, high: float, what: str) -> str:
-    """A card's change: '-58% energy (95%: -61% to -55%)', or 'no measurable difference' inside the interval."""
-    if low <= 1.0 <= high:
-        return f"no measurable {what} difference"
-    return f"{(ratio - 1) * 100:+.0f}% {what} (95%: {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
-
-
 def energy_caption(m: Measurement) -> str:
     """How the energy figure was obtained, and where the power came from (CPU / RAM split)."""
     return (f"{units.energy_basis(m.energy_estimated)}: CPU {m.cpu_power_w:.1f} W + RAM {m.ram_power_w:.1f} W"
@@ -192,7 +185,7 @@ def metric_cards(m: Measurement) -> None:
     cols[0].metric(
         "Latency per inference",
         units.latency_ms(m.latency_ms_per_item_large_batch),
-        interval_delta(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, "time"),
+        units.signed_interval(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, "time"),
         delta_color="inverse",
         help=f"Median per item at batch {m.large_batch_size} in onnxruntime ({m.ort_threads} thread); the change is the "
         f"time per inference against the baseline in the same paired windows. Batch 1: "
@@ -203,7 +196,7 @@ def metric_cards(m: Measurement) -> None:
     cols[1].metric(
         "Energy per 1,000 inferences",
         units.energy_wh(m.energy_wh_per_1k),
-        interval_delta(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
+        units.signed_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
         delta_color="inverse",
         help=f"{m.energy_pairs} pairs of {m.energy_window_s:.1f}-second CodeCarbon windows alternating with the baseline "
         f"(batch {m.energy_batch_size}); ratio = median of the per-pair ratios, 95% interval from their spread. "
@@ -215,7 +208,7 @@ def metric_cards(m: Measurement) -> None:
     cols[2].metric(
         "CO2e per 1,000 inferences",
         units.mass_g(m.emissions_g_per_1k),
-        interval_delta(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
+        units.signed_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
         delta_color="inverse",
         help=f"Energy x grid intensity of {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh (CodeCarbon data).",
         border=True,

@@ -36,7 +36,7 @@ with widgets.plain_errors():
         cols[1].metric(
             "Energy per 1,000 inferences",
             units.energy_wh(best.energy_wh_per_1k),
-            None if best.is_baseline else widgets.interval_delta(best.energy_ratio, best.energy_ratio_ci_low,
+            None if best.is_baseline else units.signed_interval(best.energy_ratio, best.energy_ratio_ci_low,
                                                                  best.energy_ratio_ci_high, "energy"),
             delta_color="inverse",
             border=True,

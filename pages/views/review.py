@@ -100,7 +100,7 @@ with st.expander("Target hardware power (optional): re-measure with your CPU's a
     with widgets.plain_errors():
         powered = state.settings(with_power=True)
         if powered.force_cpu_power_w or powered.force_ram_power_w:
-            point = CompressionPoint.from_dict(chosen.to_dict())
+            point = chosen.point
             found = [api.lookup(model, p, powered) for p in (CompressionPoint(), point)]
             if all(found):
                 baseline, chosen = found[0], found[1]

@@ -37,7 +37,7 @@ def saves(record: object, objective: str) -> bool:
     if getattr(record, "is_baseline", False):
         return False
     if objective == "energy":
-        return bool(record.energy_difference_significant) and record.energy_ratio_ci_high < 1.0
+        return record.saves_energy
     if objective == "latency":
         return record.latency_ratio_ci_high < 1.0
     return record.storage_ratio > 1.0

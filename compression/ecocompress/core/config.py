@@ -26,3 +26,11 @@ def db_path() -> Path:
 
 def artifacts_dir() -> Path:
     return home_dir() / "artifacts"
+
+
+def env_number(variable: str, default: float) -> float:
+    """A numeric setting from the environment; the default when it is unset or not a number."""
+    try:
+        return float(os.environ.get(variable, default))
+    except ValueError:
+        return default

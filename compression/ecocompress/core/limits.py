@@ -10,19 +10,12 @@ a pipe; when the child dies instead, the caller gets one sentence saying which l
 from __future__ import annotations
 
 import multiprocessing
-import os
 import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ecocompress.core.config import env_number
 from ecocompress.core.errors import EcoCompressError
-
-
-def _setting(variable: str, default: float) -> float:
-    try:
-        return float(os.environ.get(variable, default))
-    except ValueError:
-        return default
 
 
 @dataclass(frozen=True)
@@ -36,9 +29,9 @@ class Limits:
     @classmethod
     def for_checks(cls) -> "Limits":
         return cls(
-            memory_mb=_setting("ECOCOMPRESS_CHECK_MEMORY_MB", cls.memory_mb),
-            cpu_seconds=_setting("ECOCOMPRESS_CHECK_CPU_S", cls.cpu_seconds),
-            wall_seconds=_setting("ECOCOMPRESS_CHECK_WALL_S", cls.wall_seconds),
+            memory_mb=env_number("ECOCOMPRESS_CHECK_MEMORY_MB", cls.memory_mb),
+            cpu_seconds=env_number("ECOCOMPRESS_CHECK_CPU_S", cls.cpu_seconds),
+            wall_seconds=env_number("ECOCOMPRESS_CHECK_WALL_S", cls.wall_seconds),
         )
 
 

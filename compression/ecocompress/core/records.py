@@ -9,6 +9,7 @@ from typing import Any
 
 from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
 from ecocompress.core.errors import invalid_parameter
+from ecocompress.core.points import CompressionPoint
 
 
 SCENARIOS = {
@@ -174,8 +175,13 @@ class Measurement:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @property
+    def point(self) -> CompressionPoint:
+        """The setting this record measured."""
+        return CompressionPoint(self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio)
+
+    @property
     def is_baseline(self) -> bool:
-        return (self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio) == (0.0, 32, 1.0, False, None)
+        return self.point.is_baseline
 
     @property
     def saves_energy(self) -> bool:

@@ -87,9 +87,12 @@ def change_with_interval(ratio: float, low: float, high: float, what: str = "ene
     return f"{(ratio - 1) * 100:.0f}% more {what} (95%: {(low - 1) * 100:.0f}-{(high - 1) * 100:.0f}% more)"
 
 
-def signed_interval(ratio: float, low: float, high: float) -> str:
-    """A ratio as a signed change with its interval, as cards read it: '-58% (95%: -61% to -55%)'."""
-    return f"{(ratio - 1) * 100:+.0f}% (95%: {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
+def signed_interval(ratio: float, low: float, high: float, what: str = "energy") -> str:
+    """A ratio as a card's signed change with its interval, '-58% energy (95%: -61% to -55%)', or
+    'no measurable energy difference' when the interval contains 1."""
+    if low <= 1.0 <= high:
+        return f"no measurable {what} difference"
+    return f"{(ratio - 1) * 100:+.0f}% {what} (95%: {(low - 1) * 100:+.0f}% to {(high - 1) * 100:+.0f}%)"
 
 
 def energy_basis(estimated: bool) -> str:

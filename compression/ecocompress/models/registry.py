@@ -7,9 +7,9 @@ Built-in samples are always there; the text model when its extra is installed; a
 from __future__ import annotations
 
 import functools
-import os
 from collections import OrderedDict
 
+from ecocompress.core.config import env_number
 from ecocompress.core.errors import InvalidParameterError, UnknownModelError
 from ecocompress.models.base import ModelKind
 from ecocompress.models.samples import DEFAULT_MODEL, SAMPLE_MODELS, SampleModel
@@ -22,10 +22,7 @@ _REGISTERED: OrderedDict[str, ModelKind] = OrderedDict()
 
 def max_registered() -> int:
     """How many user models one process keeps (``ECOCOMPRESS_MAX_UPLOADS``, default 32); the oldest go first."""
-    try:
-        return max(1, int(os.environ.get("ECOCOMPRESS_MAX_UPLOADS", "32")))
-    except ValueError:
-        return 32
+    return max(1, int(env_number("ECOCOMPRESS_MAX_UPLOADS", 32)))
 
 
 def check_user_name(name: str) -> None:

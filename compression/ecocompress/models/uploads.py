@@ -13,7 +13,6 @@ import functools
 import hashlib
 import io
 import math
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ecocompress.core.config import env_number
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
@@ -42,10 +42,7 @@ class UploadError(InvalidParameterError):
 
 
 def _limit_mb(variable: str, default_mb: float) -> int:
-    try:
-        return int(float(os.environ.get(variable, default_mb)) * 1e6)
-    except ValueError:
-        return int(default_mb * 1e6)
+    return int(env_number(variable, default_mb) * 1e6)
 
 
 def max_array_bytes() -> int:
@@ -56,19 +53,12 @@ def max_array_bytes() -> int:
 
 def max_csv_cells() -> int:
     """Largest rows x columns a CSV upload may have, from ``ECOCOMPRESS_MAX_CSV_CELLS`` (default 20 million)."""
-    try:
-        return int(float(os.environ.get("ECOCOMPRESS_MAX_CSV_CELLS", 2e7)))
-    except ValueError:
-        return int(2e7)
+    return int(env_number("ECOCOMPRESS_MAX_CSV_CELLS", 2e7))
 
 
 def max_upload_bytes() -> int:
     """The upload size limit, from ``ECOCOMPRESS_MAX_UPLOAD_MB`` (default 100 MB)."""
-    text = os.environ.get("ECOCOMPRESS_MAX_UPLOAD_MB", str(DEFAULT_MAX_UPLOAD_MB))
-    try:
-        return int(float(text) * 1e6)
-    except ValueError:
-        return int(DEFAULT_MAX_UPLOAD_MB * 1e6)
+    return _limit_mb("ECOCOMPRESS_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)
 
 
 def _display_name(filename: str) -> str:

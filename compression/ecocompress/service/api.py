@@ -8,7 +8,6 @@ artifact, which is measured in onnxruntime (accuracy, size, latency, CodeCarbon 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import replace
 import hashlib
 import shutil
@@ -336,7 +335,7 @@ def _with_seed_spread(
             progress(f"repeating the training with seed {seed} of {seeds - 1}", 0.9)
             extra = spec.build_artifact(point, Path(tmp) / f"seed{seed}.onnx", seed=seed)
             accuracies.append(spec.evaluate(open_session(extra.onnx_path)).accuracy)
-    return dataclasses.replace(
+    return replace(
         result,
         seeds=seeds,
         accuracy_seed_mean=statistics.fmean(accuracies),
