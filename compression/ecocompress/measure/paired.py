@@ -188,14 +188,15 @@ def _summarise(
     windows = _glitch_free(measured)
     base_wh = [b.wh_per_1k for b, _ in windows]
     shown = [p if p is not None else b for b, p in windows]
-    if windows[0][1] is None:
-        one = Interval(1.0, 1.0, 1.0)
-        energy_ratio, latency_ratio, base, point = one, one, scaled_interval(base_wh, None), scaled_interval(base_wh, None)
+    base = scaled_interval(base_wh, None)
+    if windows[0][1] is None:  # the baseline on its own: it is its own point, at ratio 1
+        energy_ratio = latency_ratio = Interval(1.0, 1.0, 1.0)
+        point = base
     else:
         energy = [p.wh_per_1k / b.wh_per_1k for b, p in windows]
         latency = [_seconds_per_inference(p) / _seconds_per_inference(b) for b, p in windows]
         energy_ratio, latency_ratio = ratio_interval(energy), ratio_interval(latency)
-        base, point = scaled_interval(base_wh, None), scaled_interval(base_wh, energy)
+        point = scaled_interval(base_wh, energy)
     return PairedResult(
         energy_ratio=energy_ratio,
         latency_ratio=latency_ratio,
