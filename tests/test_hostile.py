@@ -309,3 +309,38 @@ def test_the_same_model_with_other_data_is_another_model_with_its_own_points(mon
     monkeypatch.setenv("ECOCOMPRESS_MAX_UPLOADS", "1")  # uploads are bounded: the oldest is let go
     registry.register_model(second)
     assert first.name not in registry._REGISTERED and get_model(second.name) is second
+
+
+def test_an_upload_lives_as_long_as_its_holder_and_the_total_is_bounded(monkeypatch):
+    """Uploads are held by their session: dropped with it, and refused beyond the total for all sessions."""
+    import gc
+
+    from ecocompress.core.errors import EcoCompressError, UnknownModelError
+    from ecocompress.models.registry import get_model
+    from ecocompress.models.uploads import load_upload
+
+    model = _classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
+    held = load_upload(model, "held.onnx", _csv_for(), "a.csv")
+    name = held.name
+    assert get_model(name) is held
+    assert load_upload(model, "held.onnx", _csv_for(), "a.csv") is held  # the same upload again: one copy
+    monkeypatch.setenv("ECOCOMPRESS_MAX_UPLOADS_MB", str(held.held_bytes * 1.5 / 1e6))
+    other_rows = "\n".join(f"{i % 3},{i % 2},{i % 5},{i % 7},{(i + 1) % 3}" for i in range(40))
+    with pytest.raises(EcoCompressError, match="holds .* MB of uploads from open sessions"):
+        load_upload(model, "held.onnx", ("a,b,c,d,label\n" + other_rows).encode(), "b.csv")
+    del held
+    gc.collect()
+    with pytest.raises(UnknownModelError):  # its session ended: the data went with it
+        get_model(name)
+    monkeypatch.delenv("ECOCOMPRESS_MAX_UPLOADS_MB")
+    assert load_upload(model, "held.onnx", ("a,b,c,d,label\n" + other_rows).encode(), "b.csv").name != name
+
+
+def test_uploads_wait_while_the_server_is_above_its_memory_ceiling(monkeypatch):
+    from ecocompress.core.limits import MemoryCeilingError
+    from ecocompress.models.uploads import load_upload
+
+    monkeypatch.setenv("ECOCOMPRESS_MAX_RSS_MB", "1")
+    with pytest.raises(MemoryCeilingError, match="Adding an upload has to wait.*above its 1 MB ceiling"):
+        load_upload(_classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
+                    "m.onnx", _csv_for(), "a.csv")

@@ -142,6 +142,9 @@ def _upload_flags(parser: argparse.ArgumentParser) -> None:
                         help="optional separate training data (else 30%% of --data is held out for evaluation)")
 
 
+_HELD_UPLOADS: list = []
+
+
 def _resolve_model(args: argparse.Namespace) -> str:
     """A sample model's name, or an uploaded ONNX file checked and registered under a derived name."""
     looks_like_file = str(args.model).lower().endswith(".onnx") or Path(args.model).is_file()
@@ -169,6 +172,7 @@ def _resolve_model(args: argparse.Namespace) -> str:
         train_bytes=None if args.train is None else read(args.train, "training data file"),
         train_filename=None if args.train is None else Path(args.train).name,
     )
+    _HELD_UPLOADS.append(spec)  # reachable by name for the life of this command (``registry.hold_upload``)
     for warning in spec.warnings:
         print(f"note: {warning}", file=sys.stderr)
     print(f"model {spec.name}: {spec.data_note}", file=sys.stderr)

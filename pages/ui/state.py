@@ -37,9 +37,10 @@ PROFILE = "profile"
 CPU_POWER = "cpu_power"
 RAM_POWER = "ram_power"
 REPORT_HTML = "report_html"
+REPORT_PDF = "report_pdf"
 
 UPLOADED = "uploaded"  # name of the model this session uploaded last
-UPLOADS = "uploads"  # names of every model this session uploaded (other sessions' uploads stay private)
+UPLOADS = "uploads"  # name -> the uploaded model itself: the session holds it, so it goes when the session ends
 
 SESSION_ID = "session_id"  # this browser session's name in the compute queue
 TICKET = "ticket"  # the queued measurement this session waits for, if any
@@ -82,10 +83,14 @@ DEFAULTS = {
 
 
 def init() -> None:
-    """Give every key its default once per browser session (widgets then own their keys)."""
+    """Give every key its default once per browser session (widgets then own their keys); let go of
+    uploads of sessions that ended (``registry.release_ended``)."""
     for key, value in DEFAULTS.items():
         st.session_state.setdefault(key, value)
-    st.session_state.setdefault(UPLOADS, [])
+    st.session_state.setdefault(UPLOADS, {})
+    from ecocompress.models.registry import release_ended
+
+    release_ended()
     if st.session_state[MODEL] not in model_titles():  # e.g. an upload lost when the server restarted
         st.session_state[MODEL] = DEFAULT_MODEL
 
@@ -100,19 +105,46 @@ def session_id() -> str:
 def model_titles() -> dict[str, str]:
     """Models this session may pick: the samples and its own uploads, name -> title."""
     from ecocompress.models.registry import SAMPLE_MODELS, get_model
-    from ecocompress.core.errors import UnknownModelError
 
     from ecocompress.models.text import encoder as minilm
 
     titles = {m.name: m.title for m in SAMPLE_MODELS.values()}
     if minilm.available():
         titles[minilm.NAME] = get_model(minilm.NAME).title
-    for name in st.session_state.get(UPLOADS, []):
-        try:
-            titles[name] = f"uploaded: {get_model(name).title}"
-        except UnknownModelError:
-            continue
+    for name, spec in st.session_state.get(UPLOADS, {}).items():
+        titles[name] = f"uploaded: {spec.title}"
     return titles
+
+
+def forget_uploaded_files(*files) -> None:
+    """Drop the raw bytes Streamlit keeps for this session's file widgets once the upload is checked and held.
+
+    Streamlit frees them only when a session is shut down, which a closed tab's session never is (it
+    expires from the reconnect cache instead), so without this every upload would stay in memory.
+    """
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    if context is None or not runtime.exists():
+        return
+    manager = runtime.get_instance().uploaded_file_mgr
+    for file in files:
+        if file is not None and getattr(file, "file_id", None):
+            manager.remove_file(context.session_id, file.file_id)
+
+
+def keep_upload(spec) -> None:
+    """Hold ``spec`` in this session (the newest ``ECOCOMPRESS_UPLOADS_PER_SESSION``, default 3; older ones let go)
+    and make it the model every page shows."""
+    from ecocompress.core.config import env_number
+
+    uploads = {name: held for name, held in st.session_state[UPLOADS].items() if name != spec.name}
+    uploads[spec.name] = spec
+    keep = max(1, int(env_number("ECOCOMPRESS_UPLOADS_PER_SESSION", 3)))
+    st.session_state[UPLOADS] = dict(list(uploads.items())[-keep:])
+    st.session_state[UPLOADED] = spec.name
+    st.session_state[MODEL] = spec.name
 
 
 def point() -> CompressionPoint:

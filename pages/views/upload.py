@@ -24,9 +24,11 @@ st.markdown(
 - **Data**: `.csv` with numeric feature columns and a label column (class indices), or `.npz` with arrays `x` and `y`.
   Without a separate training file, 30% of it is held out for every accuracy figure and the rest calibrates and
   trains students.
-- **Safety**: files are parsed, never executed; pickle-based files (`.pt`, `.pkl`, ...) are refused; files are held
-  in memory for this session and never stored under their own names. Limit: **{max_upload_bytes() / 1e6:.0f} MB**
-  per file (set `ECOCOMPRESS_MAX_UPLOAD_MB` on the server to change it).
+- **Safety**: files are parsed, never executed; pickle-based files (`.pt`, `.pkl`, ...) are refused; the model is
+  checked and measured in a separate process with memory, CPU and time limits; files are held in memory for this
+  browser session only (other sessions never see them; they go when the session ends) and never stored under
+  their own names. Limit: **{max_upload_bytes() / 1e6:.0f} MB**
+  per file (the server's operator can change it).
 - **Without training code** the model itself can be pruned (one-shot) and quantized (k-bit weights, int8/fp16
   runtimes calibrated on your data); a **student** (student size < 1) is trained here on your model's outputs.
 """
@@ -53,19 +55,14 @@ if st.button("Check and add the model", type="primary", key="upload_add", disabl
     except EcoCompressError as exc:  # one sentence; nothing stored is touched
         st.error(units.escape_markdown(str(exc)))
     else:
-        st.session_state[state.UPLOADED] = spec.name
-        if spec.name not in st.session_state[state.UPLOADS]:
-            st.session_state[state.UPLOADS] = [*st.session_state[state.UPLOADS], spec.name]
-        st.session_state[state.MODEL] = spec.name
+        state.keep_upload(spec)
+        state.forget_uploaded_files(model_file, data_file, train_file)  # the checked copy is all that is kept
 if not (model_file and data_file):
     st.caption("Choose a model and its data to continue.")
 
-name = st.session_state.get(state.UPLOADED)
-if name:
+spec = st.session_state[state.UPLOADS].get(st.session_state.get(state.UPLOADED))
+if spec is not None:
     with widgets.plain_errors():
-        from ecocompress.models.registry import get_model
-
-        spec = get_model(name)
         st.success(f"Added **{units.escape_markdown(spec.name)}** ({spec.info.classes} classes, input "
                    f"{list(spec.info.input_shape)}). {units.escape_markdown(spec.data_note)}.")
         for warning in spec.warnings:

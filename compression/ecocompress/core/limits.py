@@ -1,26 +1,44 @@
-"""Run untrusted work in a child process with memory, CPU and wall-clock limits.
+"""Run untrusted or heavy work in a child process with memory, CPU and wall-clock limits.
 
 A model someone uploaded can ask onnxruntime for gigabytes (``ConstantOfShape``) or for a loop of 2^40
 iterations; inside the server process that would take the memory or the cores of everyone sharing it.
-Here the work runs in a fresh (spawned) process with ``RLIMIT_AS`` and ``RLIMIT_CPU`` set before it
-starts, and the parent kills it when the wall-clock limit passes. The child's answer comes back through
-a pipe; when the child dies instead, the caller gets one sentence saying which limit it hit.
+Here the work runs in a spawned process with ``RLIMIT_AS`` and ``RLIMIT_CPU`` set, and the parent kills
+it when the wall-clock limit passes or the caller cancels. When the child dies instead of answering,
+the caller gets one sentence saying which limit it hit.
+
+Two shapes share the limits and the answer protocol:
+
+- ``call_with_limits``: a fresh child for one call (upload checks: nothing survives them);
+- ``Worker``: a long-lived child that serves calls one at a time, so warm caches (imports, datasets,
+  CodeCarbon's hardware detection) survive between compute jobs; the CPU limit is set per call, and
+  a call that is cancelled or goes over a limit takes the worker with it (the next call starts a new one).
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import gc
 import multiprocessing
-import traceback
+import os
+import pickle
+import resource
+import signal
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from ecocompress.core.config import env_number
 from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.progress import Progress, no_progress
+
+POLL_S = 0.1  # how often a waiting parent checks for cancellation: Cancel takes effect within this plus a kill
 
 
 @dataclass(frozen=True)
 class Limits:
-    """What one untrusted call may use; defaults from ``ECOCOMPRESS_CHECK_*`` settings."""
+    """What one call may use. ``for_checks`` (upload checks) and ``for_jobs`` (build and measure) read settings."""
 
     memory_mb: float = 1500.0
     cpu_seconds: float = 60.0
@@ -34,36 +52,184 @@ class Limits:
             wall_seconds=env_number("ECOCOMPRESS_CHECK_WALL_S", cls.wall_seconds),
         )
 
+    @classmethod
+    def for_jobs(cls) -> "Limits":
+        """One compute job (fine-tune, export, measure): generous, since jobs run one at a time per server."""
+        return cls(
+            memory_mb=env_number("ECOCOMPRESS_JOB_MEMORY_MB", 6000.0),
+            cpu_seconds=env_number("ECOCOMPRESS_JOB_CPU_S", 1200.0),
+            wall_seconds=env_number("ECOCOMPRESS_JOB_WALL_S", 900.0),
+        )
+
+    def text(self) -> str:
+        return f"{self.memory_mb:g} MB of memory, {self.cpu_seconds:g} s of CPU, {self.wall_seconds:g} s in all"
+
 
 class LimitExceeded(EcoCompressError):
-    """The untrusted work went over a limit and was stopped; nothing it computed is kept."""
+    """The work went over a limit and was stopped; nothing it computed is kept."""
+
+
+class MemoryCeilingError(EcoCompressError):
+    """The server is above its memory ceiling: new jobs and uploads wait for memory rather than crash everyone."""
+
+
+MEMORY_SHARE = 0.8  # default ceiling: this share of the machine's memory for the server process
+
+
+def rss_mb() -> float:
+    """This process's resident memory in MB (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def memory_ceiling_mb() -> float:
+    """``ECOCOMPRESS_MAX_RSS_MB``, or ``MEMORY_SHARE`` of the machine's memory."""
+    try:
+        with open("/proc/meminfo") as handle:
+            total_kb = next(int(line.split()[1]) for line in handle if line.startswith("MemTotal"))
+        default = total_kb / 1e3 * MEMORY_SHARE
+    except (OSError, StopIteration, ValueError):
+        default = float("inf")
+    return env_number("ECOCOMPRESS_MAX_RSS_MB", default)
+
+
+def check_memory(what: str, ceiling_mb: float | None = None) -> None:
+    """Refuse new work with a sentence while this process is above its memory ceiling (after a collection)."""
+    ceiling = memory_ceiling_mb() if ceiling_mb is None else ceiling_mb
+    if rss_mb() > ceiling:
+        gc.collect()
+        if rss_mb() > ceiling:
+            raise MemoryCeilingError(
+                f"{what} has to wait: the server is using {rss_mb():.0f} MB, above its {ceiling:.0f} MB ceiling "
+                "(ECOCOMPRESS_MAX_RSS_MB); try again in a minute."
+            )
+
+
+# ---- the child side ----------------------------------------------------------------------------------------------
+_INSIDE_WORKER = False
+
+
+def inside_worker() -> bool:
+    """True in a limited child: work there runs inline (no further children)."""
+    return _INSIDE_WORKER
+
+
+def _die_with_parent() -> None:
+    """Linux: the child is killed when its parent dies (a killed server leaves no orphan measuring)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _set_cpu_limit(seconds: float) -> None:
+    """Allow ``seconds`` more CPU from now (RLIMIT_CPU counts the process's whole life)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime + max(1.0, seconds)) + 1
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+
+
+def _enter_child(memory_mb: float) -> None:
+    global _INSIDE_WORKER
+    _INSIDE_WORKER = True
+    _die_with_parent()
+    memory = int(memory_mb * 1e6)
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+
+def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[str, Any]:
+    """Run the call and turn its outcome into a picklable answer."""
+    try:
+        return "ok", function(*args, **kwargs)
+    except EcoCompressError as exc:
+        return "refused", exc
+    except MemoryError:
+        return "memory", None
+    except BaseException as exc:  # noqa: BLE001 - the parent decides how much of it a user sees
+        try:
+            pickle.dumps(exc)
+            return "failed", exc
+        except Exception:  # noqa: BLE001
+            return "failed", RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 def _child(connection, limits: Limits, function: Callable[..., Any], args: tuple) -> None:
-    import resource
-
-    memory = int(limits.memory_mb * 1e6)
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    cpu = max(1, int(limits.cpu_seconds))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    _enter_child(limits.memory_mb)
+    _set_cpu_limit(limits.cpu_seconds)
     try:
-        connection.send(("ok", function(*args)))
-    except EcoCompressError as exc:
-        connection.send(("refused", exc))
-    except MemoryError:
-        connection.send(("memory", None))
-    except BaseException:  # noqa: BLE001 - reported as a kind, never with what the model computed
-        connection.send(("failed", traceback.format_exc(limit=1).splitlines()[-1].split(":")[0]))
+        connection.send(_answer(function, args, {}))
     finally:
         connection.close()
 
 
+def _serve(connection, memory_mb: float) -> None:
+    """The long-lived worker: one call at a time; the parent's environment and folder are applied per call."""
+    _enter_child(memory_mb)
+    warm: dict[tuple, Any] = {}
+    while True:
+        try:
+            function, args, environ, cwd, cpu_seconds = connection.recv()
+        except (EOFError, OSError):
+            return
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(cwd)
+        _set_cpu_limit(cpu_seconds)
+
+        def progress(step: str, fraction: float) -> None:
+            connection.send(("progress", (step, fraction)))
+
+        args = tuple(_warm(arg, warm) for arg in args)
+        connection.send(_answer(function, args, {"progress": progress}))
+        gc.collect()
+
+
+def _warm(arg: Any, warm: dict[tuple, Any]) -> Any:
+    """Reuse this worker's copy of an object that says it is the same (``warm_key``), with its caches."""
+    key = getattr(arg, "warm_key", None)
+    if not isinstance(key, tuple):
+        return arg
+    if len(warm) > 8:
+        warm.clear()
+    return warm.setdefault(key, arg)
+
+
+# ---- the parent side ---------------------------------------------------------------------------------------------
+def _decode(kind: str, value: Any, limits: Limits, what: str) -> Any:
+    if kind == "ok":
+        return value
+    if kind in ("refused", "failed"):
+        raise value
+    raise LimitExceeded(f"{what} needed more than {limits.memory_mb:g} MB of memory and was stopped; a model that "
+                        "asks for that much is refused.")
+
+
+def _died(process: multiprocessing.process.BaseProcess, limits: Limits, what: str) -> LimitExceeded:
+    """The sentence for a child that died instead of answering: the CPU limit's signal, or memory inside native code."""
+    process.join(5)
+    if process.exitcode == -signal.SIGXCPU:
+        return LimitExceeded(f"{what} used more than {limits.cpu_seconds:g} s of CPU and was stopped "
+                             "(ECOCOMPRESS_*_CPU_S); nothing it computed was kept.")
+    return LimitExceeded(f"{what} went over its limits ({limits.text()}) and was stopped; nothing it computed was kept.")
+
+
+def _timed_out(limits: Limits, what: str) -> LimitExceeded:
+    return LimitExceeded(f"{what} did not finish within {limits.wall_seconds:g} s and was stopped; "
+                         "nothing it computed was kept.")
+
+
 def call_with_limits(function: Callable[..., Any], *args: Any, limits: Limits, what: str) -> Any:
-    """``function(*args)`` in a child process under ``limits``; its return value, or one sentence about ``what``.
+    """``function(*args)`` in a fresh child process under ``limits``; its return value, or one sentence about ``what``.
 
     ``function`` must be importable by name (a module-level function) and its arguments picklable.
     Errors of ecocompress's own (``EcoCompressError``) raised in the child are raised here unchanged.
     """
+    if inside_worker():
+        return function(*args)
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe(duplex=False)
     process = context.Process(target=_child, args=(child, limits, function, args), daemon=True)
@@ -71,26 +237,97 @@ def call_with_limits(function: Callable[..., Any], *args: Any, limits: Limits, w
     child.close()
     try:
         if not parent.poll(limits.wall_seconds):
-            raise LimitExceeded(f"{what} did not finish within {limits.wall_seconds:g} s and was stopped; "
-                                "simplify the model or check that it runs in onnxruntime on a few examples.")
+            raise _timed_out(limits, what)
         try:
             kind, value = parent.recv()
-        except EOFError:  # the child died: the CPU limit's SIGXCPU/SIGKILL, or the memory limit inside a native call
-            process.join(5)
-            raise LimitExceeded(
-                f"{what} went over its limits ({limits.memory_mb:g} MB of memory, {limits.cpu_seconds:g} s of CPU) and "
-                "was stopped; a model that asks for that much is refused."
-            ) from None
+        except EOFError:  # the child died: the CPU limit's SIGXCPU, or the memory limit inside a native call
+            raise _died(process, limits, what) from None
     finally:
         if process.is_alive():
             process.kill()
         process.join(5)
         parent.close()
-    if kind == "ok":
-        return value
-    if kind == "refused":
-        raise value
-    if kind == "memory":
-        raise LimitExceeded(f"{what} needed more than {limits.memory_mb:g} MB of memory and was stopped; a model that "
-                            "asks for that much is refused.")
-    raise LimitExceeded(f"{what} failed ({value}); check that the model runs in onnxruntime on a few of your examples.")
+    return _decode(kind, value, limits, what)
+
+
+class Worker:
+    """A long-lived limited child serving one call at a time (see the module's docstring).
+
+    ``call`` sends ``function(*args, progress=...)`` to the child, relays its progress, and checks
+    ``check()`` every ``POLL_S``: when ``check`` raises (a cancel), the child is killed at once and the
+    exception goes on. Calls from several threads take turns.
+    """
+
+    def __init__(self, memory_mb: float) -> None:
+        self.memory_mb = memory_mb
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._connection = None
+        self._turn = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def _start(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        context = multiprocessing.get_context("spawn")
+        self._connection, child = context.Pipe(duplex=True)
+        self._process = context.Process(target=_serve, args=(child, self.memory_mb), daemon=True,
+                                        name="ecocompress-worker")
+        self._process.start()
+        child.close()
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Let an idle child leave on its own (it cleans up what it registered); kill it if it does not."""
+        if self._connection is not None and self._turn.acquire(timeout=0):
+            try:
+                self._connection.close()
+                self._connection = None
+                if self._process is not None:
+                    self._process.join(2)
+            finally:
+                self._turn.release()
+        self.stop()
+
+    def stop(self) -> None:
+        """Kill the child now (a cancelled or runaway call); the next call starts a fresh one."""
+        process, self._process = self._process, None
+        if process is not None:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def call(
+        self, function: Callable[..., Any], *args: Any, limits: Limits, what: str,
+        progress: Progress = no_progress, check: Callable[[], None] = lambda: None,
+    ) -> Any:
+        with self._turn:
+            self._start()
+            process, connection = self._process, self._connection
+            deadline = time.monotonic() + limits.wall_seconds
+            try:
+                connection.send((function, args, dict(os.environ), os.getcwd(), limits.cpu_seconds))
+                while True:
+                    check()
+                    if time.monotonic() > deadline:
+                        raise _timed_out(limits, what)
+                    if not connection.poll(POLL_S):
+                        continue
+                    try:
+                        kind, value = connection.recv()
+                    except (EOFError, OSError):
+                        raise _died(process, limits, what) from None
+                    if kind != "progress":
+                        break
+                    progress(*value)
+            except BaseException:
+                self.stop()  # cancelled, timed out or died mid-call: the child and whatever it held go
+                raise
+            if kind == "memory":
+                self.stop()  # a MemoryError inside the child: start the next call in a fresh one
+        return _decode(kind, value, limits, what)

@@ -37,6 +37,20 @@ class ModelKind(ABC):
     #: Cautions a user should read before trusting this model's results (e.g. too little training data).
     warnings: tuple[str, ...] = ()
 
+    #: Whether build and measure jobs run in the limited worker process (``core.limits``). A model made in
+    #: the caller's own Python process (``models.custom``) stays there: its code may not be picklable.
+    runs_in_worker: bool = True
+
+    @property
+    def held_bytes(self) -> int:
+        """Memory this object holds for its data (uploads count it toward the server's limit); 0 for files on disk."""
+        return 0
+
+    @property
+    def warm_key(self) -> tuple[str, str, str]:
+        """Equal for two copies of the same model: the worker keeps one copy, with its caches, per key."""
+        return type(self).__name__, self.name, self.content_hash
+
     @property
     @abstractmethod
     def content_hash(self) -> str:

@@ -44,6 +44,7 @@ class CustomModel(ModelKind):
     distill_steps: int = 1500
     title: str = "custom model"
     task: str = "classification"
+    runs_in_worker = False  # your model and its student builder live in your process (they may not pickle)
 
     def load(self) -> nn.Module:
         return copy.deepcopy(self.model).eval()

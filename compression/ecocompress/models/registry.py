@@ -1,12 +1,17 @@
 """Model registry: every model by name, whatever its kind.
 
-Built-in samples are always there; the text model when its extra is installed; a user's model
-(``custom.CustomModel``, ``uploads.UploadedModel``) after an explicit ``register_model`` call.
+Built-in samples are always there; the text model when its extra is installed; a user's Python
+model (``custom.CustomModel``) after an explicit ``register_model`` call. An upload
+(``uploads.UploadedModel``) is *held* by whoever made it (the browser session, the CLI command):
+the registry finds it by name only while that holder keeps it, so a closed session's data goes
+with it, and the uploads held at once are bounded in total size.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
+import weakref
 from collections import OrderedDict
 
 from ecocompress.core.config import env_number
@@ -15,9 +20,74 @@ from ecocompress.models.base import ModelKind
 from ecocompress.models.samples import DEFAULT_MODEL, SAMPLE_MODELS, SampleModel
 from ecocompress.models.text import encoder as minilm
 
-__all__ = ["DEFAULT_MODEL", "SAMPLE_MODELS", "SampleModel", "check_user_name", "get_model", "list_models", "register_model"]
+__all__ = [
+    "DEFAULT_MODEL", "SAMPLE_MODELS", "SampleModel", "check_user_name", "get_model", "hold_upload", "list_models",
+    "register_model",
+]
 
 _REGISTERED: OrderedDict[str, ModelKind] = OrderedDict()
+_HELD: weakref.WeakValueDictionary[str, ModelKind] = weakref.WeakValueDictionary()  # uploads, while someone holds them
+_HELD_LOCK = threading.Lock()
+
+
+def max_held_bytes() -> int:
+    """Total size of the uploads held at once by every session (``ECOCOMPRESS_MAX_UPLOADS_MB``, default 2,000 MB)."""
+    return int(env_number("ECOCOMPRESS_MAX_UPLOADS_MB", 2000.0) * 1e6)
+
+
+def held_bytes() -> int:
+    """Memory held by the uploads alive now (model bytes and arrays)."""
+    return sum(spec.held_bytes for spec in list(_HELD.values()))
+
+
+_COLLECTED = [0.0]
+COLLECT_EVERY_S = 20.0
+
+
+def release_ended() -> None:
+    """Free the uploads of ended sessions now (at most every ``COLLECT_EVERY_S``): a session's objects are
+    cyclic garbage once the server drops it, and Python's collector might not look at them for a long time."""
+    import gc
+    import time
+
+    now = time.monotonic()
+    if _HELD and now - _COLLECTED[0] >= COLLECT_EVERY_S:
+        _COLLECTED[0] = now
+        gc.collect()
+        _trim_heap()
+
+
+
+def _trim_heap() -> None:
+    """Hand freed heap pages back to the system (glibc keeps large freed blocks for reuse otherwise)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def hold_upload(spec: ModelKind) -> ModelKind:
+    """Make an upload reachable by name for as long as the caller keeps the returned object (weakly registered).
+
+    The same model with the same data uploaded again returns the copy already held (one copy in memory);
+    a new one beyond the total-size limit is refused with a sentence.
+    """
+    check_user_name(spec.name)
+    with _HELD_LOCK:
+        held = _HELD.get(spec.name)
+        if held is not None:
+            return held
+        total, limit = held_bytes(), max_held_bytes()
+        if total + spec.held_bytes > limit:
+            raise InvalidParameterError(
+                f"The server holds {total / 1e6:,.0f} MB of uploads from open sessions and this one needs "
+                f"{spec.held_bytes / 1e6:,.0f} MB more (the limit is {limit / 1e6:,.0f} MB, ECOCOMPRESS_MAX_UPLOADS_MB); "
+                "try again when other sessions have closed, or upload less data."
+            )
+        _HELD[spec.name] = spec
+        return spec
 
 
 def max_registered() -> int:
@@ -32,11 +102,13 @@ def check_user_name(name: str) -> None:
 
 
 def register_model(spec: ModelKind) -> None:
-    """Make a user's model available by name in this process (an explicit call: nothing registers on its own)."""
+    """Make a user's Python model available by name in this process (an explicit call: nothing registers on its own).
+
+    The registry keeps it (up to ``ECOCOMPRESS_MAX_UPLOADS``, oldest out); uploads use ``hold_upload`` instead."""
     check_user_name(spec.name)
     _REGISTERED[spec.name] = spec
     _REGISTERED.move_to_end(spec.name)
-    while len(_REGISTERED) > max_registered():  # uploads hold their data in memory: bounded, oldest out
+    while len(_REGISTERED) > max_registered():  # models hold their data in memory: bounded, oldest out
         _REGISTERED.popitem(last=False)
 
 
@@ -54,7 +126,7 @@ def get_model(name: str) -> ModelKind:
             raise UnknownModelError(minilm.MISSING)
         return _text_model()
     try:
-        return SAMPLE_MODELS[name] if name in SAMPLE_MODELS else _REGISTERED[name]
+        return SAMPLE_MODELS[name] if name in SAMPLE_MODELS else _REGISTERED.get(name) or _HELD[name]
     except KeyError:
         raise UnknownModelError(
             f"Unknown model {name!r}; choose one of {', '.join(SAMPLE_MODELS)} "

@@ -385,6 +385,11 @@ class UploadedModel(ModelKind):
     def dataset(self):
         return self.data
 
+    @property
+    def held_bytes(self) -> int:
+        arrays = (self.data.x_train, self.data.y_train, self.data.x_test, self.data.y_test)
+        return len(self.onnx_bytes) + sum(int(np.asarray(a).nbytes) for a in arrays)
+
     def summary(self) -> str:
         return (f"Uploaded ONNX model; {self.data_note}. Structured pruning and low-rank need training code: use them "
                 "with a student.")
@@ -463,8 +468,15 @@ def load_upload(
     train_filename: str | None = None,
     register: bool = True,
 ) -> UploadedModel:
-    """Check an uploaded model and its data together, and make it available by name."""
+    """Check an uploaded model and its data together, and make it available by name while the caller holds it.
+
+    Keep the returned object for as long as the model should be reachable by name (``registry.hold_upload``):
+    a browser session keeps it in its state, the CLI for the life of the command.
+    """
     from ecocompress.core.data import Dataset
+    from ecocompress.core.limits import check_memory
+
+    check_memory("Adding an upload")  # a server above its memory ceiling refuses uploads as it refuses jobs
 
     info = read_onnx(model_bytes, model_filename)
     model_bytes, info = _scores_only(model_bytes, info)
@@ -506,9 +518,9 @@ def load_upload(
         warnings=tuple(warnings),
     )
     if register:
-        from ecocompress.models.registry import register_model
+        from ecocompress.models.registry import hold_upload
 
-        register_model(spec)
+        spec = hold_upload(spec)
     return spec
 
 

@@ -238,6 +238,13 @@ def request_point(
     )
 
 
+def job_key(model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None, *,
+            store: ResultsStore | None = None) -> str:
+    """The queue key ``request_point`` would use (pages compare it to decide whether a request is still wanted)."""
+    spec, settings, store = _prepare(model, point, settings, store)
+    return _job_key(spec, point, settings, store, False)
+
+
 def _prepare(
     model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None, store: ResultsStore | None
 ) -> tuple[ModelKind, MeasureSettings, ResultsStore]:
@@ -272,9 +279,11 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
             result = _compute(spec, point, settings, store, progress)
         except JobCancelled:
             store.finish_job(job_id, "cancelled", "cancelled: nobody waited for it any more; nothing was stored")
+            store.recover_interrupted()  # the killed worker's own rows (a baseline it was measuring)
             raise
         except BaseException as exc:
             store.finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            store.recover_interrupted()
             raise
         store.finish_job(job_id, "done")
         return result
@@ -285,13 +294,21 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
 def _compute(
     spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, progress: Progress
 ) -> Measurement:
-    """Build and measure one point (the baseline first, if needed) and store it."""
+    """Build and measure one point (the baseline first, if needed) and store it, in the limited worker process."""
+    from ecocompress.core.limits import inside_worker
+
+    if spec.runs_in_worker and not inside_worker():
+        from ecocompress.service.compute_queue import run_in_worker
+
+        return run_in_worker(_compute, spec, point, settings, store, what=f"The job for {point.label()} on {spec.name}",
+                             progress=progress)
     from ecocompress.measure.energy import warm_up_codecarbon
 
     baseline = None
     if not point.is_baseline:
         progress("measuring the uncompressed baseline (once per model)", 0.02)
-        baseline = measure_point(spec, CompressionPoint(), settings, store=store)
+        baseline = lookup(spec, CompressionPoint(), settings, store=store) or _job(
+            spec, CompressionPoint(), settings, store, False)(progress)
     warm_up_codecarbon(settings.country)
     artifact = spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress)
     result, paired = _measure_artifact(spec, point, artifact, settings, baseline, progress)

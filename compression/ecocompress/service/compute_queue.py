@@ -2,12 +2,14 @@
 
 Energy is read for the whole machine, so two measurements at the same time would each count the
 other's load; training jobs would also fight over two cores. Every compute job (build, fine-tune,
-export, measure) therefore goes through this queue, served by one worker thread in submission
-order. A request identical to one already queued or running (same content key) joins it: it is
+export, measure) therefore goes through this queue, served by one thread in submission order, which
+hands the heavy part to one long-lived limited child process (``run_in_worker``, ``core.limits``):
+a job over its memory, CPU or time limit fails with a sentence and the server is untouched.
+A request identical to one already queued or running (same content key) joins it: it is
 computed once and every waiting session gets the result. A session sees its place in the line and
-can cancel; a job nobody waits for any more is dropped (or, if running, stopped at its next step,
-and nothing half-measured is stored). Caps per session and in total turn overload into a sentence
-("busy, try again in N s"), never a hang.
+can cancel; a job nobody waits for any more is dropped (or, if running, its worker is killed within
+``POLL_S``, and nothing half-measured is stored). Caps per session and in total turn overload into a
+sentence ("busy, try again in N s"), never a hang.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.limits import Limits, MemoryCeilingError, Worker, check_memory, rss_mb  # noqa: F401 (re-exported)
+from ecocompress.core.limits import memory_ceiling_mb as memory_ceiling_mb_setting
 
 Progress = Callable[[str, float], None]
 Work = Callable[[Progress], Any]
@@ -29,24 +33,15 @@ Work = Callable[[Progress], Any]
 MAX_PER_SESSION = 3
 MAX_TOTAL = 60
 DEFAULT_JOB_SECONDS = 20.0
-MEMORY_SHARE = 0.8  # default ceiling: this share of the machine's memory for the server process
+
+_CURRENT = threading.local()  # the job the calling queue thread is running, for ``raise_if_cancelled``
 
 
-def rss_mb() -> float:
-    """This process's resident memory in MB (Linux /proc; 0 where unavailable)."""
-    try:
-        pages = int(open("/proc/self/statm").read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
-def default_ceiling_mb() -> float:
-    try:
-        total_kb = next(int(line.split()[1]) for line in open("/proc/meminfo") if line.startswith("MemTotal"))
-        return total_kb / 1e3 * MEMORY_SHARE
-    except (OSError, StopIteration, ValueError):
-        return float("inf")
+def raise_if_cancelled() -> None:
+    """Raise ``JobCancelled`` when the job this thread runs was cancelled (a no-op outside the queue)."""
+    job = getattr(_CURRENT, "job", None)
+    if job is not None and job._cancel.is_set():
+        raise JobCancelled(f"The measurement of {job.label} was cancelled; nothing was stored.")
 
 
 class ServerBusyError(EcoCompressError):
@@ -55,10 +50,6 @@ class ServerBusyError(EcoCompressError):
 
 class JobCancelled(EcoCompressError):
     """The job was cancelled: everyone who waited for it cancelled."""
-
-
-class MemoryCeilingError(EcoCompressError):
-    """The server is above its memory ceiling: new jobs wait for memory rather than crash everyone."""
 
 
 @dataclass(eq=False)
@@ -133,7 +124,7 @@ class ComputeQueue:
         self, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL, memory_ceiling_mb: float | None = None
     ) -> None:
         self.max_per_session, self.max_total = max_per_session, max_total
-        self.memory_ceiling_mb = memory_ceiling_mb if memory_ceiling_mb is not None else default_ceiling_mb()
+        self.memory_ceiling_mb = memory_ceiling_mb if memory_ceiling_mb is not None else memory_ceiling_mb_setting()
         self._lock = threading.Condition()
         self._queued: collections.deque[Job] = collections.deque()
         self._by_key: dict[str, Job] = {}
@@ -215,7 +206,7 @@ class ComputeQueue:
 
     # ---- cancelling ---------------------------------------------------------------------------------------------
     def cancel(self, job: Job, session: str) -> None:
-        """Withdraw ``session``; a job nobody waits for is dropped, or stopped at its next step."""
+        """Withdraw ``session``; a job nobody waits for is dropped, or (running) its worker is killed (``run_in_worker``)."""
         with self._lock:
             job.subscribers.discard(session)
             if job.subscribers or job.finished:
@@ -242,26 +233,20 @@ class ComputeQueue:
                 job.state, job.started_at, self._running = "running", time.monotonic(), job
 
             def progress(step: str, fraction: float, job: Job = job) -> None:
-                if job._cancel.is_set():
-                    raise JobCancelled(f"The measurement of {job.label} was cancelled; nothing was stored.")
+                raise_if_cancelled()
                 job.step, job.fraction = step, fraction
+
+            _CURRENT.job = job
 
             state = "done"
             try:
-                if rss_mb() > self.memory_ceiling_mb:  # one job per thread cannot be capped; the server can refuse
-                    import gc
-
-                    gc.collect()
-                    if rss_mb() > self.memory_ceiling_mb:
-                        raise MemoryCeilingError(
-                            f"The server is using {rss_mb():.0f} MB, above its {self.memory_ceiling_mb:.0f} MB ceiling "
-                            "(ECOCOMPRESS_MAX_RSS_MB); try again in a minute."
-                        )
+                check_memory(f"The measurement of {job.label}", self.memory_ceiling_mb)
                 job.result = job.work(progress)
             except JobCancelled:
                 state = "cancelled"
             except BaseException as exc:  # recorded on the job and raised to every waiter as it was
                 job.error, state = exc, "failed"
+            _CURRENT.job = None
             finished = time.monotonic()
             with self._lock:
                 self._running = None
@@ -269,6 +254,26 @@ class ComputeQueue:
                     self._durations.append(finished - job.started_at)
                 self.log.append((job.id, job.label, job.started_at, finished, state))
                 self._finish(job, state)
+
+
+_WORKER: Worker | None = None
+_WORKER_LOCK = threading.Lock()
+
+
+def run_in_worker(function: Callable[..., Any], *args: Any, what: str, progress: Progress) -> Any:
+    """``function(*args, progress=...)`` in this process's limited compute worker (``Limits.for_jobs``).
+
+    Called from a queue job, a cancel kills the worker within ``POLL_S`` and raises ``JobCancelled``.
+    """
+    global _WORKER
+    limits = Limits.for_jobs()
+    with _WORKER_LOCK:
+        if _WORKER is None or _WORKER.memory_mb != limits.memory_mb:
+            if _WORKER is not None:
+                _WORKER.stop()
+            _WORKER = Worker(limits.memory_mb)
+        worker = _WORKER
+    return worker.call(function, *args, limits=limits, what=what, progress=progress, check=raise_if_cancelled)
 
 
 _QUEUE: ComputeQueue | None = None
@@ -283,6 +288,6 @@ def compute_queue() -> ComputeQueue:
             _QUEUE = ComputeQueue(
                 max_per_session=int(os.environ.get("ECOCOMPRESS_MAX_JOBS_PER_SESSION", MAX_PER_SESSION)),
                 max_total=int(os.environ.get("ECOCOMPRESS_MAX_QUEUED_JOBS", MAX_TOTAL)),
-                memory_ceiling_mb=float(os.environ["ECOCOMPRESS_MAX_RSS_MB"]) if os.environ.get("ECOCOMPRESS_MAX_RSS_MB") else None,
+                memory_ceiling_mb=memory_ceiling_mb_setting(),
             )
         return _QUEUE

@@ -242,7 +242,7 @@ def run_search(
     context = multiprocessing.get_context("spawn")
     helpers = [
         context.Process(target=_worker, args=(model, objective, settings, storage_url, name, seed + i, shares[i], space),
-                        daemon=True)
+                        daemon=False)  # each helper starts its own limited compute worker (``core.limits``)
         for i in range(1, workers)
         if shares[i]
     ]
