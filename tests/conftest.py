@@ -15,6 +15,10 @@ if str(SOURCE) not in sys.path:  # import this checkout's `ecocompress`, never a
 # ...and so do the processes tests start (CLI calls, the Streamlit server, killed runs, limited checks)
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE), os.environ.get("PYTHONPATH", "")) if p)
 
+# Home measures starter points in the background on an empty store; tests that want it turn it on.
+os.environ["ECOCOMPRESS_STARTERS"] = "0"
+os.environ["ECOCOMPRESS_DEBOUNCE_S"] = "0.3"  # the slider debounce, shorter: AppTest reruns never overlap
+
 from ecocompress.core.records import MeasureSettings  # noqa: E402
 
 # Short energy windows keep the suite fast; the figures are still real CodeCarbon readings.

@@ -64,7 +64,32 @@ def test_home_renders_without_exception():
     at = _app()
     _ok(at)
     assert at.title[0].value == "ecocompress"
-    assert any("Nothing measured yet" in i.value for i in at.info)
+    assert [m.value for m in at.markdown if m.value.startswith("**Step")][:3] == [
+        "**Step 1.** Choose a model: a built-in sample or your own ONNX file.",
+        "**Step 2.** Move the knobs: sparsity, bit-width, student size. Each setting is measured for real.",
+        "**Step 3.** Review the savings at your scale and take away the report and the compressed model.",
+    ]
+    assert any("Nothing measured yet" in c.value for c in at.caption)
+
+
+def test_home_measures_the_starter_points_without_a_click(tmp_path, monkeypatch):
+    """An empty store: Home starts the starter points in the background and then answers in one sentence."""
+    monkeypatch.setenv("ECOCOMPRESS_STARTERS", "1")
+    monkeypatch.setenv("ECOCOMPRESS_HOME", str(tmp_path / "empty-home"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["repeats"], at.session_state["energy_budget"] = 2, 1  # quick windows; still real readings
+    at.run()
+    _ok(at)
+    assert any("in the background" in i.value for i in at.info)
+    job = next(j for j in jobs.list_jobs() if j.id.startswith("starters-") and j.active)
+    assert [p.label() for p in job.points] == ["fp32 baseline", "8-bit", "90% sparse, 4-bit"]
+    assert _finished(job).state == "finished", job.error
+    at.run()
+    _ok(at)
+    assert not at.info  # nothing left running
+    sentence = next(m.value for m in at.markdown if "Recommended" in m.value or "Keep the uncompressed" in m.value)
+    assert "%" in sentence and at.get("plotly_chart")
+    assert "Energy per 1,000 inferences" in _metrics(at)
 
 
 @pytest.fixture(scope="module")
@@ -174,16 +199,22 @@ def test_review_projects_models_and_exports(module_home):
     assert "Sweden" in at.get("plotly_chart")[0].proto.spec  # region comparison chart
 
     measured_axis = at.get("plotly_chart")[1].proto.spec
-    assert "Energy per 1,000 inferences (Wh)" in measured_axis
+    assert re.search(r"Energy per 1,000 inferences \((µ|m)Wh\)", measured_axis)  # one unit for the chart, by magnitude
     at.radio(key="energy_basis").set_value("modelled").run()
     _ok(at)
     modelled_axis = at.get("plotly_chart")[1].proto.spec
-    assert "not measured" in modelled_axis and "Energy per 1,000 inferences (Wh)" not in modelled_axis
+    assert "not measured" in modelled_axis and not re.search(r"Energy per 1,000 inferences \((µ|m)?Wh\)", modelled_axis)
 
     at.button(key="build_report").click().run()
     _ok(at)
     labels = [b.proto.label for b in at.get("download_button")]
     assert "Download the report" in labels and any(label.startswith("Compressed model (ONNX") for label in labels)
+    from ecocompress.review.pdf import chromium
+
+    if chromium() is not None:  # the PDF comes from Chromium's print-to-PDF (tested for content in test_report.py)
+        at.button(key="build_pdf").click().run()
+        _ok(at)
+        assert "Download the report (PDF)" in [b.proto.label for b in at.get("download_button")]
 
     at.text_input(key="currency").set_value("").run()  # bad input: one sentence, nothing lost
     assert not at.exception
@@ -294,3 +325,29 @@ def test_backend_error_shows_one_sentence_not_a_traceback(tmp_path, monkeypatch)
         at = _app(page)
         assert not at.exception
         assert any(_shown(e).startswith("Cannot open the results database") for e in at.error), page
+
+
+def _accuracy(at: AppTest) -> float:
+    shown = next(value for label, value in _metrics(at).items() if "accuracy" in label.lower())
+    return float(shown.rstrip("%"))
+
+
+def test_two_sessions_uploading_one_model_with_other_data_keep_their_own_results(tiny_upload):
+    """Session B uploads A's .onnx with other data: each session keeps its own model, data and accuracy."""
+    import pandas as pd
+
+    model, csv = tiny_upload
+    frame = pd.read_csv(io.BytesIO(csv))
+    shifted = frame.assign(label=(frame["label"] + 1) % 3).to_csv(index=False).encode()  # every label now wrong
+    a, b = _fast(_app("pages/views/upload.py")), _fast(_app("pages/views/upload.py"))
+    _upload(a, ("same.onnx", model, "application/octet-stream"), ("a.csv", csv, "text/csv"))
+    _upload(b, ("same.onnx", model, "application/octet-stream"), ("b.csv", shifted, "text/csv"))
+    name_a, name_b = a.session_state["model"], b.session_state["model"]
+    assert name_a != name_b
+    for at in (a, b):
+        at.switch_page("pages/views/explore.py").run()
+        _ok(at)
+    assert _accuracy(a) > 90 and _accuracy(b) < 10
+    assert not any(f"({name_a})" in option for option in b.selectbox(key="model").options)
+    a.run()  # after B's upload and measurement, A still sees its own model and accuracy
+    assert a.session_state["model"] == name_a and _accuracy(a) > 90

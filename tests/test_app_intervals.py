@@ -69,5 +69,6 @@ def test_home_never_recommends_a_saving_inside_the_noise(seeded):
     assert not at.exception and not at.error
     text = " ".join(md.value for md in at.markdown)
     assert "Keep the uncompressed model" in text, text
-    setting = next(m for m in at.metric if m.label == "Setting")
-    assert setting.value == "fp32 baseline"
+    energy = next(m for m in at.metric if m.label == "Energy per 1,000 inferences")
+    assert not energy.delta  # the baseline itself: no saving shown
+    assert '"recommended"' in at.get("plotly_chart")[0].proto.spec and '"fp32 baseline"' in at.get("plotly_chart")[0].proto.spec

@@ -61,7 +61,7 @@ def test_exported_onnx_reproduces_the_reported_accuracy(report):
 
 def test_csv_has_every_point_with_units(report):
     lines = (report / "points.csv").read_text().splitlines()
-    assert "energy (Wh / 1,000 inferences)" in lines[0]
+    assert re.search(r"energy \((µ|m)?Wh / 1,000 inferences\)", lines[0])  # the unit of the whole table, named
     assert len(lines) == 1 + 2  # baseline and the 8-bit point
 
 
@@ -95,3 +95,21 @@ def test_bad_input_exits_2_and_keeps_the_store(report, capsys, argv, message):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert ResultsStore().count() == before
+
+
+def test_report_prints_to_an_a4_pdf_without_scientific_notation(report):
+    from ecocompress.review.pdf import chromium, html_to_pdf
+
+    html = (report / "report.html").read_text()
+    text = re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"|<style>.*?</style>', "", html, flags=re.S))
+    scientific = re.compile(r"(?<![0-9A-Za-z.])\d+(?:\.\d+)?e[+-]?\d+(?![0-9A-Za-z])")  # not inside hashes or hex
+    assert not scientific.search(text), text[max(0, scientific.search(text).start() - 60):][:100]
+    assert "table-layout:fixed" in html and "size:A4" in html  # tables wrap at A4 width when printed
+    if chromium() is None:
+        import os
+
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing (CI=true): the PDF path must be tested")
+        pytest.skip("no Chromium to print with")
+    pdf = html_to_pdf(html)
+    assert pdf.startswith(b"%PDF") and re.search(rb"/MediaBox \[0 0 59[45]\.\d+ 84[12]\.\d+\]", pdf)  # A4 in points

@@ -87,14 +87,19 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
 
     session = state.session_id()
     previous = st.session_state.get(state.TICKET)
+    stored = api.lookup(model, point, settings)
+    if previous is not None and (stored is not None or previous.key != api.job_key(model, point, settings)):
+        previous.cancel()  # this session moved on: withdraw its earlier request (a running job's worker is killed)
+        st.session_state[state.TICKET] = previous = None
+    if stored is not None:
+        return stored
+    if previous is None:
+        _settle(point)
     try:
         found = api.request_point(model, point, settings, session=session)
     except ServerBusyError as exc:
         st.warning(str(exc))
         return None
-    if previous is not None and (isinstance(found, Measurement) or previous.key != found.key):
-        previous.cancel()  # this session moved on: withdraw its earlier request
-        st.session_state[state.TICKET] = None
     if isinstance(found, Measurement):
         return found
     ticket = found
@@ -119,6 +124,20 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
         status.update(label=f"Measured {point.label()} on {model} in {time.perf_counter() - started:.0f} s",
                       state="complete", expanded=False)
     return result
+
+
+def _settle(point) -> None:
+    """Wait ``ECOCOMPRESS_DEBOUNCE_S`` (default 1.5 s) before queueing a new point. A knob moved again meanwhile
+    reruns the page, which ends this wait at its next redraw: five quick notches start one job, not five."""
+    from ecocompress.core.config import env_number
+
+    wait = env_number("ECOCOMPRESS_DEBOUNCE_S", 1.5)
+    note = st.empty()
+    deadline = time.monotonic() + wait
+    while (left := deadline - time.monotonic()) > 0:
+        note.caption(f"Measuring {point.label()} in {left:.1f} s; move a knob again to change the setting first.")
+        time.sleep(min(0.1, left))
+    note.empty()
 
 
 def method_badge(m: Measurement) -> None:

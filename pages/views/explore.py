@@ -25,7 +25,7 @@ st.selectbox(
     list(names),
     key=state.MODEL,
     format_func=lambda n: f"{names[n]} ({n})",
-    help="Built-in sample models trained by sample_models/train.py on data that ships with the project.",
+    help="Built-in sample models, trained by the project on data that ships with it, and the models you uploaded.",
 )
 spec = get_model(st.session_state[state.MODEL])
 
@@ -85,7 +85,10 @@ with widgets.plain_errors():
     result = widgets.measured_or_queued(model, point, settings)
 
 if result is not None:
-    st.subheader(f"{result.label}: stored as {result.storage_format.split(',')[0]}, runs as {result.runtime_format}")
+    st.subheader(f"{result.label}: stored as {result.storage_format.split(',')[0]}, runs as {result.runtime_format}",
+                 help="Stored: how the compressed file you would ship packs the weights. Runs as: the number format "
+                 "onnxruntime runs it in, the fastest of those timed side by side (int8 = 8-bit integers; fp32 = "
+                 "32-bit floats). The glossary on Home explains every term.")
     st.markdown(f"**{summary.headline(result)}**")
     widgets.metric_cards(result)
     widgets.method_badge(result)

@@ -20,7 +20,7 @@ from ecocompress.core.errors import EcoCompressError
 from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file, with_modelled
 from ecocompress.models.registry import get_model
 from ecocompress.core.choice import recommend
-from ecocompress.core.points import CompressionPoint
+from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.core.records import Measurement
 from ecocompress.review.projection import EQUIVALENTS, project, region_comparison
 from ecocompress.review.report import ReportData, points_csv, render_html
@@ -56,11 +56,9 @@ if baseline is None or len(records) < 2:
     )
     st.page_link("pages/views/explore.py", label="Go to Explore", icon=":material/tune:")
     if st.button("Measure the baseline and two starter points now", key="measure_starters"):
-        from ecocompress.review.report import STARTER_POINTS
-
         with widgets.plain_errors(), st.status("Measuring the starter points...", expanded=True) as status:
             bar = st.progress(0.0, text="starting")
-            for point in (CompressionPoint(), *STARTER_POINTS):
+            for point in STARTER_POINTS:
                 api.measure_point(model, point, state.settings(), session=state.session_id(),
                                   progress=lambda step, f, p=point: bar.progress(min(1.0, f), text=f"{p.label()}: {step}"))
             status.update(label="Measured; the review is below.", state="complete", expanded=False)
@@ -225,7 +223,16 @@ with widgets.plain_errors():
     if built and built[0] == chosen.label:
         d1.download_button("Download the report", built[1].encode(), file_name=f"ecocompress-{model}-report.html",
                            mime="text/html", key="download_report")
-        d1.caption("One file, opens offline in any browser, prints to PDF from the browser.")
+        d1.caption("One file, opens offline in any browser.")
+        if d1.button("Make a PDF (A4)", key="build_pdf"):
+            from ecocompress.review.pdf import html_to_pdf
+
+            with st.spinner("Printing the report to PDF..."):
+                st.session_state[state.REPORT_PDF] = (chosen.label, html_to_pdf(built[1]))
+        pdf = st.session_state.get(state.REPORT_PDF)
+        if pdf and pdf[0] == chosen.label:
+            d1.download_button("Download the report (PDF)", pdf[1], file_name=f"ecocompress-{model}-report.pdf",
+                               mime="application/pdf", key="download_pdf")
     d2.download_button("All points (CSV)", points_csv(records).encode(), file_name=f"ecocompress-{model}-points.csv",
                        mime="text/csv", key="download_points")
     card = model_card(chosen.to_dict())
@@ -240,5 +247,5 @@ with widgets.plain_errors():
         d3.download_button(f"Compressed storage file ({units.size(chosen.storage_bytes)})",
                            Path(chosen.storage_path).read_bytes(), file_name=card["files"]["storage"],
                            mime="application/octet-stream", key="download_storage")
-        d3.caption(f"{chosen.storage_format}; restore with `ecocompress.build.storage.unpack`.")
+        d3.caption(f"{chosen.storage_format}; the model card explains how to turn it back into a runnable model.")
 st.caption(f"Base model: {get_model(model).title}.")

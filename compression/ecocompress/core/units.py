@@ -6,6 +6,16 @@ import math
 import re
 
 
+def number(value: float, digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits in plain decimals, never scientific notation:
+    ``0.00008``, ``1,640``, ``99.4``. The one number formatter every other function here uses."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{round(value, decimals):,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def si(value: float, unit: str, digits: int = 3) -> str:
     """``value`` with an SI prefix chosen so the mantissa is in [1, 1000), e.g. ``81.1 µWh``."""
     if value == 0 or not math.isfinite(value):
@@ -13,8 +23,19 @@ def si(value: float, unit: str, digits: int = 3) -> str:
     prefixes = [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")]
     for scale, prefix in prefixes:
         if abs(value) >= scale:
-            return f"{value / scale:.{digits}g} {prefix}{unit}"
-    return f"{value / 1e-9:.{digits}g} n{unit}"
+            return f"{number(value / scale, digits)} {prefix}{unit}"
+    return f"{number(value / 1e-9, digits)} n{unit}"
+
+
+ENERGY_VIEW_UNITS = ((1e-3, 1e6, "µWh"), (1.0, 1e3, "mWh"), (math.inf, 1.0, "Wh"))
+
+
+def energy_view(values_wh) -> tuple[float, str]:
+    """One energy unit for a whole view (chart, table): (factor from Wh, unit), chosen by the median value,
+    so every figure in it reads in the same unit ('186 µWh', never '0.1855 mWh' beside it)."""
+    finite = sorted(abs(float(v)) for v in values_wh if v is not None and math.isfinite(float(v)))
+    middle = finite[len(finite) // 2] if finite else 0.0
+    return next((factor, unit) for limit, factor, unit in ENERGY_VIEW_UNITS if middle < limit)
 
 
 def size(n_bytes: float) -> str:
@@ -57,17 +78,17 @@ def energy_kwh(kwh: float) -> str:
 def co2e_kg(kg: float) -> str:
     """A mass of CO2e: grams below 1 kg, tonnes from 1,000 kg."""
     if abs(kg) >= 1000:
-        return f"{kg / 1000:.3g} t CO2e"
+        return f"{number(kg / 1000)} t CO2e"
     if abs(kg) >= 1:
-        return f"{kg:.3g} kg CO2e"
-    return f"{kg * 1000:.3g} g CO2e"
+        return f"{number(kg)} kg CO2e"
+    return f"{number(kg * 1000)} g CO2e"
 
 
 def money(value: float, currency: str) -> str:
     """Whole units for large sums, three significant digits for small ones (never '0.00')."""
     if abs(value) >= 100:
         return f"{value:,.0f} {currency}"
-    return f"{value:.3g} {currency}"
+    return f"{number(value)} {currency}"
 
 
 def slug(text: str) -> str:

@@ -20,6 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecocompress.core import units
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.measure.opcounts import LayerCount, OpCounts, count_operations
 
@@ -62,7 +63,7 @@ class EnergyTable:
         # product of the operand widths, so k x 8 bits costs k/8 of an 8 x 8 multiply (scaled, not in the table).
         mult = self.int8_mult_pj * bits / 8
         return mult + self.int32_add_pj, (
-            f"int{bits}xint8 mult {mult:.4g} (= int8 {self.int8_mult_pj} x {bits}/8, scaled) + int32 accumulate {self.int32_add_pj}"
+            f"int{bits}xint8 mult {units.number(mult, 4)} (= int8 {self.int8_mult_pj} x {bits}/8, scaled) + int32 accumulate {self.int32_add_pj}"
         )
 
 
@@ -169,21 +170,21 @@ def modelled_energy(
     for arithmetic, n in sorted(macs.items()):
         per_mac, how = table.mac_pj(arithmetic)
         compute += n * per_mac
-        lines.append(f"compute ({arithmetic}): {n:,} MACs x {per_mac:.4g} pJ ({how}) = {n * per_mac:,.1f} pJ")
+        lines.append(f"compute ({arithmetic}): {n:,} MACs x {units.number(per_mac, 4)} pJ ({how}) = {n * per_mac:,.1f} pJ")
     weights_pj, acts_pj = weight_bits * dram_bit, act_bits * sram_bit
     lines.append(
-        f"weights: {weight_bits:,} bits read once from DRAM x {dram_bit:.4g} pJ/bit "
+        f"weights: {weight_bits:,} bits read once from DRAM x {units.number(dram_bit, 4)} pJ/bit "
         f"({table.dram_pj_per_64bit:g} pJ per 64 bits) = {weights_pj:,.1f} pJ"
         + (f" (non-zeros only, each with a {table.sparse_index_bits}-bit index where that is smaller)" if hw.skips_zeros else "")
     )
     lines.append(
-        f"activations: {act_bits:,} bits through SRAM x {sram_bit:.4g} pJ/bit "
+        f"activations: {act_bits:,} bits through SRAM x {units.number(sram_bit, 4)} pJ/bit "
         f"({table.sram_pj_per_64bit:g} pJ per 64 bits) = {acts_pj:,.1f} pJ"
     )
     total = compute + weights_pj + acts_pj
     lines.append(
         f"total: {compute:,.1f} + {weights_pj:,.1f} + {acts_pj:,.1f} = {total:,.1f} pJ per inference "
-        f"= {total * 1000 / PJ_PER_WH:.4g} Wh per 1,000 inferences"
+        f"= {units.energy_wh(total * 1000 / PJ_PER_WH)} per 1,000 inferences"
     )
     return ModelledEnergy(profile, compute, weights_pj, acts_pj, tuple(lines))
 

@@ -37,26 +37,26 @@ X_AXIS_NAMES = {key: o.name for key, o in OBJECTIVES.items()}
 # with measured energy on one axis.
 MODELLED_AXIS = ("modelled_wh_per_1k", "Modelled energy per 1,000 inferences on {profile} (Wh), not measured")
 TABLE_COLUMNS = {
-    "model": "model",
     "label": "setting",
-    "accuracy_pct": "accuracy (%)",
-    "accuracy_change_points": "accuracy change (points, negative = lost)",
     "energy_wh_per_1k": "energy (Wh / 1,000 inferences)",
+    "accuracy_pct": "accuracy (%)",
+    "energy_ratio": "energy vs baseline (x)",
+    "accuracy_change_points": "accuracy change (points, negative = lost)",
+    "storage_bytes": "stored size (kB)",
+    "model": "model",
     "energy_wh_per_1k_ci_low": "energy 95% low (Wh / 1,000)",
     "energy_wh_per_1k_ci_high": "energy 95% high (Wh / 1,000)",
-    "energy_ratio": "energy vs baseline (x)",
     "energy_ratio_ci_low": "energy ratio 95% low (x)",
     "energy_ratio_ci_high": "energy ratio 95% high (x)",
     "energy_difference_significant": "energy difference measurable",
-    "storage_bytes": "stored size (bytes)",
-    "size_bytes": "runnable ONNX (bytes)",
+    "size_bytes": "runnable ONNX (kB)",
     "runtime_format": "runs as",
     "latency_ms_per_item_large_batch": "latency (ms / inference, batch 256)",
     "latency_ratio": "latency vs baseline (x)",
     "latency_ratio_ci_low": "latency ratio 95% low (x)",
     "latency_ratio_ci_high": "latency ratio 95% high (x)",
     "speedup_theoretical": "speed-up on paper (x)",
-    "emissions_g_per_1k": "CO2e (g / 1,000 inferences)",
+    "emissions_g_per_1k": "CO2e (mg / 1,000 inferences)",  # grams per 1,000 are tiny: shown in mg
     "country": "grid region",
     "series": "measurement series",
     "energy_method": "energy method",
@@ -80,13 +80,33 @@ def records_frame(records: Records) -> pd.DataFrame:
     return frame
 
 
+ENERGY_COLUMNS = ("energy_wh_per_1k", "energy_wh_per_1k_ci_low", "energy_wh_per_1k_ci_high")
+SIZE_COLUMNS = ("storage_bytes", "size_bytes")
+
+
+def _readable(value: float) -> float:
+    """A plain float with meaningful digits: four significant digits from 10 up (99.44%), three below."""
+    if pd.isna(value):
+        return value
+    return float(units.number(float(value), 4 if abs(value) >= 10 else 3).replace(",", ""))
+
+
 def points_frame(records: Records) -> pd.DataFrame:
-    """Measured records as a table with units in the column names (for display and CSV)."""
+    """Measured records as a table people read: energy and accuracy first, energy in one unit for the whole
+    table (µWh or mWh per 1,000 inferences, named in the header), sizes in kB, meaningful digits only."""
     frame = records_frame(records)
     if frame.empty:
         return frame
+    factor, unit = units.energy_view(frame["energy_wh_per_1k"]) if "energy_wh_per_1k" in frame else (1.0, "Wh")
     frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
-    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=TABLE_COLUMNS)
+    scales = {**dict.fromkeys(ENERGY_COLUMNS, factor), **dict.fromkeys(SIZE_COLUMNS, 1e-3), "emissions_g_per_1k": 1e3}
+    for column in TABLE_COLUMNS:
+        if column in frame and column not in ("label", "model", "runtime_format", "country", "series", "energy_method",
+                                              "measured_at", "energy_difference_significant"):
+            values = pd.to_numeric(frame[column], errors="coerce") * scales.get(column, 1.0)
+            frame[column] = values.map(_readable)
+    names = {**TABLE_COLUMNS, **{c: TABLE_COLUMNS[c].replace("Wh", unit) for c in ENERGY_COLUMNS}}
+    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=names)
 
 
 @dataclass(frozen=True)
@@ -146,71 +166,105 @@ def energy_verdict(r: Any) -> str:
     return units.change_with_interval(r.energy_ratio, r.energy_ratio_ci_low, r.energy_ratio_ci_high)
 
 
-def _hover(frame: pd.DataFrame) -> list[str]:
+def _hover(frame: pd.DataFrame, energy: tuple[float, str]) -> list[str]:
+    """Hover text; energy in the chart's one unit (``energy``: factor from Wh, unit)."""
+    factor, unit = energy
     return [
         f"<b>{r.label}</b><br>runs as {r.runtime_format}<br>"
         f"{'accuracy' if getattr(r, 'quality_metric', 'test accuracy') == 'test accuracy' else 'agreement'} {r.accuracy * 100:.2f}%"
-        f"<br>energy {r.energy_wh_per_1k * 1e3:.4g} mWh / 1,000 inferences "
-        f"(95%: {r.energy_wh_per_1k_ci_low * 1e3:.4g}-{r.energy_wh_per_1k_ci_high * 1e3:.4g})"
+        f"<br>energy {units.number(r.energy_wh_per_1k * factor)} {unit} / 1,000 inferences "
+        f"(95%: {units.number(r.energy_wh_per_1k_ci_low * factor)}-{units.number(r.energy_wh_per_1k_ci_high * factor)})"
         f"<br>{energy_verdict(r)}"
-        f"<br>latency {r.latency_ms_per_item_large_batch * 1e3:.3g} µs per inference (batch {r.large_batch_size})"
-        f"<br>stored {r.storage_bytes / 1e3:,.1f} kB ({r.storage_format.split(',')[0]})"
-        + (f"<br>modelled {r.modelled_wh_per_1k * 1e6:.4g} µWh / 1,000 (not measured)" if hasattr(r, "modelled_wh_per_1k") else "")
+        f"<br>latency {units.latency_ms(r.latency_ms_per_item_large_batch)} per inference (batch {r.large_batch_size})"
+        f"<br>stored {units.size(r.storage_bytes)} ({r.storage_format.split(',')[0]})"
+        + (f"<br>modelled {units.number(r.modelled_wh_per_1k * factor)} {unit} / 1,000 (not measured)"
+           if hasattr(r, "modelled_wh_per_1k") else "")
         for r in frame.itertuples()
     ]
 
 
-def _error_bars(info: TradeoffInfo, frame: pd.DataFrame) -> dict[str, Any] | None:
-    """Horizontal 95% error bars on the cost axis, when the cost has an interval."""
+def _x_view(info: TradeoffInfo) -> tuple[float, str]:
+    """The chart's x scale and title: energy axes in µWh or mWh chosen by the points' magnitude."""
+    if "(Wh)" not in info.x_title or info.points.empty:
+        return 1.0, info.x_title
+    factor, unit = units.energy_view(info.points[info.x_column])
+    return factor, info.x_title.replace("(Wh)", f"({unit})")
+
+
+def _y_range(info: TradeoffInfo) -> list[float] | None:
+    """At least 5 points of accuracy tall, so a 0.3-point difference does not look like a cliff."""
+    if info.points.empty:
+        return None
+    low, high = float(info.points["accuracy_pct"].min()), float(info.points["accuracy_pct"].max())
+    span = max(5.0, (high - low) * 1.15)
+    top = min(100.0, high + max(0.5, (span - (high - low)) / 2))
+    return [max(0.0, top - span - 0.5), top + 0.5]
+
+
+def _error_bars(info: TradeoffInfo, frame: pd.DataFrame, factor: float = 1.0) -> dict[str, Any] | None:
+    """Horizontal 95% error bars on the cost axis, when the cost has an interval (in the axis's unit)."""
     if info.x_interval is None or frame.empty:
         return None
     low, high = info.x_interval
-    return {"type": "data", "symmetric": False, "array": (frame[high] - frame[info.x_column]).tolist(),
-            "arrayminus": (frame[info.x_column] - frame[low]).tolist(), "color": OKABE_ITO["blue"], "thickness": 1}
+    return {"type": "data", "symmetric": False, "array": ((frame[high] - frame[info.x_column]) * factor).tolist(),
+            "arrayminus": ((frame[info.x_column] - frame[low]) * factor).tolist(), "color": OKABE_ITO["blue"],
+            "thickness": 1}
+
+
+def _accuracy_bars(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """Vertical 95% intervals of accuracy (Wilson, on the test set), when the records carry them."""
+    if frame.empty or not {"accuracy_ci_low", "accuracy_ci_high"} <= set(frame.columns):
+        return None
+    return {"type": "data", "symmetric": False, "array": ((frame["accuracy_ci_high"] - frame["accuracy"]) * 100).tolist(),
+            "arrayminus": ((frame["accuracy"] - frame["accuracy_ci_low"]) * 100).tolist(), "color": OKABE_ITO["grey"],
+            "thickness": 1}
 
 
 def tradeoff_figure(
     info: TradeoffInfo, *, log_x: bool = False, title: str = "", current_name: str = "current setting"
 ) -> go.Figure:
-    """A plotly figure of ``info``: points, Pareto line, baseline and current markers, legend."""
+    """A plotly figure of ``info``: points with both intervals, Pareto line, labelled baseline and current markers."""
     fig = go.Figure()
     x, y = info.x_column, "accuracy_pct"
+    factor, x_title = _x_view(info)
+    energy = units.energy_view(info.points["energy_wh_per_1k"]) if "energy_wh_per_1k" in info.points else (1e3, "mWh")
     if not info.points.empty:
         fig.add_trace(
             go.Scatter(
-                x=info.points[x], y=info.points[y], mode="markers", name="measured points (95% interval)",
+                x=info.points[x] * factor, y=info.points[y], mode="markers", name="measured points (95% intervals)",
                 marker={"color": OKABE_ITO["sky"], "size": 9, "line": {"width": 1, "color": OKABE_ITO["blue"]}},
-                error_x=_error_bars(info, info.points), hovertext=_hover(info.points), hoverinfo="text",
+                error_x=_error_bars(info, info.points, factor), error_y=_accuracy_bars(info.points),
+                hovertext=_hover(info.points, energy), hoverinfo="text",
             )
         )
         fig.add_trace(
             go.Scatter(
-                x=info.front[x], y=info.front[y], mode="lines", name="Pareto front",
+                x=info.front[x] * factor, y=info.front[y], mode="lines", name="Pareto front (best trade-offs)",
                 line={"color": OKABE_ITO["blue"], "width": 2, "shape": "hv"}, hoverinfo="skip",
             )
         )
-    if not info.baseline.empty:
+    for frame, name, marker, position in (
+        (info.baseline, "uncompressed baseline", {"color": OKABE_ITO["black"], "size": 13, "symbol": "diamond"}, "top left"),
+        (info.current, current_name, {"color": OKABE_ITO["vermillion"], "size": 16, "symbol": "star",
+                                       "line": {"width": 1, "color": "black"}}, "bottom right"),
+    ):
+        if frame.empty:
+            continue
+        text = ["uncompressed"] if frame is info.baseline else list(frame["label"])
         fig.add_trace(
             go.Scatter(
-                x=info.baseline[x], y=info.baseline[y], mode="markers", name="uncompressed baseline",
-                marker={"color": OKABE_ITO["black"], "size": 13, "symbol": "diamond"},
-                hovertext=_hover(info.baseline), hoverinfo="text",
-            )
-        )
-    if not info.current.empty:
-        fig.add_trace(
-            go.Scatter(
-                x=info.current[x], y=info.current[y], mode="markers", name=current_name,
-                marker={"color": OKABE_ITO["vermillion"], "size": 16, "symbol": "star", "line": {"width": 1, "color": "black"}},
-                hovertext=_hover(info.current), hoverinfo="text",
+                x=frame[x] * factor, y=frame[y], mode="markers+text", name=name, marker=marker, text=text,
+                textposition=position, textfont={"size": 12}, hovertext=_hover(frame, energy), hoverinfo="text",
             )
         )
     fig.update_layout(
         title=title or None,
-        xaxis_title=info.x_title,
+        xaxis_title=x_title,
         yaxis_title=info.y_title,
         xaxis_type="log" if log_x else "linear",
         xaxis_rangemode="normal" if log_x else "tozero",  # costs are positive: never show a negative axis
+        xaxis_exponentformat="none", yaxis_exponentformat="none",  # '150', never '150µ' or '1e-4' on a tick
+        yaxis_range=_y_range(info),
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
         height=440,
@@ -232,26 +286,39 @@ def compare_info(records: Records, x_axis: str, group: str = "model") -> dict[st
 
 
 def compare_figure(records: Records, x_axis: str, *, group: str = "model", log_x: bool = False) -> go.Figure:
-    """Pareto front of each group on one chart; colour and marker shape both tell groups apart."""
+    """Pareto front of each group on one chart, each group's uncompressed baseline marked; colour and marker
+    shape both tell groups apart; energy in one unit for the whole chart."""
     fig = go.Figure()
     infos = compare_info(records, x_axis, group)
     x_title = X_AXES[x_axis][1]
+    frame = records_frame(records)
+    energy = units.energy_view(frame["energy_wh_per_1k"]) if "energy_wh_per_1k" in frame else (1e3, "mWh")
+    factor = energy[0] if "(Wh)" in x_title else 1.0
+    x_title = x_title.replace("(Wh)", f"({energy[1]})")
     for i, (name, info) in enumerate(infos.items()):
         colour, symbol = GROUP_COLOURS[i % len(GROUP_COLOURS)], GROUP_SYMBOLS[i % len(GROUP_SYMBOLS)]
         fig.add_trace(go.Scatter(
-            x=info.points[info.x_column], y=info.points["accuracy_pct"], mode="markers", name=f"{name}: all points",
-            marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.35}, hovertext=_hover(info.points),
-            hoverinfo="text", legendgroup=name, showlegend=False,
+            x=info.points[info.x_column] * factor, y=info.points["accuracy_pct"], mode="markers",
+            name=f"{name}: all points", marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.35},
+            hovertext=_hover(info.points, energy), hoverinfo="text", legendgroup=name, showlegend=False,
         ))
         fig.add_trace(go.Scatter(
-            x=info.front[info.x_column], y=info.front["accuracy_pct"], mode="lines+markers", name=f"{name}",
+            x=info.front[info.x_column] * factor, y=info.front["accuracy_pct"], mode="lines+markers", name=f"{name}",
             line={"color": colour, "width": 2, "shape": "hv"}, marker={"color": colour, "symbol": symbol, "size": 10},
-            hovertext=_hover(info.front), hoverinfo="text", legendgroup=name,
+            hovertext=_hover(info.front, energy), hoverinfo="text", legendgroup=name,
         ))
+        if not info.baseline.empty:
+            fig.add_trace(go.Scatter(
+                x=info.baseline[info.x_column] * factor, y=info.baseline["accuracy_pct"], mode="markers+text",
+                name=f"{name}: uncompressed", text=["uncompressed"], textposition="top left",
+                marker={"color": colour, "symbol": "diamond-open", "size": 14, "line": {"width": 2, "color": colour}},
+                hovertext=_hover(info.baseline, energy), hoverinfo="text", legendgroup=name, showlegend=False,
+            ))
     fig.update_layout(
         xaxis_title=x_title, yaxis_title="Test accuracy (%)", xaxis_type="log" if log_x else "linear",
-        xaxis_rangemode="normal" if log_x else "tozero",
-        legend={"title": {"text": "Pareto front of"}, "orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
+        xaxis_rangemode="normal" if log_x else "tozero", xaxis_exponentformat="none", yaxis_exponentformat="none",
+        legend={"title": {"text": "Pareto front of (open diamond: uncompressed)"}, "orientation": "h",
+                "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60}, height=480, template="plotly_white",
     )
     return fig
@@ -268,11 +335,12 @@ def region_figure(regions: list, label: str) -> go.Figure:
             name=f"{label}: kg CO2e per year",
             text=[f"{r.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh" for r in regions],
             textposition="auto",
-            hovertemplate="%{y}: %{x:.4g} kg CO2e per year<br>%{text}<extra></extra>",
+            hovertemplate="%{y}: %{x:,.3r} kg CO2e per year<br>%{text}<extra></extra>",
         )
     )
     fig.update_layout(
         xaxis_title=f"kg CO2e per year ({label})", yaxis={"autorange": "reversed"}, showlegend=True,
+        xaxis_exponentformat="none",
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 40, "b": 60}, height=80 + 36 * len(regions), template="plotly_white",
     )

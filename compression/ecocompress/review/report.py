@@ -23,7 +23,7 @@ from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, mode
 from ecocompress.review.images import regions_png, tradeoff_png
 from ecocompress.models.registry import get_model
 from ecocompress.review.plots import points_frame
-from ecocompress.core.points import CompressionPoint
+from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.review.projection import DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, project, region_comparison
 
 Progress = Callable[[str, float], None]
@@ -126,7 +126,7 @@ def _projection_section(data: ReportData) -> str:
          units.money(p.saved.cost, s.currency)),
     ]
     equivalents = "".join(
-        f"<li>{eq.of(p.saved):,.3g} {eq.unit} of {_e(eq.name)} (factor {eq.factor:.4g} {eq.per.replace('_', ' ')} per "
+        f"<li>{units.number(eq.of(p.saved))} {eq.unit} of {_e(eq.name)} (factor {units.number(eq.factor, 4)} {eq.per.replace('_', ' ')} per "
         f"{eq.unit.rstrip('s')}; source: {_e(eq.source)})</li>"
         for eq in EQUIVALENTS
     )
@@ -189,6 +189,9 @@ table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}td,th{border:1px s
 th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:0.6em;font-size:0.85em}
 .note{background:#fff4e0;border-left:4px solid #E69F00;padding:0.4em 0.8em}h1{margin-bottom:0.2em}
 @media print{details{display:block}details>summary{display:none}}
+@page{size:A4;margin:14mm}
+@media print{body{max-width:none;margin:0;font-size:10pt}table{width:100%;table-layout:fixed;font-size:8pt}
+td,th{overflow-wrap:anywhere;word-break:break-word;padding:0.2em 0.3em}}
 """
 
 
@@ -211,7 +214,7 @@ def render_html(data: ReportData) -> str:
     c, b = data.chosen, data.baseline
     chart = tradeoff_png(data.records, "energy",
                          f"Energy per 1,000 inferences ({{prefix}}Wh, {units.energy_basis(c['energy_estimated'])})", c["label"])
-    table = points_frame(data.records).to_html(index=False, float_format=lambda v: f"{v:.4g}", border=0)
+    table = points_frame(data.records).to_html(index=False, float_format=units.number, border=0)
     estimated = units.energy_basis(c["energy_estimated"])
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ecocompress report: {_e(data.model)}</title>"
@@ -238,10 +241,6 @@ def render_html(data: ReportData) -> str:
         "</body></html>",
     ]
     return "\n".join(parts)
-
-
-# Measured when a report is asked for and nothing but the baseline exists yet (digits: about a minute).
-STARTER_POINTS = (CompressionPoint(bits=8), CompressionPoint(sparsity=0.9, bits=4))
 
 
 def report_data(
@@ -271,7 +270,7 @@ def report_data(
     if point is not None:
         chosen = api.measure_point(model, point, settings, store=store, progress=notify).to_dict()
     elif len(api.measured_points(model, settings, store=store)) < 2:
-        for starter in STARTER_POINTS:
+        for starter in STARTER_POINTS[1:]:
             api.measure_point(model, starter, settings, store=store, progress=notify)
     records = api.measured_points(model, settings, store=store)
     best = recommend(records, max_drop_points)

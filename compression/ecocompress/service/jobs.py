@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from ecocompress.core.points import CompressionPoint
+from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.core.records import MeasureSettings, Measurement
 from ecocompress.service.search import Recommendation, SearchResult, run_search
 from ecocompress.service.sweep import run_sweep
@@ -130,6 +130,33 @@ def start_sweep(model: str, points: Sequence[CompressionPoint], settings: Measur
     job = SweepJob(id=f"sweep-{next(_IDS)}", model=model, points=list(points), settings=settings)
     with _LOCK:
         _JOBS[job.id] = job
+    threading.Thread(target=job._run, name=job.id, daemon=True).start()
+    return job
+
+
+_STARTERS: dict[tuple[str, str], SweepJob] = {}
+
+
+def ensure_starters(model: str, settings: MeasureSettings) -> SweepJob | None:
+    """Measure ``STARTER_POINTS`` of ``model`` in the background, once per server: the job measuring them
+    (new, running, or failed: shown, not retried until a restart), or None when every starter point is stored."""
+    from ecocompress.service.api import lookup
+
+    key = (model, settings.key())
+    with _LOCK:
+        running = _STARTERS.get(key)
+        if running is not None and (running.active or running.state == "failed"):  # a failure is shown, not retried
+            return running
+    missing = [p for p in STARTER_POINTS if lookup(model, p, settings) is None]
+    if not missing:
+        return None
+    with _LOCK:
+        running = _STARTERS.get(key)
+        if running is not None and running.active:
+            return running
+        job = SweepJob(id=f"starters-{next(_IDS)}", model=model, points=missing, settings=settings)
+        _JOBS[job.id] = job
+        _STARTERS[key] = job
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
     return job
 

@@ -1,0 +1,58 @@
+"""The words the product uses, in plain language: one table for the pages' glossary and docs/glossary.md."""
+
+from __future__ import annotations
+
+GLOSSARY: dict[str, str] = {
+    "Baseline (uncompressed)": "The original model, measured the same way; every saving is a comparison with it.",
+    "Sparsity": "The share of a model's weights set to zero (pruned). Zeros make the stored file smaller; a processor "
+                "only runs faster when whole channels are removed (structured pruning).",
+    "Structured pruning": "Removing whole channels or neurons, so the network itself gets smaller and faster; it risks "
+                          "more accuracy than removing single weights.",
+    "Bit-width": "How many bits store each weight: 32 is the original floating-point model; 8 bits is a quarter of "
+                 "the size. Below 7 bits the model is retrained briefly with the rounding in place.",
+    "int8, QDQ, fp16": "Number formats the compressed model can run in on onnxruntime: 8-bit integers (int8; QDQ is how "
+                       "ONNX marks where values are quantized and dequantized) or 16-bit floats (fp16). ecocompress "
+                       "times each and keeps the fastest; 'first layer fp32' means that layer stays in 32-bit floats "
+                       "because it was faster that way.",
+    "Student (distillation)": "A narrower network trained to imitate the original's answers; size 1/2 has half the "
+                              "channels in each layer.",
+    "Low-rank factorisation": "Replacing a large layer by two thin ones that approximate it (via SVD), then retraining "
+                              "briefly.",
+    "Fine-tuning": "A short retraining after compression that recovers most of the accuracy it cost.",
+    "Energy per 1,000 inferences": "Electricity the computer used to answer 1,000 requests with the model, read by "
+                                   "CodeCarbon while the model ran in onnxruntime.",
+    "Estimated / measured energy": "Measured: read from the processor's energy counters. Estimated: CodeCarbon had no "
+                                   "counters on this machine and multiplied a typical power by the time the work took; "
+                                   "ratios between settings are still fair, absolute figures are approximate.",
+    "95% interval": "The range the true value lies in with 95% confidence, from repeated measurements. A saving whose "
+                    "interval includes no change is reported as 'no measurable difference', never as a saving.",
+    "Paired windows": "Energy is read in short windows that alternate between the baseline and the setting, so a "
+                      "machine getting busier affects both alike.",
+    "Pareto front": "The settings for which nothing else measured is both cheaper and at least as accurate: the best "
+                    "trade-offs. Points off the front are beaten by a point on it.",
+    "Accuracy budget": "How many percentage points of accuracy you accept to lose for a saving; the recommendation is "
+                       "the cheapest setting within it.",
+    "Percentage point": "The difference between two percentages: 99.2% to 98.7% is 0.5 points less.",
+    "CO2e": "Carbon-dioxide equivalent: energy used times the carbon intensity of the electricity grid where it runs.",
+    "Grid carbon intensity": "Grams of CO2e emitted per kWh of electricity in a country (CodeCarbon's data, with its year).",
+    "PUE": "Power usage effectiveness of a data centre: total power over the computers' power (1.0 = no overhead; "
+           "1.5 = half as much again for cooling and the rest).",
+    "Scenario: online or batch": "Online: one request at a time (batch 1), as a live service answers. Batch: 256 "
+                                 "requests together, as an offline job runs. The best setting can differ.",
+    "Measurement series": "Points measured under the same conditions (scenario, threads, code version, forced power); "
+                          "only points of one series are compared or drawn together.",
+    "Stored size": "Bytes of the compressed file you would ship (zeros and low-bit weights packed). The runnable ONNX "
+                   "file can be larger: runtimes need full-size tensors.",
+    "Occupancy bitmask": "How the stored file marks which weights are non-zero: one bit per weight, then only the "
+                         "non-zero values.",
+    "Modelled energy": "Energy computed from operation counts and published energy per operation for a type of hardware "
+                       "(for example an EIE-like sparse accelerator, a chip that skips zero weights); an estimate of "
+                       "what dedicated hardware would gain, never mixed with measured energy.",
+    "ONNX and onnxruntime": "ONNX is a standard file format for trained models; onnxruntime is the widely used engine "
+                            "that runs them. Every figure here comes from the compressed model running in it.",
+}
+
+
+def markdown() -> str:
+    """The glossary as Markdown (a definition per term), as docs/glossary.md holds it."""
+    return "\n".join(f"- **{term}**: {text}" for term, text in GLOSSARY.items())
