@@ -89,19 +89,29 @@ def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
 def one_cycle(browser, base: str, model: Path, data: Path) -> None:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
+    try:
+        _upload(page, base, model, data)
+    except Exception:
+        page.screenshot(path=str(ROOT / "test-artifacts" / "upload-memory-failure.png"), full_page=True)
+        print(page.locator('[data-testid="stMain"]').inner_text()[-1500:])
+        raise
+    finally:
+        context.close()
+
+
+def _upload(page, base: str, model: Path, data: Path) -> None:
     page.goto(f"{base}/upload")
-    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-    inputs.first.wait_for(state="attached", timeout=60_000)
-    inputs.nth(0).set_input_files(str(model))
-    page.locator('[data-testid="stFileChip"]').filter(has_text=model.name).wait_for(timeout=60_000)
-    inputs.nth(1).set_input_files(str(data))
-    page.locator('[data-testid="stFileChip"]').filter(has_text=data.name).wait_for(timeout=120_000)
+    uploader = lambda label: page.locator('[data-testid="stFileUploader"]').filter(has_text=label)  # noqa: E731
+    uploader("ONNX model").locator('input[type="file"]').wait_for(state="attached", timeout=60_000)
+    uploader("ONNX model").locator('input[type="file"]').set_input_files(str(model))
+    uploader("ONNX model").locator('[data-testid="stFileChip"]').filter(has_text=model.name).wait_for(timeout=60_000)
+    uploader("Labeled data").locator('input[type="file"]').set_input_files(str(data))
+    uploader("Labeled data").locator('[data-testid="stFileChip"]').filter(has_text=data.name).wait_for(timeout=120_000)
     button = page.get_by_role("button", name="Check and add the model")
     page.wait_for_function("() => [...document.querySelectorAll('button')].some(b => "
-                           "b.innerText.includes('Check and add the model') && !b.disabled)", timeout=60_000)
+                           "b.innerText.includes('Check and add the model') && !b.disabled)", timeout=180_000)
     button.click(timeout=60_000)
     page.get_by_text("Added", exact=False).first.wait_for(timeout=120_000)
-    context.close()
 
 
 def main() -> None:

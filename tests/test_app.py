@@ -351,3 +351,11 @@ def test_two_sessions_uploading_one_model_with_other_data_keep_their_own_results
     assert not any(f"({name_a})" in option for option in b.selectbox(key="model").options)
     a.run()  # after B's upload and measurement, A still sees its own model and accuracy
     assert a.session_state["model"] == name_a and _accuracy(a) > 90
+
+
+def test_explore_shows_where_the_energy_goes_per_layer(explore):
+    explore.button(key="analyse_layers").click().run()
+    _ok(explore)
+    assert any("What each layer costs" in chart.proto.spec for chart in explore.get("plotly_chart"))
+    table = next(d.value for d in explore.dataframe if "layer" in d.value.columns)
+    assert list(table["layer"]) == ["features.0", "features.2", "classifier.1", "classifier.3"]

@@ -93,6 +93,15 @@ def build_parser() -> Parser:
     _measurement_flags(search)
     search.add_argument("--json", action="store_true")
 
+    layers = sub.add_parser("layers", help="per weighted layer: parameters, MACs, modelled energy, measured time "
+                                           "share and the quality lost when only that layer is pruned / quantized")
+    layers.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
+    _upload_flags(layers)
+    layers.add_argument("--sparsity", default=None, help="sparsity for the pruning sensitivity (default 0.5)")
+    layers.add_argument("--bits", default=None, help="bits for the quantization sensitivity (default 4)")
+    _measurement_flags(layers)
+    layers.add_argument("--json", action="store_true")
+
     sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
     sweep.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
     _upload_flags(sweep)
@@ -500,9 +509,41 @@ def _table(frame, title: str) -> str:
     return "\n".join(lines)
 
 
+def cmd_layers(args: argparse.Namespace) -> int:
+    from ecocompress.core.points import CompressionPoint
+    from ecocompress.service.layers import layer_view
+
+    point = CompressionPoint(
+        sparsity=0.0 if args.sparsity is None else _number("sparsity", args.sparsity, float),
+        bits=32 if args.bits is None else _number("bits", args.bits, int),
+    )
+    settings = _settings(args)
+
+    def progress(step: str, _fraction: float) -> None:
+        if not args.json:
+            print(f"  ... {step}", file=sys.stderr, flush=True)
+
+    view = layer_view(_resolve_model(args), point, settings, progress=progress)
+    if args.json:
+        print(json.dumps(view.to_dict(), indent=2))
+        return 0
+    print(f"{view.model}: per weighted layer (uncompressed model, {view.scenario} scenario, batch {view.batch}); sensitivity = "
+          f"change in {view.quality_metric} (points) with only that layer pruned to {view.sparsity:.0%} / on a "
+          f"{view.bits}-bit grid, no fine-tune")
+    print(f"{'layer':<16} {'type':<6} {'params':>9} {'MACs':>11} {'modelled dense CPU':>19} {'time':>6} "
+          f"{'prune':>7} {'quantize':>8}")
+    for r in view.rows:
+        prune, quantize = r.sensitivity_points.get("prune"), r.sensitivity_points.get("quantize")
+        print(f"{r.name[:16]:<16} {r.op_type:<6} {r.params:>9,} {r.macs:>11,} "
+              f"{units.si(r.modelled_energy_pj['dense_cpu'] * 1e-12 / 3600, 'Wh'):>19} {r.time_share:>6.1%} "
+              f"{'' if prune is None else f'{prune:+.2f}':>7} {'' if quantize is None else f'{quantize:+.2f}':>8}")
+    print(f"rank correlation of measured time share and modelled dense-CPU energy: {view.rank_correlation:.2f}")
+    return 0
+
+
 COMMANDS = {
     "models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "search": cmd_search, "report": cmd_report,
-    "project": cmd_project,
+    "project": cmd_project, "layers": cmd_layers,
 }
 
 

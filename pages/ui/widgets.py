@@ -312,3 +312,26 @@ def points_table(records: plots.Records) -> None:
     frame = plots.points_frame(records)
     if not frame.empty:
         st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def layer_section(model: str, point, settings) -> None:
+    """Where the energy goes, layer by layer, and which layers can be squeezed (computed once, on request)."""
+    from ecocompress.service.layers import cached_layer_view, knobs, layer_view
+
+    st.subheader("Where the energy goes, layer by layer")
+    sparsity, bits = knobs(point)
+    st.caption(f"For the uncompressed model: each weighted layer's share of the time onnxruntime spends (measured) and "
+               f"of the energy a dense CPU would use (modelled), beside the accuracy change when only that layer is "
+               f"pruned to {sparsity:.0%} or put on {bits}-bit weights, without fine-tuning (the Explore knobs set both; "
+               "a knob left off uses 50% or 4 bits). Layers that cost much and lose little are the ones to squeeze.")
+    with plain_errors():
+        view = cached_layer_view(model, point, settings)
+        if view is None:
+            if not st.button("Analyse the layers (about 10-30 s)", key="analyse_layers"):
+                return
+            bar = st.progress(0.0, text="starting")
+            view = layer_view(model, point, settings, session=state.session_id(),
+                              progress=lambda step, f: bar.progress(min(1.0, f), text=step))
+            bar.empty()
+        st.plotly_chart(plots.layers_figure(view), width="stretch", key="layers_chart")
+        st.dataframe(plots.layers_frame(view), hide_index=True, width="stretch")

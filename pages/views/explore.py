@@ -94,3 +94,4 @@ if result is not None:
     widgets.method_badge(result)
     widgets.point_details(result)
     widgets.tradeoff_chart(model, current_label=result.label)
+    widgets.layer_section(model, point, settings)

@@ -119,7 +119,9 @@ st.subheader("2. Your scale")
 codes = [code for code, _ in country_choices()]
 country_names = dict(country_choices())
 s1, s2, s3, s4, s5 = st.columns([2, 2, 1, 1, 1])
-s1.number_input("Inferences per day", min_value=0, max_value=10**15, step=1_000_000, key=state.PER_DAY)
+s1.number_input("Inferences per day", min_value=0, max_value=10**15, step=1_000_000, key=state.PER_DAY,
+                help="Enter your real volume: the default, 10 million a day, is a mid-size web service; every "
+                     "figure below scales with it.")
 s2.selectbox("Deployment region", codes, key=state.DEPLOY_COUNTRY, format_func=lambda c: f"{country_names[c]} ({c})")
 s3.number_input("Price per kWh", min_value=0.0, max_value=100.0, step=0.01, key=state.PRICE, format="%.3f")
 s4.text_input("Currency", key=state.CURRENCY, max_chars=8)
@@ -146,16 +148,30 @@ with widgets.plain_errors():
         (cols[2], "Electricity cost per year", "cost", lambda v: units.money(v, scale.currency)),
     ):
         saved = getattr(projection.saved, key)
+        measurable = chosen.is_baseline or chosen.saves_energy or chosen.energy_ratio_ci_low > 1.0
         col.metric(
             title, fmt(getattr(projection.point, key)),
-            f"{'saves' if saved >= 0 else 'costs'} {fmt(abs(saved))} vs baseline", delta_color="normal" if saved >= 0 else "inverse",
-            help=f"Baseline: {fmt(getattr(projection.baseline, key))} per year.", border=True,
+            (f"{'saves' if saved >= 0 else 'costs'} {fmt(abs(saved))} vs baseline" if measurable
+             else "no measurable difference vs baseline"),
+            delta_color=("normal" if saved >= 0 else "inverse") if measurable else "off",
+            help=f"Baseline: {fmt(getattr(projection.baseline, key))} per year. A change is shown only when the 95% "
+                 "interval of the energy ratio excludes no change.", border=True,
         )
         col.caption(f"baseline {fmt(getattr(projection.baseline, key))}; "
                     + ("estimated" if chosen.energy_estimated else "measured") + " energy")
+    if not chosen.is_baseline:
+        per_million = chosen.baseline_energy_wh_per_1k * 1000  # Wh per million requests, uncompressed
+        low, high = (1 - chosen.energy_ratio_ci_high) * per_million, (1 - chosen.energy_ratio_ci_low) * per_million
+        st.markdown(
+            f"**Per million requests** {chosen.label} uses {units.energy_wh(chosen.energy_wh_per_1k * 1000)} instead "
+            f"of {units.energy_wh(per_million)}: "
+            + (f"{units.energy_wh((1 - chosen.energy_ratio) * per_million)} saved (95%: {units.energy_wh(low)} to "
+               f"{units.energy_wh(high)})." if chosen.saves_energy else "no measurable saving (the 95% interval "
+               "includes no change).")
+        )
     st.markdown(
         "The yearly saving is about the same as: "
-        + "; ".join(f"**{eq.of(projection.saved):,.3g} {eq.unit}** of {eq.name}" for eq in EQUIVALENTS) + "."
+        + "; ".join(f"**{units.number(eq.of(projection.saved))} {eq.unit}** of {eq.name}" for eq in EQUIVALENTS) + "."
     )
     st.caption("Sources: " + " | ".join(eq.source for eq in EQUIVALENTS))
 

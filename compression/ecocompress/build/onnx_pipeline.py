@@ -13,6 +13,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -177,3 +178,22 @@ def build_onnx_artifact(
         effective_macs=counts.nonzero_macs,
         notes=tuple(notes),
     )
+
+
+def single_layer_variants(onnx_path: Path | str, sparsity: float, bits: int) -> Iterator[tuple[str, str, bytes]]:
+    """(node, 'prune' or 'quantize', model bytes) with only that layer pruned to ``sparsity`` (magnitude, no
+    fine-tune) or only that layer's weights on a ``bits`` grid; a knob left off yields nothing for it."""
+    import onnx
+
+    original = onnx.load(str(onnx_path), load_external_data=False)
+    for ref in weight_refs(original):
+        for kind, active in (("prune", sparsity > 0), ("quantize", bits < 32)):
+            if not active:
+                continue
+            model = onnx.ModelProto()
+            model.CopyFrom(original)
+            if kind == "prune":
+                prune_initializers(model, [ref], sparsity)
+            else:
+                quantize_initializers(model, [ref], bits)
+            yield ref.node, kind, model.SerializeToString()

@@ -137,6 +137,9 @@ def _enter_child(memory_mb: float) -> None:
     global _INSIDE_WORKER
     _INSIDE_WORKER = True
     _die_with_parent()
+    # pyarrow (under pandas) reserves about a gigabyte of address space for its own allocator: under RLIMIT_AS
+    # that would leave nothing for onnxruntime. The system allocator reserves only what is used.
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     memory = int(memory_mb * 1e6)
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
@@ -176,7 +179,7 @@ def _serve(connection, memory_mb: float) -> None:
         except (EOFError, OSError):
             return
         os.environ.clear()
-        os.environ.update(environ)
+        os.environ.update({"ARROW_DEFAULT_MEMORY_POOL": "system", **environ})
         os.chdir(cwd)
         _set_cpu_limit(cpu_seconds)
 

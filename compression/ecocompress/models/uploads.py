@@ -473,10 +473,26 @@ def load_upload(
     Keep the returned object for as long as the model should be reachable by name (``registry.hold_upload``):
     a browser session keeps it in its state, the CLI for the life of the command.
     """
-    from ecocompress.core.data import Dataset
-    from ecocompress.core.limits import check_memory
+    from ecocompress.core.limits import Limits, call_with_limits, check_memory
 
     check_memory("Adding an upload")  # a server above its memory ceiling refuses uploads as it refuses jobs
+    # parsed and checked in a limited child: the server never expands a file or imports onnx for an upload
+    spec = call_with_limits(parse_upload, model_bytes, model_filename, data_bytes, data_filename, label_column,
+                            train_bytes, train_filename, limits=Limits.for_checks(),
+                            what=f"Checking {_display_name(model_filename)!r}")
+    if register:
+        from ecocompress.models.registry import hold_upload
+
+        spec = hold_upload(spec)
+    return spec
+
+
+def parse_upload(
+    model_bytes: bytes, model_filename: str, data_bytes: bytes, data_filename: str, label_column: str | None,
+    train_bytes: bytes | None, train_filename: str | None,
+) -> UploadedModel:
+    """Parse and check the files (``load_upload`` runs this under the upload-check limits)."""
+    from ecocompress.core.data import Dataset
 
     info = read_onnx(model_bytes, model_filename)
     model_bytes, info = _scores_only(model_bytes, info)
@@ -508,7 +524,7 @@ def load_upload(
         digest.update(np.ascontiguousarray(array).tobytes())
     digest = digest.hexdigest()[:12]
     stem = slug(re.sub(r"\.onnx$", "", _display_name(model_filename), flags=re.I)) or "model"
-    spec = UploadedModel(
+    return UploadedModel(
         name=f"{stem[:40]}-{digest}",
         title=_display_name(model_filename),
         onnx_bytes=model_bytes,
@@ -517,11 +533,6 @@ def load_upload(
         data_note=note,
         warnings=tuple(warnings),
     )
-    if register:
-        from ecocompress.models.registry import hold_upload
-
-        spec = hold_upload(spec)
-    return spec
 
 
 def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxClassifier]:

@@ -345,3 +345,54 @@ def region_figure(regions: list, label: str) -> go.Figure:
         margin={"l": 60, "r": 20, "t": 40, "b": 60}, height=80 + 36 * len(regions), template="plotly_white",
     )
     return fig
+
+
+def layers_frame(view) -> pd.DataFrame:
+    """The per-layer view (``service.layers.LayerView``) as a table people read, units in the headers."""
+    modelled = sum(r.modelled_energy_pj["dense_cpu"] for r in view.rows) or 1.0
+    return pd.DataFrame([{
+        "layer": r.name,
+        "type": r.op_type,
+        "parameters": r.params,
+        "MACs per inference": r.macs,
+        "time share, measured (%)": round(r.time_share * 100, 1),
+        "modelled energy share, dense CPU (%)": round(r.modelled_energy_pj["dense_cpu"] / modelled * 100, 1),
+        f"change if only this layer is pruned to {view.sparsity:.0%} (points)": _points(r.sensitivity_points.get("prune")),
+        f"change if only this layer is {view.bits}-bit (points)": _points(r.sensitivity_points.get("quantize")),
+    } for r in view.rows])
+
+
+def _points(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def layers_figure(view) -> go.Figure:
+    """Cost share (measured time, modelled energy) beside sensitivity, one row per layer: the layers that cost a
+    lot and lose little when squeezed stand out."""
+    from plotly.subplots import make_subplots
+
+    frame = layers_frame(view)
+    names = list(frame["layer"])
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.08,
+                        subplot_titles=("What each layer costs (share of the model, %)",
+                                        "Accuracy change if only this layer is squeezed (points)"))
+    for column, colour, label in (
+        ("time share, measured (%)", OKABE_ITO["blue"], "time in onnxruntime (measured)"),
+        ("modelled energy share, dense CPU (%)", OKABE_ITO["orange"], "energy on a dense CPU (modelled)"),
+    ):
+        fig.add_trace(go.Bar(y=names, x=frame[column], orientation="h", name=label, marker_color=colour,
+                             hovertemplate="%{y}: %{x:.1f}%<extra>" + label + "</extra>"), row=1, col=1)
+    for column, colour, label in (
+        (frame.columns[6], OKABE_ITO["vermillion"], f"pruned to {view.sparsity:.0%}"),
+        (frame.columns[7], OKABE_ITO["purple"], f"{view.bits}-bit weights"),
+    ):
+        fig.add_trace(go.Bar(y=names, x=frame[column].fillna(0.0), orientation="h", name=label, marker_color=colour,
+                             hovertemplate="%{y}: %{x:+.2f} points<extra>" + label + "</extra>"), row=1, col=2)
+    fig.update_layout(barmode="group", height=140 + 60 * len(names), template="plotly_white",
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0},
+                      margin={"l": 100, "r": 20, "t": 90, "b": 50}, xaxis_exponentformat="none",
+                      xaxis2_exponentformat="none")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="% of the whole model", row=1, col=1)
+    fig.update_xaxes(title_text="points of accuracy (negative = lost)", row=1, col=2)
+    return fig
