@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ecocompress.core.config import env_number
 from ecocompress.core.grid import DEFAULT_COUNTRY
 from ecocompress.models.registry import DEFAULT_MODEL
 from ecocompress.core.points import CompressionPoint
@@ -62,7 +63,7 @@ DEFAULTS = {
     COUNTRY: DEFAULT_COUNTRY,
     REPEATS: 4,
     SCENARIO: "batch",
-    ENERGY_BUDGET: 30,
+    ENERGY_BUDGET: max(1, min(120, int(env_number("ECOCOMPRESS_ENERGY_BUDGET_S", 30)))),  # the server's default
     X_AXIS: "energy",
     LOG_X: False,
     REVIEW_BUDGET: 1.0,
