@@ -42,7 +42,7 @@ def main() -> None:
         view = layer_view(name, point, settings)
         print(f"\n{name} (batch {view.batch}; sensitivity: only that layer pruned to {view.sparsity:.0%} / "
               f"{view.bits}-bit, no fine-tune, points of {view.quality_metric})")
-        print(f"{'layer':<14} {'MACs':>10} {'params':>8} {'time share':>11} {'modelled share':>15} {'compute share':>14} "
+        print(f"{'layer':<14} {'MACs':>10} {'params':>8} {'time share':>11} {'modelled share':>15} {'MAC share':>14} "
               f"{'prune':>7} {'quantize':>9}")
         modelled_total = sum(r.modelled_energy_pj["dense_cpu"] for r in view.rows)
         macs_total = sum(r.macs for r in view.rows)

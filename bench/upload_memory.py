@@ -29,6 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 TTL_S = 3
+COLLECT_EVERY_S = 10  # models.registry.COLLECT_EVERY_S
 FEATURES = 256
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
@@ -155,13 +156,12 @@ def main() -> None:
                     now = rss_mb(proc.pid)
                     peak = max(peak, now)
                     print(f"  after cycle {cycle:2d}: {now:,.0f} MB")
-                time.sleep(TTL_S + 1)  # the closed sessions expire; the next disconnect drops them from the cache,
-                for _ in range(2):       # and the next page run lets go of what they held
-                    probe = browser.new_context()
-                    probe.new_page().goto(f"{base}/upload")
-                    time.sleep(4)
-                    probe.close()
-                    time.sleep(1)
+                time.sleep(TTL_S + 1)  # the closed sessions expire; the next disconnect drops them from the cache
+                probe = browser.new_context()
+                probe.new_page().goto(f"{base}/upload")
+                time.sleep(4)
+                probe.close()
+                time.sleep(COLLECT_EVERY_S + 2)  # the next page run collects what they held (at most every 10 s)
                 probe = browser.new_context()
                 probe.new_page().goto(f"{base}/upload")
                 time.sleep(4)

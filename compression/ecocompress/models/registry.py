@@ -41,7 +41,7 @@ def held_bytes() -> int:
 
 
 _COLLECTED = [0.0]
-COLLECT_EVERY_S = 20.0
+COLLECT_EVERY_S = 10.0
 
 
 def release_ended() -> None:
