@@ -90,3 +90,26 @@ def bad_data(frame: pd.DataFrame, classes: int) -> list[tuple[str, bytes, str]]:
         ("huge-label.csv", _edited(frame, "label", 1, 1e30), "must be whole-number class indices; row 3 has '1e+30'"),
         ("![t](https://example.invalid/?leak).csv", _csv(frame.drop(columns=["label"])), "has no 'label' column"),
     ]
+
+
+def classifier_around(nodes: list, extra_inits: list | None = None) -> bytes:
+    """x [n, 4] -> scores [n, 3] = x @ w + bias, where ``nodes`` compute ``bias`` (shape [3]) the hostile way."""
+    graph = helper.make_graph(
+        [*nodes, helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "bias"], ["scores"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.1] * 12), *(extra_inits or [])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
+
+
+def add_one_loop_body():
+    """A Loop body that keeps going and adds 1 to a [3] accumulator: as many iterations as the trip count says."""
+    return helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [3])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [3])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [3], [1.0] * 3)],
+    )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper
 
-from bad_uploads import MARKER, external_data_in_a_subgraph
+from bad_uploads import MARKER, add_one_loop_body, classifier_around, external_data_in_a_subgraph
 from ecocompress.core.units import escape_markdown
 from ecocompress.models.uploads import UploadError, all_tensors, read_labeled, read_onnx
 
@@ -147,20 +147,9 @@ def test_markdown_in_a_file_name_stays_text():
 
 # ---- upload checks run in a child process under memory, CPU and wall-clock limits --------------------------------
 
-def _classifier_around(nodes: list, extra_inits: list | None = None) -> bytes:
-    """x [n, 4] -> scores [n, 3] = x @ w + bias, where ``nodes`` compute ``bias`` (shape [3]) the hostile way."""
-    graph = helper.make_graph(
-        [*nodes, helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "bias"], ["scores"])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 3])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.1] * 12), *(extra_inits or [])],
-    )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
-
-
 def _memory_bomb() -> bytes:
     """851 bytes that ask onnxruntime for 40 GB: ConstantOfShape [100000, 100000], reduced to a bias."""
-    return _classifier_around(
+    return classifier_around(
         [helper.make_node("ConstantOfShape", ["big"], ["zeros"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0])),
          helper.make_node("ReduceSum", ["zeros"], ["total"], keepdims=0),
          helper.make_node("Expand", ["total", "three"], ["bias"])],
@@ -170,16 +159,8 @@ def _memory_bomb() -> bytes:
 
 def _endless_loop() -> bytes:
     """A Loop of 2^40 iterations (its body adds 1): it would never return."""
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
-        "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [3])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [3])],
-        [helper.make_tensor("one", TensorProto.FLOAT, [3], [1.0] * 3)],
-    )
-    return _classifier_around(
-        [helper.make_node("Loop", ["trips", "keep_going", "start"], ["bias"], body=body)],
+    return classifier_around(
+        [helper.make_node("Loop", ["trips", "keep_going", "start"], ["bias"], body=add_one_loop_body())],
         [helper.make_tensor("trips", TensorProto.INT64, [], [2**40]), helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]),
          helper.make_tensor("start", TensorProto.FLOAT, [3], [0.0] * 3)],
     )
@@ -221,7 +202,7 @@ def test_an_endless_loop_is_stopped_by_the_time_limit(monkeypatch):
 def test_a_well_behaved_model_still_passes_the_limited_check():
     from ecocompress.models.uploads import load_upload
 
-    spec = load_upload(_classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
+    spec = load_upload(classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
                        "fine.onnx", _csv_for(), "data.csv", register=False)
     assert spec.info.classes == 3
 
@@ -300,7 +281,7 @@ def test_the_same_model_with_other_data_is_another_model_with_its_own_points(mon
     from ecocompress.models.registry import get_model
     from ecocompress.models.uploads import load_upload
 
-    model = _classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
+    model = classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
     first = load_upload(model, "same.onnx", _csv_for(), "a.csv")
     other_rows = "\n".join(f"{i % 3},{i % 2},{i % 5},{i % 7},{(i + 1) % 3}" for i in range(40))
     second = load_upload(model, "same.onnx", ("a,b,c,d,label\n" + other_rows).encode(), "b.csv")
@@ -319,7 +300,7 @@ def test_an_upload_lives_as_long_as_its_holder_and_the_total_is_bounded(monkeypa
     from ecocompress.models.registry import get_model
     from ecocompress.models.uploads import load_upload
 
-    model = _classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
+    model = classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
     held = load_upload(model, "held.onnx", _csv_for(), "a.csv")
     name = held.name
     assert get_model(name) is held
@@ -342,5 +323,5 @@ def test_uploads_wait_while_the_server_is_above_its_memory_ceiling(monkeypatch):
 
     monkeypatch.setenv("ECOCOMPRESS_MAX_RSS_MB", "1")
     with pytest.raises(MemoryCeilingError, match="Adding an upload has to wait.*above its 1 MB ceiling"):
-        load_upload(_classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
+        load_upload(classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)]),
                     "m.onnx", _csv_for(), "a.csv")

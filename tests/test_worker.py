@@ -8,6 +8,7 @@ import time
 import pytest
 from onnx import TensorProto, helper
 
+from bad_uploads import add_one_loop_body, classifier_around
 from ecocompress.core.limits import LimitExceeded, Limits, Worker
 from ecocompress.core.points import CompressionPoint
 from ecocompress.service.store import ResultsStore
@@ -120,26 +121,14 @@ def test_a_running_measurement_is_cancelled_within_2_s_and_stores_nothing(fast_s
 def _data_dependent_loop() -> bytes:
     """Scores = x @ w + bias, where bias comes from a Loop of max(x) x 10^12 iterations: all-zero rows pass the
     two-row upload check; the first non-zero row never returns."""
-    body = helper.make_graph(
-        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["acc_in", "one"], ["acc_out"])],
-        "body",
-        [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
-         helper.make_tensor_value_info("acc_in", TensorProto.FLOAT, [3])],
-        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("acc_out", TensorProto.FLOAT, [3])],
-        [helper.make_tensor("one", TensorProto.FLOAT, [3], [1.0] * 3)],
-    )
-    graph = helper.make_graph(
+    return classifier_around(
         [helper.make_node("ReduceMax", ["x"], ["top"], keepdims=0),
          helper.make_node("Mul", ["top", "scale"], ["scaled"]),
          helper.make_node("Cast", ["scaled"], ["trips"], to=TensorProto.INT64),
-         helper.make_node("Loop", ["trips", "keep_going", "start"], ["bias"], body=body),
-         helper.make_node("MatMul", ["x", "w"], ["xw"]), helper.make_node("Add", ["xw", "bias"], ["scores"])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 3])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.1] * 12), helper.make_tensor("scale", TensorProto.FLOAT, [], [1e12]),
-         helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]), helper.make_tensor("start", TensorProto.FLOAT, [3], [0.0] * 3)],
+         helper.make_node("Loop", ["trips", "keep_going", "start"], ["bias"], body=add_one_loop_body())],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [], [1e12]), helper.make_tensor("keep_going", TensorProto.BOOL, [], [True]),
+         helper.make_tensor("start", TensorProto.FLOAT, [3], [0.0] * 3)],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]).SerializeToString()
 
 
 def test_an_upload_that_loops_forever_on_real_data_fails_its_job_and_frees_the_queue(fast_settings, monkeypatch):
