@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from ecocompress.measure.flips import PredictionChanges
 from ecocompress.service.api import lookup, measure_point
 from ecocompress.core.points import CompressionPoint
 from ecocompress.service.store import ResultsStore
@@ -108,3 +109,34 @@ def test_points_of_other_series_never_share_a_chart(fast_settings):
     mixed = [*measured_points("digits-cnn", fast_settings), *measured_points("digits-cnn", online)]
     with pytest.raises(ValueError, match="different measurement series"):
         tradeoff_info(mixed, "energy")
+
+
+def test_a_first_answer_job_stores_the_quick_version_first_and_keeps_it_out_of_the_chart(fast_settings):
+    """One job per setting: its post-training version with two energy pairs (same series), then the point."""
+    from ecocompress.service.api import measured_points, quick_version, request_point
+
+    point, settings = CompressionPoint(sparsity=0.5, bits=8), replace(fast_settings, energy_budget_s=4)
+    quick_point, quick_settings = quick_version("digits-cnn", point, settings)
+    assert quick_point == point.quick and quick_settings.repeats == 2 and quick_settings.energy_budget_s == 3
+    assert quick_settings.series() == settings.series()
+    ticket = request_point("digits-cnn", point, settings, session="test", first_answer=True)
+    seen_first_while_running = False
+    while not ticket.wait(0.1):
+        seen_first_while_running |= lookup("digits-cnn", quick_point, quick_settings) is not None
+    result = ticket.result()
+    assert seen_first_while_running and result.label == "50% sparse, 8-bit" and result.fine_tuned
+    first = lookup("digits-cnn", quick_point, quick_settings)
+    assert first.label == "50% sparse, 8-bit, before fine-tuning" and not first.fine_tuned
+    assert "not fine-tuned" in first.technique_notes and "fine-tuned" in result.technique_notes
+    assert first.energy_ratio_ci_low <= first.energy_ratio <= first.energy_ratio_ci_high
+    # one job for the setting (the baseline it needed first measured once, inside it, and reused by the point)
+    assert sorted(job["label"] for job in ResultsStore().jobs()) == ["50% sparse, 8-bit", "fp32 baseline"]
+    assert [m.label for m in measured_points("digits-cnn", settings)] == ["fp32 baseline", "50% sparse, 8-bit"]
+
+    # What changed, answer by answer: the flips add up to the accuracy change (the baseline has none).
+    changes = PredictionChanges.from_dict(result.prediction_changes)
+    assert changes.examples == result.test_examples == 360
+    assert changes.wrong_to_right - changes.right_to_wrong == round((result.accuracy - result.baseline_accuracy) * 360)
+    assert sum(c.point_correct for c in changes.per_class) == round(result.accuracy * 360)
+    assert len(changes.flipped) == min(24, changes.right_to_wrong + changes.wrong_to_right)
+    assert measured_points("digits-cnn", settings)[0].prediction_changes is None  # the baseline's

@@ -136,6 +136,28 @@ def test_each_knob_changes_the_setting_and_the_result(explore, widget, key, valu
     assert _metrics(explore) == before
 
 
+def test_each_new_setting_got_a_quick_first_answer_before_the_full_one(explore):
+    """Measured in the knob test above: the post-training version first, then the fine-tuned point."""
+    from ecocompress.service.store import ResultsStore
+
+    labels = [r["label"] for r in ResultsStore().results("digits-cnn")]
+    for quick, full in (("50% sparse, before fine-tuning", "50% sparse"),
+                        ("student x0.5, after one short training epoch", "student x0.5")):
+        assert labels.index(quick) < labels.index(full), labels
+
+
+def test_explore_shows_what_changed_answer_by_answer(explore):
+    explore.slider(key="sparsity").set_value(0.5).run()  # measured in the knob test: served from the store
+    _ok(explore)
+    assert any(s.value == "What changed: answers that flipped" for s in explore.subheader)
+    assert any(m.value.startswith("Of 360 test examples: ") for m in explore.markdown)
+    table = next(d.value for d in explore.dataframe if "change (points)" in d.value.columns)
+    assert table["class"].tolist() == list(range(10)) and table["test examples"].sum() == 360
+    explore.slider(key="sparsity").set_value(0.0).run()
+    _ok(explore)
+    assert not any(s.value == "What changed: answers that flipped" for s in explore.subheader)  # the baseline
+
+
 def test_structured_toggle_changes_the_setting(explore):
     explore.slider(key="sparsity").set_value(0.5).run()
     explore.toggle(key="structured").set_value(True).run()
@@ -191,9 +213,11 @@ def test_review_projects_models_and_exports(module_home):
     _ok(at)
     before = _metrics(at)
     assert set(before) == {"Energy per year", "CO2e per year", "Electricity cost per year"}
+    assert any("per year at your volume: At 10,000,000 inferences a day" in i.value for i in at.info)
     at.number_input(key="per_day").set_value(1_000_000_000).run()
     _ok(at)
     assert _metrics(at)["Energy per year"] != before["Energy per year"]  # the scale drives the projection
+    assert any("per year at your volume: At 1,000,000,000 inferences a day" in i.value for i in at.info)
     at.selectbox(key="deploy_country").set_value("SWE").run()
     assert any("Sweden" in c.value for c in at.caption)
     assert "Sweden" in at.get("plotly_chart")[0].proto.spec  # region comparison chart

@@ -307,7 +307,14 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             after_bits = thumb.get_attribute("aria-valuetext")
             print(f"  sparsity slider: {before_bits!r} -> {after_bits!r}")
 
-            # The new point is measured (st.status + progress bar), then the cards and chart are redrawn.
+            # The job first measures a quick version (post-training, two energy pairs), shown labelled while the
+            # fine-tuned point is measured (st.status + progress bar); then the cards and chart are redrawn.
+            first = page.locator('[data-testid="stMarkdownContainer"]').filter(has_text="First answer for ").first
+            expect(first).to_be_visible(timeout=SECOND_MEASURE_TIMEOUT_MS)
+            first_text = first.inner_text()
+            print(f"[{time.monotonic() - started:.0f} s] first answer: {first_text[:160]!r}")
+            assert "not fine-tuned" in first_text, first_text
+            _screenshot(page, "browser-explore-first-answer.png")
             _wait_settled(
                 page, before_metrics, before_chart["points"] + 1, SECOND_MEASURE_TIMEOUT_MS,
                 "browser-explore.png",
@@ -317,7 +324,7 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
 
             assert thumb.get_attribute("aria-valuetext") == after_bits  # the app kept the new value
             new_jobs = _jobs_started(tmp_path / "eco-home")[len(jobs_before):]
-            assert new_jobs == ["25% sparse"], new_jobs  # five notches, one job
+            assert new_jobs == ["25% sparse"], new_jobs  # five notches, one job (its first answer included)
             # (a) the cards show the new point: values changed, and a size figure (deterministic, unlike
             # latency or energy) changed: pruning 25% of the weights shrinks the stored (sparse) size.
             assert _size(after_metrics).endswith("B")

@@ -317,6 +317,29 @@ def test_an_upload_lives_as_long_as_its_holder_and_the_total_is_bounded(monkeypa
     assert load_upload(model, "held.onnx", ("a,b,c,d,label\n" + other_rows).encode(), "b.csv").name != name
 
 
+def test_ended_sessions_are_collected_in_a_server_with_few_heap_arenas(monkeypatch):
+    """A page run caps glibc's arenas (what ended sessions freed goes back to the system) and collects them."""
+    import gc
+
+    from ecocompress.models import registry
+
+    monkeypatch.setattr(registry, "_ARENAS_CAPPED", [])
+    collected = []
+    monkeypatch.setattr(gc, "collect", lambda: collected.append(1) or 0)
+    monkeypatch.setattr(registry, "_COLLECTED", [0.0])
+    registry.release_ended()
+    assert registry._ARENAS_CAPPED == [True]  # glibc took M_ARENA_MAX
+    model = classifier_around([], [helper.make_tensor("bias", TensorProto.FLOAT, [3], [0.0] * 3)])
+    from ecocompress.models.uploads import load_upload
+
+    held = load_upload(model, "collected.onnx", _csv_for(), "a.csv")
+    registry.release_ended()
+    assert collected == [1]  # an upload is held: the ended sessions' garbage is collected now...
+    registry.release_ended()
+    assert collected == [1]  # ...and not again before COLLECT_EVERY_S
+    del held
+
+
 def test_uploads_wait_while_the_server_is_above_its_memory_ceiling(monkeypatch):
     from ecocompress.core.limits import MemoryCeilingError
     from ecocompress.models.uploads import load_upload

@@ -116,6 +116,30 @@ def test_build_artifact_writes_onnx_and_storage_file(tmp_path):
     assert acc > 0.9
 
 
+def test_the_quick_version_prunes_and_rounds_without_training_and_is_cached_apart(monkeypatch):
+    trained = []
+    monkeypatch.setattr(pipeline, "magnitude_prune", _recording(pipeline.magnitude_prune, trained))
+    monkeypatch.setattr(pipeline, "quantize_weights", _recording(pipeline.quantize_weights, trained))
+    point = CompressionPoint(sparsity=0.5, bits=4)
+    quick, notes, steps = compress(QUICK_SPEC, point.quick)
+    assert steps == ["pruning", "quantizing weights"]  # no fine-tuning; rounding, not quantization-aware training
+    assert notes == ["global magnitude pruning to 50% zeros in 3 stages, not fine-tuned",
+                     "weights on a per-channel 4-bit grid (post-training rounding)"]
+    assert [config.epochs if config else None for config in trained] == [0, None]  # no epoch of training
+    assert weight_density(quick) <= 0.5 + 0.002
+    _, _, steps = compress(QUICK_SPEC, point)  # the fine-tuned point never reuses the quick steps
+    assert steps == ["pruning and fine-tuning", "quantization-aware fine-tuning"]
+    assert [config.epochs for config in trained[2:]] == [QUICK_SPEC.finetune_epochs] * 2
+
+
+def _recording(function, calls):
+    def wrapped(model, setting, x, y, config=None, **kwargs):
+        calls.append(config)
+        return function(model, setting, x, y, config, **kwargs)
+
+    return wrapped
+
+
 @pytest.mark.parametrize("bad", [dict(sparsity=1.5), dict(bits=1), dict(student_width=0.3)])
 def test_invalid_points_fail_before_any_work(bad):
     with pytest.raises(ValueError):

@@ -22,6 +22,7 @@ from ecocompress.core.points import BIT_WIDTHS, STUDENT_WIDTHS, CompressionPoint
         ({"student_width": 0.3}, "The 'student_width' parameter must be one of {1.0, 0.5, 0.25, 0.125}. Got 0.3 instead."),
         ({"rank_ratio": 0.0}, "The 'rank_ratio' parameter must be None or a float in the range (0.0, 1.0]. Got 0.0 instead."),
         ({"structured": 1}, "The 'structured' parameter must be a bool. Got 1 instead."),
+        ({"fine_tuned": 0}, "The 'fine_tuned' parameter must be a bool. Got 0 instead."),
     ],
 )
 def test_invalid_values_name_parameter_range_and_value(kwargs, message):
@@ -65,3 +66,14 @@ def test_key_round_trips(sparsity, bits, width, structured, rank):
 
     assert CompressionPoint.from_dict(json.loads(point.key())) == point
     assert hash(point) == hash(CompressionPoint.from_dict(point.to_dict()))
+    assert CompressionPoint.from_dict(json.loads(point.quick.key())) == point.quick
+
+
+def test_the_quick_version_skips_fine_tuning_and_keeps_stored_keys():
+    point = CompressionPoint(sparsity=0.5, bits=4)
+    assert point.key() == '{"bits": 4, "rank_ratio": null, "sparsity": 0.5, "structured": false, "student_width": 1.0}'
+    assert point.quick != point and not point.quick.fine_tuned and '"fine_tuned": false' in point.quick.key()
+    assert point.quick.label() == "50% sparse, 4-bit, before fine-tuning"
+    assert CompressionPoint(student_width=0.5).quick.label() == "student x0.5, after one short training epoch"
+    for nothing_trains in (CompressionPoint(), CompressionPoint(bits=8), CompressionPoint(bits=16)):
+        assert nothing_trains.quick == nothing_trains  # post-training already: the quick version is the point

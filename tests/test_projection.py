@@ -15,7 +15,9 @@ from ecocompress.review.projection import (
     annual,
     project,
     region_comparison,
+    yearly_saving,
 )
+from ecocompress.review.summary import yearly_saving_text
 
 FRA_G_PER_KWH = DataSource().get_global_energy_mix_data()["FRA"]["carbon_intensity"]
 
@@ -48,6 +50,33 @@ def test_savings_are_baseline_minus_point():
 def test_a_point_that_costs_more_shows_a_negative_saving():
     p = project(1.0, 1.5, Scale())
     assert p.saved.kwh < 0 and p.saved_fraction == pytest.approx(-0.5)
+
+
+def _record(ratio, low, high, **point):
+    return {"sparsity": 0.0, "bits": 8, "student_width": 1.0, "structured": False, "rank_ratio": None, **point,
+            "baseline_energy_wh_per_1k": 2.0, "energy_wh_per_1k": 2.0 * ratio,
+            "energy_ratio": ratio, "energy_ratio_ci_low": low, "energy_ratio_ci_high": high}
+
+
+def test_yearly_saving_carries_the_energy_ratio_interval():
+    scale = Scale(inferences_per_day=2_000_000, country="USA", price_per_kwh=0.1)  # baseline 1,460 kWh a year
+    saving = yearly_saving(_record(0.5, 0.4, 0.6), scale)
+    assert saving.measurable
+    assert saving.projection.saved.kwh == pytest.approx(730.0)
+    assert (saving.low.kwh, saving.high.kwh) == (pytest.approx(1460 * 0.4), pytest.approx(1460 * 0.6))
+    assert saving.low.cost == pytest.approx(58.4)
+    text = yearly_saving_text(_record(0.5, 0.4, 0.6), scale)
+    assert text.startswith("At 2,000,000 inferences a day (United States grid, PUE 1): saves 730 kWh a year "
+                           "(95%: 584 kWh to 876 kWh), ") and text.endswith(" CO2e and 73 USD.")
+
+
+def test_no_saving_is_claimed_inside_the_interval_and_a_cost_is_called_one():
+    scale = Scale(inferences_per_day=2_000_000, country="USA")
+    assert not yearly_saving(_record(0.9, 0.8, 1.05), scale).measurable
+    assert "no measurable change" in yearly_saving_text(_record(0.9, 0.8, 1.05), scale)
+    text = yearly_saving_text(_record(1.5, 1.25, 1.75), scale)
+    assert "costs 730 kWh a year (95%: 365 kWh to 1.09 MWh)" in text and text.endswith(" more.")
+    assert "uses 1.46 MWh a year" in yearly_saving_text(_record(1.0, 0.97, 1.03, bits=32), scale)
 
 
 def test_equivalents_use_their_stated_factors():

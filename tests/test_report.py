@@ -37,7 +37,9 @@ def report(home):
 def test_report_holds_the_chart_the_point_and_the_methods(report):
     html = (report / "report.html").read_text()
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == 2  # Pareto chart and region comparison
+    flipped = 'alt="flipped test examples' in html
+    assert len(images) == 2 + flipped  # Pareto chart and region comparison (and the flipped examples, if any)
+    assert "<h2>What changed: answers that flipped</h2><p>Of 360 test examples: " in html
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert "chosen operating point <b>8-bit</b>" in html
     for figure, method in METHODS:
@@ -45,6 +47,16 @@ def test_report_holds_the_chart_the_point_and_the_methods(report):
     assert "Modelled energy on target hardware (not measured)" in html
     assert "codecarbon" in html and "onnxruntime threads" in html  # environment
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")  # offline
+
+
+def test_the_recommendation_box_comes_first_with_the_yearly_saving_at_the_users_volume(report):
+    html = (report / "report.html").read_text()
+    box = html[html.index("<div class='recommendation'>"):]
+    box = box[:box.index("</div>")]
+    assert html.index("<div class='recommendation'>") < html.index("<h2>Chosen point against")
+    assert "Per year at your volume.</b> At 10,000,000 inferences a day" in box
+    assert re.search(r"(saves|costs) [\d.,]+ [kMG]?Wh a year \(95%: [\d.,]+ [kMG]?Wh to [\d.,]+ [kMG]?Wh\)", box) or \
+        "no measurable change in energy" in box, box
 
 
 def test_exported_onnx_reproduces_the_reported_accuracy(report):

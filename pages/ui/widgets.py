@@ -6,6 +6,7 @@ import contextlib
 import time
 from typing import Iterator
 
+import pandas as pd
 import streamlit as st
 
 from ecocompress.service import api
@@ -78,10 +79,12 @@ def plain_errors() -> Iterator[None]:
 
 
 def measured_or_queued(model: str, point, settings) -> Measurement | None:
-    """The stored point at once; else queue it, show the place in line and progress, offer Cancel.
+    """The stored point at once. Else one job that first measures a quick version (``api.quick_version``: the
+    post-training version, two energy pairs), shown labelled within seconds, then the point itself; with the
+    place in line, progress and Cancel.
 
-    Any rerun (a slider moved, Cancel clicked) leaves this loop; a request this session no longer
-    wants is withdrawn, and the job is dropped when no other session waits for it.
+    Any rerun (a slider moved, Cancel clicked) leaves this loop; a request this session no longer wants is
+    withdrawn, and the job is dropped when no other session waits for it.
     """
     from ecocompress.service.compute_queue import JobCancelled, ServerBusyError
 
@@ -96,7 +99,7 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
     if previous is None:
         _settle(point)
     try:
-        found = api.request_point(model, point, settings, session=session)
+        found = api.request_point(model, point, settings, session=session, first_answer=True)
     except ServerBusyError as exc:
         st.warning(str(exc))
         return None
@@ -104,16 +107,22 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
         return found
     ticket = found
     st.session_state[state.TICKET] = ticket
+    quick_point, quick_settings = api.quick_version(model, point, settings)
     started = time.perf_counter()
+    preview = st.empty()
     with st.status(f"Measuring {point.label()} on {model}...", expanded=True) as status:
-        st.caption("Training steps (distilling, pruning, fine-tuning) can take a minute on the MNIST models.")
         if st.button("Cancel this measurement", key="cancel_measurement"):
             ticket.cancel()
             st.session_state[state.TICKET] = None
-            status.update(label="Cancelled; nothing was stored.", state="error", expanded=False)
+            status.update(label="Cancelled; nothing more was stored.", state="error", expanded=False)
             return None
+        st.caption("A first answer comes in seconds; the full one (fine-tuned, measured to a narrower interval) "
+                   "can take a minute on the MNIST models.")
         bar = st.progress(0.0, text="starting")
+        first = None
         while not ticket.wait(0.25):
+            if first is None and (first := api.lookup(model, quick_point, quick_settings)) is not None:
+                _first_answer(preview, first, point)
             bar.progress(min(1.0, ticket.job.fraction), text=ticket.describe())
         st.session_state[state.TICKET] = None
         try:
@@ -123,7 +132,19 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
             return None
         status.update(label=f"Measured {point.label()} on {model} in {time.perf_counter() - started:.0f} s",
                       state="complete", expanded=False)
+    preview.empty()
     return result
+
+
+def _first_answer(slot, m: Measurement, point) -> None:
+    """The quick result in ``slot``, said to be one: what was skipped, and that the full point replaces it."""
+    skipped = ("not fine-tuned" if m.student_width == 1.0 else "the student trained for one epoch only") \
+        if not m.fine_tuned else "the same model"
+    with slot.container(border=True):
+        st.markdown(f"**First answer** for {point.label()}: {skipped}, energy from {m.energy_pairs} pairs of windows "
+                    "(a wider interval). The full measurement replaces it when ready.")
+        st.markdown(summary.headline(m))
+        metric_cards(m)
 
 
 def _settle(point) -> None:
@@ -312,6 +333,30 @@ def points_table(records: plots.Records) -> None:
     frame = plots.points_frame(records)
     if not frame.empty:
         st.dataframe(frame, hide_index=True, width="stretch")
+
+
+def changes_section(model: str, m: Measurement) -> None:
+    """What compression changed, answer by answer: flips both ways, accuracy per class, the flipped examples."""
+    from ecocompress.measure.flips import PredictionChanges
+    from ecocompress.models.registry import get_model
+    from ecocompress.review.images import flipped_images
+
+    if m.is_baseline or not m.prediction_changes:
+        return
+    changes = PredictionChanges.from_dict(m.prediction_changes)
+    st.subheader("What changed: answers that flipped", help="Two models with the same accuracy can still disagree on "
+                 "many inputs. These are the test examples whose answer changed between the original and this setting.")
+    st.write(summary.flips_sentence(changes))
+    left, right = st.columns([2, 3])
+    left.dataframe(plots.changes_frame(changes), hide_index=True, width="stretch", key="changes_table")
+    images = flipped_images(get_model(model).dataset().x_test, changes)
+    if images:
+        right.caption("Flipped examples (right to wrong first): the true class, the original's answer, this setting's.")
+        right.image([image for image, _ in images], caption=[caption for _, caption in images], width=72, clamp=True)
+    elif changes.flipped:
+        right.dataframe(pd.DataFrame([{"test example": f.index, "true class": f.label, "original's answer":
+                                       f.baseline_prediction, "this setting's answer": f.point_prediction}
+                                      for f in changes.flipped]), hide_index=True, key="flips_table")
 
 
 def layer_section(model: str, point, settings) -> None:

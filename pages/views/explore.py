@@ -94,4 +94,5 @@ if result is not None:
     widgets.method_badge(result)
     widgets.point_details(result)
     widgets.tradeoff_chart(model, current_label=result.label)
+    widgets.changes_section(model, result)
     widgets.layer_section(model, point, settings)

@@ -135,6 +135,8 @@ except EcoCompressError as exc:  # e.g. an empty currency label: say so, keep ev
     st.error(str(exc))
     st.stop()
 with widgets.plain_errors():
+    st.info(f"**{chosen.label}**, per year at your volume: {summary.yearly_saving_text(chosen.to_dict(), scale)}",
+            icon=":material/savings:")
     grid = scale.grid
     st.caption(
         f"Grid: {grid['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh in {grid['country_name']} ({grid['year']}; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 import tempfile
 import threading
 from collections import OrderedDict
@@ -128,10 +129,16 @@ def compress_model(
     data = spec.dataset()
     model, notes, key = spec.load(), [], spec.content_hash
     width = point.student_width
+    # The quick version (``fine_tuned=False``) skips every fine-tune and trains a student for one epoch only;
+    # its steps are cached under their own keys (fine-tuned keys are unchanged).
+    tune = spec.finetune_config(seed) if point.fine_tuned else replace(spec.finetune_config(seed), epochs=0)
+    teach = spec.distill_config(seed) if point.fine_tuned else replace(spec.distill_config(seed), epochs=1)
+    quick = {} if point.fine_tuned else {"quick": True}
+    tuned = "fine-tuned" if point.fine_tuned else "not fine-tuned"
 
     def run_step(name: str, fraction: float, compute: Callable[[nn.Module], tuple[nn.Module, list[str]]], **settings):
         nonlocal model, notes, key
-        key = step_key(key, name, seed=seed, **settings)
+        key = step_key(key, name, seed=seed, **settings, **quick)
         hit = cache.get(key, spec)
         if hit is not None:
             model, notes = hit
@@ -143,36 +150,38 @@ def compress_model(
 
     if width != 1.0:
         def do_distill(teacher):
-            result = distill(teacher, lambda: spec.build(width), data.x_train, data.y_train, spec.distill_config(seed))
+            result = distill(teacher, lambda: spec.build(width), data.x_train, data.y_train, teach)
             return result.student, [
-                f"student x{width:g}: {result.method} kept (held-out training accuracy "
+                f"student x{width:g}{'' if point.fine_tuned else ' (one epoch)'}: {result.method} kept (held-out training accuracy "
                 f"{result.kd_validation_accuracy:.2%} with the teacher, {result.plain_validation_accuracy:.2%} without)"
             ]
 
-        run_step("distilling a student", 0.1, do_distill, width=width)
+        run_step("distilling a student" if point.fine_tuned else "distilling a student for one epoch", 0.1, do_distill,
+                 width=width)
     if point.sparsity > 0:
         if point.structured:
             def do_prune(m):
-                pruned = structured_prune(m, point.sparsity, data.input_shape, data.x_train, data.y_train, spec.finetune_config(seed))
-                return pruned, [f"structured pruning removed {1 - count_parameters(pruned) / count_parameters(m):.0%} of parameters, then fine-tuned"]
+                pruned = structured_prune(m, point.sparsity, data.input_shape, data.x_train, data.y_train, tune)
+                return pruned, [f"structured pruning removed {1 - count_parameters(pruned) / count_parameters(m):.0%} of parameters, {tuned}"]
         else:
             def do_prune(m):
-                pruned = magnitude_prune(m, point.sparsity, data.x_train, data.y_train, spec.finetune_config(seed))
-                return pruned, [f"global magnitude pruning to {point.sparsity:.0%} zeros in 3 stages, fine-tuned"]
+                pruned = magnitude_prune(m, point.sparsity, data.x_train, data.y_train, tune)
+                return pruned, [f"global magnitude pruning to {point.sparsity:.0%} zeros in 3 stages, {tuned}"]
 
-        run_step("pruning and fine-tuning", 0.25, do_prune, sparsity=point.sparsity, structured=point.structured)
+        run_step("pruning and fine-tuning" if point.fine_tuned else "pruning", 0.25, do_prune,
+                 sparsity=point.sparsity, structured=point.structured)
     if point.rank_ratio is not None:
         run_step(
-            "factorising (low rank) and fine-tuning", 0.35,
-            lambda m: (factorize(m, point.rank_ratio, data.x_train, data.y_train, spec.finetune_config(seed)),
-                       [f"low-rank factorisation at rank ratio {point.rank_ratio:g}, fine-tuned"]),
+            "factorising (low rank) and fine-tuning" if point.fine_tuned else "factorising (low rank)", 0.35,
+            lambda m: (factorize(m, point.rank_ratio, data.x_train, data.y_train, tune),
+                       [f"low-rank factorisation at rank ratio {point.rank_ratio:g}, {tuned}"]),
             rank=point.rank_ratio,
         )
     if point.bits <= 8:
-        qat = point.bits < 7
+        qat = point.bits < 7 and point.fine_tuned
         run_step(
             "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
-            lambda m: (quantize_weights(m, point.bits, data.x_train, data.y_train, spec.finetune_config(seed)),
+            lambda m: (quantize_weights(m, point.bits, data.x_train, data.y_train, tune if qat else None),
                        [f"weights on a per-channel {point.bits}-bit grid" + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
             bits=point.bits,
         )

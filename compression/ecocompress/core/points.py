@@ -31,6 +31,9 @@ class CompressionPoint:
     """What to do to a model: sparsity, bit-width, student width (more knobs slot in here).
 
     ``bits=32`` is the uncompressed float model; ``student_width=1`` means no distillation.
+    ``fine_tuned=False`` is the quick, post-training version of a point that trains: pruned, factorised or
+    quantized without fine-tuning (a student gets one short epoch), measured first so a new setting has an
+    answer in seconds; it is labelled "before fine-tuning" and never stands in for the fine-tuned point.
     """
 
     sparsity: float = 0.0
@@ -38,6 +41,7 @@ class CompressionPoint:
     student_width: float = 1.0
     structured: bool = False
     rank_ratio: float | None = None
+    fine_tuned: bool = True
 
     def __post_init__(self) -> None:
         sparsity = _as_float("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
@@ -65,6 +69,11 @@ class CompressionPoint:
                 raise invalid_parameter("rank_ratio", "None or a float in the range (0.0, 1.0]", self.rank_ratio)
             object.__setattr__(self, "rank_ratio", None if rank == 1.0 else rank)
 
+        if not isinstance(self.fine_tuned, bool):
+            raise invalid_parameter("fine_tuned", "a bool", self.fine_tuned)
+        if not self.involves_training:
+            object.__setattr__(self, "fine_tuned", True)  # nothing to fine-tune: the quick version is the point itself
+
     @property
     def is_baseline(self) -> bool:
         """True for the uncompressed model (nothing to do)."""
@@ -79,8 +88,17 @@ class CompressionPoint:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """Canonical JSON of the setting: part of the results store's cache key."""
-        return json.dumps(self.to_dict(), sort_keys=True)
+        """Canonical JSON of the setting: part of the results store's cache key (``fine_tuned`` only when False,
+        so the keys of fine-tuned points stay those stored before the flag existed)."""
+        data = self.to_dict()
+        if self.fine_tuned:
+            del data["fine_tuned"]
+        return json.dumps(data, sort_keys=True)
+
+    @property
+    def quick(self) -> "CompressionPoint":
+        """The post-training version measured first (the point itself when nothing trains)."""
+        return dataclasses.replace(self, fine_tuned=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CompressionPoint":
@@ -98,6 +116,8 @@ class CompressionPoint:
             parts.append(f"rank {self.rank_ratio:g}")
         if self.bits != 32:
             parts.append(f"{self.bits}-bit")
+        if not self.fine_tuned:
+            parts.append("before fine-tuning" if self.student_width == 1.0 else "after one short training epoch")
         return ", ".join(parts) or "fp32 baseline"
 
 

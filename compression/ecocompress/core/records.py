@@ -165,6 +165,8 @@ class Measurement:
     quality_metric: str = "test accuracy"  # the text model: agreement with the original model
     fidelity_cosine: float | None = None  # the text model: mean cosine similarity to the original's embeddings
     fidelity_top1: float | None = None  # the text model: top-1 nearest-neighbour agreement
+    fine_tuned: bool = True  # False: the quick post-training version measured first ("before fine-tuning")
+    prediction_changes: dict | None = None  # measure.flips.PredictionChanges as a dict: flips against the baseline
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -177,7 +179,8 @@ class Measurement:
     @property
     def point(self) -> CompressionPoint:
         """The setting this record measured."""
-        return CompressionPoint(self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio)
+        return CompressionPoint(self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio,
+                                self.fine_tuned)
 
     @property
     def is_baseline(self) -> bool:

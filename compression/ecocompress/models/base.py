@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # torch and onnxruntime load only when something must be comp
     from ecocompress.build.artifact import Artifact
     from ecocompress.core.data import Dataset
     from ecocompress.core.records import MeasureSettings
+    from ecocompress.measure.flips import PredictionChanges
     from ecocompress.measure.session import AccuracyResult
 
 
@@ -40,6 +41,10 @@ class ModelKind(ABC):
     #: Whether build and measure jobs run in the limited worker process (``core.limits``). A model made in
     #: the caller's own Python process (``models.custom``) stays there: its code may not be picklable.
     runs_in_worker: bool = True
+
+    #: Whether the kind builds ``fine_tuned=False`` points: the torch pipeline's post-training version, measured
+    #: first so a new setting answers in seconds (``api.quick_version``).
+    quick_versions: bool = True
 
     @property
     def held_bytes(self) -> int:
@@ -101,6 +106,15 @@ class ModelKind(ABC):
 
         data = self.dataset()
         return measure_accuracy(session, data.x_test, data.y_test)
+
+    def prediction_changes(self, session: ort.InferenceSession, baseline: ort.InferenceSession) -> PredictionChanges | None:
+        """Test examples whose class changed between the baseline's artifact and ``session`` (None: not a classifier)."""
+        from ecocompress.measure.flips import prediction_changes
+        from ecocompress.measure.session import run_logits
+
+        data = self.dataset()
+        return prediction_changes(data.y_test, run_logits(baseline, data.x_test).argmax(1),
+                                  run_logits(session, data.x_test).argmax(1))
 
     def summary(self) -> str | None:
         """One line about the model and its data for the pages (None: nothing worth saying)."""

@@ -19,6 +19,10 @@ GLOSSARY: dict[str, str] = {
     "Low-rank factorisation": "Replacing a large layer by two thin ones that approximate it (via SVD), then retraining "
                               "briefly.",
     "Fine-tuning": "A short retraining after compression that recovers most of the accuracy it cost.",
+    "First answer (before fine-tuning)": "Shown seconds after you move a knob: the same setting without its "
+                                         "fine-tuning, measured with two pairs of energy windows (a wider interval). "
+                                         "The fine-tuned, fully measured point replaces it when ready; charts and "
+                                         "recommendations use only fine-tuned points.",
     "Energy per 1,000 inferences": "Electricity the computer used to answer 1,000 requests with the model, read by "
                                    "CodeCarbon while the model ran in onnxruntime.",
     "Estimated / measured energy": "Measured: read from the processor's energy counters. Estimated: CodeCarbon had no "

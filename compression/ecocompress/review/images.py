@@ -7,6 +7,7 @@ plotly's own image export needs a browser (Kaleido + Chrome), matplotlib does no
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from ecocompress.core import units
 from ecocompress.review.plots import OKABE_ITO, Records, tradeoff_info
@@ -72,4 +73,32 @@ def regions_png(regions: list[RegionFootprint], label: str) -> bytes:
     ax.set_xlim(0, max(values) * 1.45 if values and max(values) > 0 else 1)
     ax.invert_yaxis()
     ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def flipped_images(x_test, changes, limit: int = 12) -> list[tuple[Any, str]]:
+    """The flipped test examples as grey images in [0, 1] with 'is 7, was 7, now 2' captions; empty when the
+    inputs are not single-channel images (a table of the flips says the same then)."""
+    import numpy as np
+
+    if x_test.ndim != 4 or x_test.shape[1] != 1:
+        return []
+    shown = []
+    for flip in changes.flipped[:limit]:
+        image = np.asarray(x_test[flip.index, 0], dtype=np.float64)
+        span = image.max() - image.min()
+        shown.append(((image - image.min()) / span if span > 0 else np.zeros_like(image),
+                      f"is {flip.label}, was {flip.baseline_prediction}, now {flip.point_prediction}"))
+    return shown
+
+
+def flips_png(images: list[tuple[Any, str]]) -> bytes:
+    """A row of flipped examples with their captions, small, for the report."""
+    fig, axes = _figure(width=1.1 * len(images), height=1.4)
+    fig.clf()
+    for i, (image, caption) in enumerate(images):
+        ax = fig.add_subplot(1, len(images), i + 1)
+        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0)
+        ax.set_title(caption.replace(", ", "\n", 1), fontsize=6)
+        ax.axis("off")
     return _png(fig)

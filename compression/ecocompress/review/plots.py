@@ -396,3 +396,15 @@ def layers_figure(view) -> go.Figure:
     fig.update_xaxes(title_text="% of the whole model", row=1, col=1)
     fig.update_xaxes(title_text="points of accuracy (negative = lost)", row=1, col=2)
     return fig
+
+
+def changes_frame(changes) -> pd.DataFrame:
+    """Accuracy per class before and after (``measure.flips.PredictionChanges``) and the change in points,
+    as a table people read."""
+    return pd.DataFrame([{
+        "class": c.label,
+        "test examples": c.examples,
+        "original accuracy (%)": round(c.baseline_accuracy * 100, 2),
+        "compressed accuracy (%)": round(c.point_accuracy * 100, 2),
+        "change (points)": round(c.change_points, 2),
+    } for c in changes.per_class])

@@ -96,9 +96,40 @@ class Projection:
 def project(baseline_wh_per_1k: float, point_wh_per_1k: float, scale: Scale) -> Projection:
     """Annual figures for the baseline and the point, and the savings of choosing the point."""
     base, point = annual(baseline_wh_per_1k, scale), annual(point_wh_per_1k, scale)
-    saved = Annual(base.kwh - point.kwh, base.kg_co2e - point.kg_co2e, base.cost - point.cost)
+    saved = _saved(base, point)
     fraction = saved.kwh / base.kwh if base.kwh > 0 else 0.0
     return Projection(scale, base, point, saved, fraction)
+
+
+def _saved(base: Annual, point: Annual) -> Annual:
+    return Annual(base.kwh - point.kwh, base.kg_co2e - point.kg_co2e, base.cost - point.cost)
+
+
+@dataclass(frozen=True)
+class YearlySaving:
+    """What choosing a point saves per year at the user's scale, with the 95% interval of the energy ratio
+    carried through (``low`` saves least, ``high`` most); ``measurable`` is False when that interval
+    includes no change, and then no saving is claimed."""
+
+    projection: Projection
+    low: Annual
+    high: Annual
+    measurable: bool
+
+
+def yearly_saving(record: dict[str, Any], scale: Scale) -> YearlySaving:
+    """Savings per year of ``record`` (a ``Measurement`` as a dict) against the baseline of its own paired run.
+
+    The point's energy is the baseline's times the measured ratio, so the ratio's interval bounds the saving:
+    saved = baseline x (1 - ratio).
+    """
+    base_wh = record["baseline_energy_wh_per_1k"]
+    projection = project(base_wh, record["energy_wh_per_1k"], scale)
+    base = projection.baseline
+    low = _saved(base, annual(base_wh * record["energy_ratio_ci_high"], scale))
+    high = _saved(base, annual(base_wh * record["energy_ratio_ci_low"], scale))
+    measurable = record["energy_ratio_ci_high"] < 1.0 or record["energy_ratio_ci_low"] > 1.0
+    return YearlySaving(projection, low, high, measurable)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from ecocompress.service.store import ResultsStore
 
 from ecocompress.core import units
 from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file
-from ecocompress.review.images import regions_png, tradeoff_png
+from ecocompress.measure.flips import PredictionChanges
+from ecocompress.review.images import flipped_images, flips_png, regions_png, tradeoff_png
 from ecocompress.models.registry import get_model
-from ecocompress.review.plots import points_frame
+from ecocompress.review.plots import changes_frame, points_frame
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.review.projection import DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, project, region_comparison
+from ecocompress.review.summary import flips_sentence, yearly_saving_text
 
 Progress = Callable[[str, float], None]
 
@@ -115,6 +117,23 @@ def _comparison_rows(c: dict, b: dict) -> list[tuple]:
     ]
 
 
+def _changes_section(data: ReportData) -> str:
+    """The answers that flipped between the baseline and the chosen point: counts, accuracy per class, a few examples."""
+    raw = data.chosen.get("prediction_changes")
+    if not raw or CompressionPoint.from_dict(data.chosen).is_baseline:
+        return ""
+    changes = PredictionChanges.from_dict(raw)
+    frame = changes_frame(changes)
+    images = flipped_images(get_model(data.model).dataset().x_test, changes, limit=8)
+    return (
+        "<h2>What changed: answers that flipped</h2>"
+        f"<p>{_e(flips_sentence(changes))}</p>"
+        + _table([tuple(row) for row in frame.itertuples(index=False)], tuple(frame.columns))
+        + (_img(flips_png(images), "flipped test examples: true class, the original's answer, the chosen point's")
+           if images else "")
+    )
+
+
 def _projection_section(data: ReportData) -> str:
     p, s = data.projection, data.scale
     grid = s.grid
@@ -196,13 +215,14 @@ td,th{overflow-wrap:anywhere;word-break:break-word;padding:0.2em 0.3em}}
 
 
 def _recommendation_box(data: ReportData) -> str:
-    """The answer first: the recommended point, the budget it was chosen under, and why."""
+    """The answer first: the recommended point, the budget it was chosen under, why, and what it saves per year."""
     if not data.recommendation:
         return ""
     c = data.chosen
     return (
         "<div class='recommendation'><h2>Recommendation</h2>"
         f"<p><b>{_e(c['label'])}</b> within an accuracy budget of {data.budget_points:g} points: {_e(data.recommendation)}.</p>"
+        f"<p><b>Per year at your volume.</b> {_e(yearly_saving_text(c, data.scale))}</p>"
         f"<p>Measured in the series <i>{_e(c.get('series', ''))}</i>: energy and latency alternate with the baseline in one "
         "run, ratios with 95% intervals; a difference whose interval contains the baseline is never called a saving.</p></div>"
     )
@@ -227,6 +247,7 @@ def render_html(data: ReportData) -> str:
         "<h2>Chosen point against the uncompressed baseline</h2>",
         _table(_comparison_rows(c, b), ("", f"chosen: {c['label']}", "baseline", "chosen / baseline")),
         f"<p>What was done: {_e(c['technique_notes'] or 'nothing (the original model)')}. Runtime: {_e(c['runtime_reason'])}.</p>",
+        _changes_section(data),
         "<h2>Accuracy versus energy, every measured point</h2>",
         _img(chart, "accuracy versus energy per 1,000 inferences, with the Pareto front"),
         _projection_section(data),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from ecocompress.core import units
 from ecocompress.core.choice import Recommendation
+from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import Measurement
+from ecocompress.measure.flips import PredictionChanges
+from ecocompress.review.projection import Scale, yearly_saving
 
 
 def accuracy_words(m: Measurement) -> str:
@@ -39,3 +42,33 @@ def recommendation_text(rec: Recommendation[Measurement] | None) -> str:
 
 def _points(budget: float) -> str:
     return f"{units.number(budget)} point{'' if budget == 1 else 's'}"
+
+
+def yearly_saving_text(record: dict, scale: Scale) -> str:
+    """'At 10,000,000 inferences a day (...): saves 1,230 kWh a year (95%: 1,100 to 1,350 kWh), 480 kg CO2e and 185 USD.'
+
+    ``record`` is a ``Measurement`` as a dict; nothing is claimed when the energy ratio's interval includes no change.
+    """
+    volume = (f"At {units.number(scale.inferences_per_day, 15)} inferences a day ({scale.grid['country_name']} grid, "
+              f"PUE {units.number(scale.pue)})")
+    saving = yearly_saving(record, scale)
+    if CompressionPoint.from_dict(record).is_baseline:
+        return f"{volume} the uncompressed model uses {units.energy_kwh(saving.projection.baseline.kwh)} a year."
+    if not saving.measurable:
+        return (f"{volume}: no measurable change in energy (the 95% interval of the energy ratio includes no change), "
+                "so no saving is claimed.")
+    saved = saving.projection.saved
+    verb, sign = ("saves", 1.0) if saved.kwh > 0 else ("costs", -1.0)
+    low, high = sorted((sign * saving.low.kwh, sign * saving.high.kwh))
+    return (f"{volume}: {verb} {units.energy_kwh(sign * saved.kwh)} a year (95%: {units.energy_kwh(low)} to "
+            f"{units.energy_kwh(high)}), {units.co2e_kg(sign * saved.kg_co2e)} and "
+            f"{units.money(sign * saved.cost, scale.currency)}{'' if sign > 0 else ' more'}.")
+
+
+def flips_sentence(changes: PredictionChanges) -> str:
+    """'Of 10,000 test examples: 23 the original answered right are now wrong, 15 it answered wrong are now right
+    (net -8 answers).'"""
+    net = changes.wrong_to_right - changes.right_to_wrong
+    return (f"Of {units.number(changes.examples, 9)} test examples: {changes.right_to_wrong:,} the original answered "
+            f"right are now wrong, {changes.wrong_to_right:,} it answered wrong are now right "
+            f"(net {net:+,} answer{'' if abs(net) == 1 else 's'}).")

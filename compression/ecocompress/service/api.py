@@ -68,14 +68,16 @@ def _measure_artifact(
     data = spec.dataset()
     batch = spec.measure_batch(settings)
     session = open_session(artifact.onnx_path, settings.ort_threads)
+    base_session = open_session(baseline.onnx_path, settings.ort_threads) if baseline else None
     progress("measuring accuracy on the test set", 0.55)
     acc = spec.evaluate(session)
+    changes = spec.prediction_changes(session, base_session) if base_session else None
     waiting = lambda: progress("waiting: another process on this machine is measuring", 0.6)  # noqa: E731
     with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
         progress("measuring latency", 0.65)
         latency = measure_latency(session, data.x_test, large_batch=spec.measure_batch(replace(settings, scenario="batch")))
         point_work = session_workload(session, data.x_test, batch)
-        base_work = session_workload(open_session(baseline.onnx_path, settings.ort_threads), data.x_test, batch) if baseline else None
+        base_work = session_workload(base_session, data.x_test, batch) if base_session else None
         report = lambda step, f: progress(step, 0.7 + 0.25 * f)  # noqa: E731
         paired = measure_paired(base_work or point_work, point_work if base_work else None, batch_size=batch,
                                 settings=settings, progress=report)
@@ -103,6 +105,7 @@ def _measure_artifact(
         quality_metric=spec.quality_metric,
         fidelity_cosine=acc.cosine,
         fidelity_top1=acc.top1,
+        prediction_changes=changes.to_dict() if changes else None,
         # size
         size_bytes=size,
         baseline_size_bytes=base_size,
@@ -223,9 +226,14 @@ def measure_point(
 
 
 def request_point(
-    model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None, *, session: str, store: ResultsStore | None = None
+    model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None, *, session: str,
+    store: ResultsStore | None = None, first_answer: bool = False,
 ):
-    """For pages: the stored ``Measurement`` at once, or a queue ``Ticket`` to follow (place in line, cancel)."""
+    """For pages: the stored ``Measurement`` at once, or a queue ``Ticket`` to follow (place in line, cancel).
+
+    With ``first_answer`` the job first measures ``quick_version`` of the point and stores it (``lookup`` finds it
+    while the job goes on), then the point itself: one job per setting, an answer in seconds.
+    """
     from ecocompress.service.compute_queue import compute_queue
 
     spec, settings, store = _prepare(model, point, settings, store)
@@ -234,8 +242,26 @@ def request_point(
         return found
     return compute_queue().submit(
         _job_key(spec, point, settings, store, False), f"{point.label()} on {spec.name}",
-        _job(spec, point, settings, store, False), session=session,
+        _job(spec, point, settings, store, False, first_answer=first_answer), session=session,
     )
+
+
+QUICK_ENERGY_BUDGET_S = 3.0  # the first answer's energy windows: two pairs, a wider interval, seconds not a minute
+
+
+def quick_version(
+    model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None
+) -> tuple[CompressionPoint, MeasureSettings]:
+    """The first answer for a new setting, measured before the full one: the post-training version of the
+    point (no fine-tuning; the point itself when nothing trains) with two pairs of energy windows.
+
+    Same series as ``settings`` (the budget only widens the interval), so its figures compare with the chart's;
+    pages show it labelled until the fine-tuned point replaces it.
+    """
+    spec = resolve(model)
+    settings = settings or MeasureSettings()
+    quick_point = point.quick if spec.quick_versions else point
+    return quick_point, replace(settings, repeats=2, energy_budget_s=min(settings.energy_budget_s, QUICK_ENERGY_BUDGET_S))
 
 
 def job_key(model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None = None, *,
@@ -252,6 +278,10 @@ def _prepare(
     training code, the text model) refuses it here, in one sentence, before anything is queued."""
     spec = resolve(model)
     spec.check_point(point)
+    if not point.fine_tuned and not spec.quick_versions:
+        from ecocompress.core.errors import invalid_parameter
+
+        raise invalid_parameter("fine_tuned", f"True for {spec.name} (it has no quick post-training version)", False)
     return spec, settings or MeasureSettings(), store or ResultsStore()
 
 
@@ -263,7 +293,11 @@ def _job_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings
 _RECOVERED: set[str] = set()
 
 
-def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool):
+FIRST_ANSWER_SHARE = 0.2  # of a first-answer job's progress bar: the quick version, then the point itself
+
+
+def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool,
+         *, first_answer: bool = False):
     """The queued work for one point: recorded as a job, so a failure or a kill leaves its reason."""
     from ecocompress.service.compute_queue import JobCancelled
 
@@ -276,6 +310,12 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
             return again
         job_id = store.start_job(spec.name, point.label())
         try:
+            if first_answer:
+                quick_point, quick_settings = quick_version(spec, point, settings)
+                if (quick_point, quick_settings) != (point, settings) and lookup(spec, quick_point, quick_settings, store=store) is None:
+                    _compute(spec, quick_point, quick_settings, store,
+                             lambda step, f: progress(f"first answer (before fine-tuning): {step}", FIRST_ANSWER_SHARE * f))
+                progress = _scaled(progress, FIRST_ANSWER_SHARE)
             result = _compute(spec, point, settings, store, progress)
         except JobCancelled:
             store.finish_job(job_id, "cancelled", "cancelled: nobody waited for it any more; nothing was stored")
@@ -289,6 +329,24 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
         return result
 
     return work
+
+
+def _baseline_in_series(spec: ModelKind, settings: MeasureSettings, store: ResultsStore) -> Measurement | None:
+    """The baseline measured with ``settings`` or, failing that, in the same series with another energy budget.
+
+    A point uses its baseline's artifact, accuracy and sizes, none of which depend on the budget, and measures
+    energy in pairs with it afresh: a quick first answer needs no baseline of its own.
+    """
+    found = lookup(spec, CompressionPoint(), settings, store=store)
+    if found is None:
+        found = next((m for m in measured_points(spec, settings, store=store)
+                      if m.is_baseline and Path(m.onnx_path).is_file()), None)
+    return found
+
+
+def _scaled(progress: Progress, start: float) -> Progress:
+    """``progress`` for the part of a job after ``start`` (a fraction of its bar)."""
+    return lambda step, f: progress(step, start + (1.0 - start) * f)
 
 
 def _compute(
@@ -307,7 +365,7 @@ def _compute(
     baseline = None
     if not point.is_baseline:
         progress("measuring the uncompressed baseline (once per model)", 0.02)
-        baseline = lookup(spec, CompressionPoint(), settings, store=store) or _job(
+        baseline = _baseline_in_series(spec, settings, store) or _job(
             spec, CompressionPoint(), settings, store, False)(progress)
     warm_up_codecarbon(settings.country)
     artifact = spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress)
@@ -377,6 +435,8 @@ def measured_points(
     for record in store.results(spec.name, code_version=code_version()):
         if record.get("series") != series:
             continue
+        if not record.get("fine_tuned", True):
+            continue  # a quick first answer is shown beside its setting while it trains, never as a point of its own
         key = tuple(record[k] for k in ("sparsity", "bits", "student_width", "structured", "rank_ratio"))
         latest[key] = record  # results are oldest first: the last one wins
     return [Measurement.from_dict(r).in_region(settings.country) for r in latest.values()]

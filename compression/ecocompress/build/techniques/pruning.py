@@ -35,7 +35,7 @@ def magnitude_prune(
         return pruned.eval()
     params = [(module, "weight") for _, module in weight_layers(pruned)]
     total = sum(module.weight.numel() for module, _ in params)
-    epochs = max(1, config.epochs // steps)
+    epochs = max(1, config.epochs // steps) if config.epochs > 0 else 0  # 0: post-training pruning
     done = 0
     for step in range(1, steps + 1):
         target = int(round(total * sparsity * (1 - (1 - step / steps) ** 3)))

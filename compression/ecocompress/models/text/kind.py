@@ -36,6 +36,7 @@ class TextModel(ModelKind):
     dataset_name: str = "3,000 generated sentences over 20 topics (sample_models/make_sentences.py)"
     quality_metric: str = QUALITY
     _cache: dict = field(default_factory=dict, repr=False)
+    quick_versions = False  # its layers are dropped and recovered in one step: the first answer is the point itself
 
     @functools.cached_property
     def content_hash(self) -> str:
@@ -70,6 +71,10 @@ class TextModel(ModelKind):
     def measure_batch(self, settings: MeasureSettings) -> int:
         """32 sentences per call in the batch scenario: 256 sentences of 32 tokens take seconds per call on one thread."""
         return TEXT_BATCH if settings.scenario == "batch" else 1
+
+    def prediction_changes(self, session, baseline) -> None:
+        """Sentence embeddings have no class to flip (their agreement is the quality figure)."""
+        return None
 
     def evaluate(self, session) -> Fidelity:
         from ecocompress.measure.session import run_logits
