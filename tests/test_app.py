@@ -383,3 +383,25 @@ def test_explore_shows_where_the_energy_goes_per_layer(explore):
     assert any("What each layer costs" in chart.proto.spec for chart in explore.get("plotly_chart"))
     table = next(d.value for d in explore.dataframe if "layer" in d.value.columns)
     assert list(table["layer"]) == ["features.0", "features.2", "classifier.1", "classifier.3"]
+
+
+def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explore):
+    """The whole user path, for real: toggle, choose (sensitivities + short fine-tunes), fine-tune, measure."""
+    explore.toggle(key="per_layer").set_value(True).run()
+    _ok(explore)
+    assert explore.slider(key="sparsity").disabled and explore.select_slider(key="bits").disabled
+    explore.select_slider(key="per_layer_budget").set_value(2.0).run()
+    assert any("have not been chosen for this model yet" in i.value for i in explore.info)
+    explore.button(key="choose_per_layer").click().run()
+    _ok(explore)
+    assert any(_shown(c).startswith("Chosen per layer (share of weights removed, bits): features.0 ") for c in explore.caption)
+    deadline = time.time() + TIMEOUT
+    while not explore.subheader[0].value.startswith("per layer: ") and time.time() < deadline:
+        time.sleep(1)
+        explore.run()
+    _ok(explore)
+    assert explore.subheader[0].value.startswith("per layer: ")
+    assert _metrics(explore)["Stored size (compressed)"]
+    explore.toggle(key="per_layer").set_value(False).run()
+    _ok(explore)
+    assert not explore.subheader[0].value.startswith("per layer: ")

@@ -345,5 +345,9 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             delta = energy_card.locator('[data-testid="stMetricDelta"]').inner_text()
             assert "no measurable energy difference" in delta or "(95%:" in delta, delta
             assert page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot g.errorbar').count() >= 1
+            # (d) what changed, answer by answer: the flips sentence and the per-class table.
+            changed = page.get_by_text(re.compile(r"^Of 360 test examples: \d+ the original answered right"))
+            expect(changed).to_be_visible()
+            print(f"  what changed: {changed.inner_text()!r}")
         finally:
             browser.close()

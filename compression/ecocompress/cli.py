@@ -55,6 +55,7 @@ def build_parser() -> Parser:
     run.add_argument("--model", required=True, help="sample model name (see `ecocompress models`) or path/to/model.onnx")
     _upload_flags(run)
     _point_flags(run)
+    _per_layer_flags(run)
     _measurement_flags(run)
     run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
     run.add_argument("--out", type=Path, default=None, help="also copy the compressed ONNX file into this folder")
@@ -125,6 +126,35 @@ def _point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = F
     parser.add_argument("--rank", default=None, help="low-rank factorisation at this rank ratio, (0, 1]")
     if chosen_by_default:
         parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")
+
+
+def _per_layer_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--per-layer", default="off", choices=["off", "auto"],
+                        help="auto: each layer gets its own sparsity and bits, chosen from measured sensitivities "
+                             "(instead of --sparsity/--bits)")
+    parser.add_argument("--objective", default="size", choices=["size"],
+                        help="with --per-layer auto: what the choice minimises (size: the stored file)")
+    parser.add_argument("--max-accuracy-drop", default=0.2,
+                        help="with --per-layer auto: accuracy budget in points (default 0.2)")
+
+
+def _per_layer_point(args: argparse.Namespace, model: str, progress):
+    """With ``--per-layer auto``: the allocation's point (``service.layers.allocate_point``); else None."""
+    if args.per_layer != "auto":
+        return None
+    if any(v is not None for v in (args.sparsity, args.bits, args.student, args.rank)) or args.structured:
+        raise InvalidParameterError("--per-layer auto chooses sparsity and bits per layer itself; "
+                                    "leave out --sparsity, --bits, --student, --rank and --structured.")
+    from ecocompress.service.layers import allocate_point
+
+    point, allocation = allocate_point(model, objective=args.objective,
+                                       max_accuracy_drop=_number("max_accuracy_drop", args.max_accuracy_drop, float),
+                                       progress=progress)
+    print(f"per-layer settings (validation: {allocation.short_tune_drop_points:.2f} points lost after a short fine-tune, "
+          f"allowance {allocation.allowance_points:g}, {allocation.validation_images:,} images): "
+          + ", ".join(f"{name} {sparsity:.0%} sparse {bits}-bit" for name, sparsity, bits in allocation.layers),
+          file=sys.stderr, flush=True)
+    return point
 
 
 def _point(args: argparse.Namespace, *, optional: bool = False):
@@ -331,14 +361,15 @@ def format_measurement(m: Measurement) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     from ecocompress.service.api import measure_point
 
-    point = _point(args)
     settings = _settings(args)
 
     def progress(step: str, _fraction: float) -> None:
         if not args.json:
             print(f"  ... {step}", file=sys.stderr, flush=True)
 
-    result = measure_point(_resolve_model(args), point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
+    model = _resolve_model(args)
+    point = _per_layer_point(args, model, progress) or _point(args)
+    result = measure_point(model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

@@ -17,6 +17,8 @@ BITS = "bits"
 STUDENT = "student"
 STRUCTURED = "structured"
 RANK = "rank"
+PER_LAYER = "per_layer"  # Explore: each layer's sparsity and bits chosen automatically
+PER_LAYER_BUDGET = "per_layer_budget"
 COUNTRY = "country"
 REPEATS = "repeats"
 SCENARIO = "scenario"
@@ -60,6 +62,8 @@ DEFAULTS = {
     STUDENT: 1.0,
     STRUCTURED: False,
     RANK: 1.0,
+    PER_LAYER: False,
+    PER_LAYER_BUDGET: 0.2,
     COUNTRY: DEFAULT_COUNTRY,
     REPEATS: 4,
     SCENARIO: "batch",

@@ -359,6 +359,28 @@ def changes_section(model: str, m: Measurement) -> None:
                                       for f in changes.flipped]), hide_index=True, key="flips_table")
 
 
+def per_layer_point(model: str, budget: float):
+    """The per-layer point chosen for ``model`` within ``budget`` points, choosing it on request (None until chosen)."""
+    from ecocompress.service.layers import allocate_point, cached_allocation
+
+    allocation = cached_allocation(model, max_accuracy_drop=budget)
+    if allocation is None:
+        st.info(f"Per-layer settings for a {budget:g}-point budget have not been chosen for this model yet. Choosing "
+                "measures every layer and fine-tunes a few candidates briefly: about a minute on the digits model, "
+                "several on the MNIST models; the chosen point is then fine-tuned and measured like any other.")
+        if not st.button("Choose the per-layer settings", key="choose_per_layer"):
+            return None
+        bar = st.progress(0.0, text="starting")
+        _, allocation = allocate_point(model, max_accuracy_drop=budget, session=state.session_id(),
+                                       progress=lambda step, f: bar.progress(min(1.0, f), text=step))
+        bar.empty()
+    st.caption("Chosen per layer (share of weights removed, bits): " + "; ".join(
+        f"{units.escape_markdown(name)} {sparsity:.0%}, {bits}-bit" for name, sparsity, bits in allocation.layers)
+        + f". While choosing, held-out training images lost {allocation.short_tune_drop_points:.2f} points after a "
+        "short fine-tune (an estimate; the measured test accuracy is below).")
+    return allocation.point()
+
+
 def layer_section(model: str, point, settings) -> None:
     """Where the energy goes, layer by layer, and which layers can be squeezed (computed once, on request)."""
     from ecocompress.service.layers import cached_layer_view, knobs, layer_view

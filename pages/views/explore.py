@@ -34,6 +34,7 @@ if spec.summary():
 for warning in spec.warnings:
     st.warning(units.escape_markdown(warning))
 
+per_layer = bool(st.session_state[state.PER_LAYER])
 knobs = st.columns(3)
 with knobs[0]:
     st.slider(
@@ -42,6 +43,7 @@ with knobs[0]:
         max_value=0.95,
         step=0.05,
         key=state.SPARSITY,
+        disabled=per_layer,
         format="%.2f",
         help="Share of weights pruned away (0.90 = 90%), followed by a short fine-tune.",
     )
@@ -49,6 +51,7 @@ with knobs[0]:
     st.toggle(
         "Structured (remove whole channels)",
         key=state.STRUCTURED,
+        disabled=per_layer,
         help="Removes whole channels/neurons so the network itself gets smaller and faster, at more accuracy risk.",
     )
 with knobs[1]:
@@ -56,6 +59,7 @@ with knobs[1]:
         "Bit-width (bits per weight)",
         options=[2, 3, 4, 5, 6, 7, 8, 16, 32],
         key=state.BITS,
+        disabled=per_layer,
         help="32 is the original float model. Fewer bits store each weight more coarsely; below 7 bits the model "
         "is fine-tuned with the quantizer in the loop.",
     )
@@ -65,6 +69,7 @@ with knobs[2]:
         "Student size (width of the teacher)",
         options=[1.0, 0.5, 0.25, 0.125],
         key=state.STUDENT,
+        disabled=per_layer,
         format_func=lambda w: "1 (original)" if w == 1.0 else f"1/{int(round(1 / w))}",
         help="Distillation trains a narrower network to imitate the original; 1/2 has half the channels per layer.",
     )
@@ -73,16 +78,39 @@ with knobs[2]:
         "Low-rank factorisation (rank kept)",
         options=[1.0, 0.75, 0.5, 0.25, 0.125],
         key=state.RANK,
+        disabled=per_layer,
         format_func=lambda r: "off" if r == 1.0 else f"{r:.0%}",
         help="Splits each large layer into two thin ones via SVD, keeping this share of the rank, then fine-tunes.",
     )
 
+per_layer_row = st.columns([1, 2])
+with per_layer_row[0]:
+    st.toggle(
+        "Per layer, chosen automatically",
+        key=state.PER_LAYER,
+        disabled=not spec.per_layer_allocation,
+        help="Each layer gets its own sparsity and bit-width, as Deep Compression did: ecocompress measures how much "
+        "accuracy each layer loses when squeezed, then picks the smallest file whose accuracy loss stays within the "
+        "budget. The sparsity and bit-width knobs are set by the choice." if spec.per_layer_allocation else
+        "Needs the model's training code: offered for the built-in image models and your own PyTorch model.",
+    )
+with per_layer_row[1]:
+    if per_layer:
+        st.select_slider(
+            "Accuracy budget for the per-layer choice (points)",
+            options=[0.1, 0.2, 0.5, 1.0, 2.0],
+            key=state.PER_LAYER_BUDGET,
+            help="The most test accuracy, in percentage points, the chosen settings may lose (estimated on held-out "
+            "training images while choosing; the measured loss is shown with the result).",
+        )
+
 model = st.session_state[state.MODEL]
 result = None
 with widgets.plain_errors():
-    point = state.point()
     settings = state.settings()
-    result = widgets.measured_or_queued(model, point, settings)
+    point = widgets.per_layer_point(model, float(st.session_state[state.PER_LAYER_BUDGET])) if per_layer else state.point()
+    if point is not None:
+        result = widgets.measured_or_queued(model, point, settings)
 
 if result is not None:
     st.subheader(f"{result.label}: stored as {result.storage_format.split(',')[0]}, runs as {result.runtime_format}",

@@ -39,6 +39,11 @@ class WeightRef:
 
 def check_point(point: CompressionPoint) -> None:
     """Refuse, in one sentence, what needs the model's training code."""
+    if point.layer_settings:
+        raise InvalidParameterError(
+            "Per-layer settings are fine-tuned, which needs the model's training code; for an uploaded ONNX model "
+            "use one sparsity and bit-width for the whole model."
+        )
     if point.structured and point.student_width == 1.0:
         raise InvalidParameterError(
             "Structured pruning needs the model's training code to recover; for an uploaded ONNX model use "

@@ -158,6 +158,25 @@ def compress_model(
 
         run_step("distilling a student" if point.fine_tuned else "distilling a student for one epoch", 0.1, do_distill,
                  width=width)
+    if point.layer_settings:
+        rates = {name: sparsity for name, sparsity, _ in point.layer_settings}
+        widths = {name: bits for name, _, bits in point.layer_settings}
+        qat = min(widths.values()) < 7 and point.fine_tuned
+        run_step(
+            "pruning layer by layer and fine-tuning" if point.fine_tuned else "pruning layer by layer", 0.25,
+            lambda m: (magnitude_prune(m, rates, data.x_train, data.y_train, tune),
+                       [f"magnitude pruning per layer ({', '.join(f'{n} {r:.0%}' for n, r in rates.items())}) "
+                        f"in 3 stages, {tuned}"]),
+            layer_sparsity=sorted(rates.items()),
+        )
+        run_step(
+            "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
+            lambda m: (quantize_weights(m, widths, data.x_train, data.y_train, tune if qat else None),
+                       [f"weights on per-channel grids of their own width ({', '.join(f'{n} {b}-bit' for n, b in widths.items())})"
+                        + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
+            layer_bits=sorted(widths.items()),
+        )
+        return model, notes
     if point.sparsity > 0:
         if point.structured:
             def do_prune(m):
@@ -191,6 +210,16 @@ def compress_model(
     return model, notes
 
 
+def _label_layers(onnx_path: Path, point: CompressionPoint) -> None:
+    """Write the per-layer settings into the runnable file's metadata (``ecocompress.layer_settings``, JSON)."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = "ecocompress.layer_settings", json.dumps([list(x) for x in point.layer_settings])
+    onnx.save(model, str(onnx_path))
+
+
 def build_artifact(
     spec: TrainableModel,
     point: CompressionPoint,
@@ -212,6 +241,8 @@ def build_artifact(
             progress("choosing the fastest runnable format (timed side by side)", 0.55)
         stored = pack(model, 16 if point.bits == 16 else 32)
         choice, storage_path = choose_and_store(fp32, point.bits, data, seed, stored, work, out_path)
+    if point.layer_settings:
+        _label_layers(out_path, point)
     return Artifact(
         onnx_path=out_path,
         runtime_format=choice.runtime_format,

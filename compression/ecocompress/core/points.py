@@ -16,6 +16,8 @@ from ecocompress.core.errors import invalid_parameter
 
 BIT_WIDTHS = (2, 3, 4, 5, 6, 7, 8, 16, 32)
 STUDENT_WIDTHS = (1.0, 0.5, 0.25, 0.125)
+LAYER_BITS = (2, 3, 4, 5, 6, 7, 8)  # per-layer settings put every weighted layer on an integer grid
+LayerSetting = tuple[str, float, int]  # (layer name, sparsity, bits)
 
 
 def _as_float(name: str, allowed: str, value: Any) -> float:
@@ -34,6 +36,9 @@ class CompressionPoint:
     ``fine_tuned=False`` is the quick, post-training version of a point that trains: pruned, factorised or
     quantized without fine-tuning (a student gets one short epoch), measured first so a new setting has an
     answer in seconds; it is labelled "before fine-tuning" and never stands in for the fine-tuned point.
+    ``layer_settings`` gives each weighted layer its own (sparsity, bits), as Deep Compression did (chosen by
+    ``build.allocation`` from measured sensitivities); ``sparsity`` is then the share of zeros over all those
+    layers and ``bits`` the widest layer's, so charts and filters still read one number per knob.
     """
 
     sparsity: float = 0.0
@@ -42,6 +47,7 @@ class CompressionPoint:
     structured: bool = False
     rank_ratio: float | None = None
     fine_tuned: bool = True
+    layer_settings: tuple[LayerSetting, ...] | None = None
 
     def __post_init__(self) -> None:
         sparsity = _as_float("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
@@ -71,8 +77,27 @@ class CompressionPoint:
 
         if not isinstance(self.fine_tuned, bool):
             raise invalid_parameter("fine_tuned", "a bool", self.fine_tuned)
+        if self.layer_settings is not None:
+            object.__setattr__(self, "layer_settings", self._checked_layers(self.layer_settings))
         if not self.involves_training:
             object.__setattr__(self, "fine_tuned", True)  # nothing to fine-tune: the quick version is the point itself
+
+    def _checked_layers(self, layers: Any) -> tuple[LayerSetting, ...]:
+        allowed = f"None or (layer name, sparsity in [0.0, 1.0), bits among {{{', '.join(map(str, LAYER_BITS))}}}) per layer"
+        try:
+            checked = tuple((str(name), float(sparsity), int(bits)) for name, sparsity, bits in layers)
+        except (TypeError, ValueError):
+            raise invalid_parameter("layer_settings", allowed, layers) from None
+        names = [name for name, _, _ in checked]
+        if (not checked or len(set(names)) != len(names) or not all(names)
+                or not all(0.0 <= s < 1.0 and b in LAYER_BITS for _, s, b in checked)):
+            raise invalid_parameter("layer_settings", allowed, layers)
+        if self.student_width != 1.0 or self.structured or self.rank_ratio is not None:
+            raise invalid_parameter("layer_settings", "None when a point distils, prunes structurally or factorises",
+                                    layers)
+        if self.bits != max(b for _, _, b in checked):
+            raise invalid_parameter("bits", f"{max(b for _, _, b in checked)} (the widest layer's bits)", self.bits)
+        return checked
 
     @property
     def is_baseline(self) -> bool:
@@ -82,17 +107,20 @@ class CompressionPoint:
     @property
     def involves_training(self) -> bool:
         """True when a step trains (distillation, pruning, factorising, QAT): results vary by seed."""
-        return self.student_width != 1.0 or self.sparsity > 0 or self.rank_ratio is not None or self.bits < 7
+        return (self.student_width != 1.0 or self.sparsity > 0 or self.rank_ratio is not None or self.bits < 7
+                or any(s > 0 or b < 7 for _, s, b in self.layer_settings or ()))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     def key(self) -> str:
-        """Canonical JSON of the setting: part of the results store's cache key (``fine_tuned`` only when False,
-        so the keys of fine-tuned points stay those stored before the flag existed)."""
+        """Canonical JSON of the setting: part of the results store's cache key (``fine_tuned`` only when False and
+        ``layer_settings`` only when given, so the keys of other points stay those stored before these existed)."""
         data = self.to_dict()
         if self.fine_tuned:
             del data["fine_tuned"]
+        if self.layer_settings is None:
+            del data["layer_settings"]
         return json.dumps(data, sort_keys=True)
 
     @property
@@ -106,19 +134,29 @@ class CompressionPoint:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     def label(self) -> str:
-        """Short human description, e.g. ``8-bit`` or ``fp32 baseline``."""
+        """Short human description, e.g. ``8-bit``, ``fp32 baseline`` or ``per layer: 94% sparse (90-97%), 3-5-bit``."""
         parts = []
-        if self.student_width != 1.0:
-            parts.append(f"student x{self.student_width:g}")
-        if self.sparsity:
-            parts.append(f"{self.sparsity:.0%} {'structured' if self.structured else ''} sparse".replace("  ", " "))
-        if self.rank_ratio is not None:
-            parts.append(f"rank {self.rank_ratio:g}")
-        if self.bits != 32:
-            parts.append(f"{self.bits}-bit")
+        if self.layer_settings:
+            parts.append(f"per layer: {self.sparsity:.0%} sparse ({_span([s for _, s, _ in self.layer_settings], '{:.0%}')}), "
+                         f"{_span([b for _, _, b in self.layer_settings], '{}')}-bit")
+        else:
+            if self.student_width != 1.0:
+                parts.append(f"student x{self.student_width:g}")
+            if self.sparsity:
+                parts.append(f"{self.sparsity:.0%} {'structured' if self.structured else ''} sparse".replace("  ", " "))
+            if self.rank_ratio is not None:
+                parts.append(f"rank {self.rank_ratio:g}")
+            if self.bits != 32:
+                parts.append(f"{self.bits}-bit")
         if not self.fine_tuned:
             parts.append("before fine-tuning" if self.student_width == 1.0 else "after one short training epoch")
         return ", ".join(parts) or "fp32 baseline"
+
+
+def _span(values: list, fmt: str) -> str:
+    """``low-high`` of ``values`` as ``fmt`` formats them, or one value when they all read the same."""
+    low, high = fmt.format(min(values)), fmt.format(max(values))
+    return low if low == high else f"{low}-{high}"
 
 
 # Measured first for a model nobody has explored yet (Home on an empty store, a report with nothing to

@@ -167,6 +167,7 @@ class Measurement:
     fidelity_top1: float | None = None  # the text model: top-1 nearest-neighbour agreement
     fine_tuned: bool = True  # False: the quick post-training version measured first ("before fine-tuning")
     prediction_changes: dict | None = None  # measure.flips.PredictionChanges as a dict: flips against the baseline
+    layer_settings: tuple | None = None  # per layer (name, sparsity, bits) when each layer got its own setting
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,7 +181,7 @@ class Measurement:
     def point(self) -> CompressionPoint:
         """The setting this record measured."""
         return CompressionPoint(self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio,
-                                self.fine_tuned)
+                                self.fine_tuned, self.layer_settings)
 
     @property
     def is_baseline(self) -> bool:

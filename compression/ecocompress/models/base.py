@@ -46,6 +46,9 @@ class ModelKind(ABC):
     #: first so a new setting answers in seconds (``api.quick_version``).
     quick_versions: bool = True
 
+    #: Whether ``--per-layer auto`` can give each layer its own sparsity and bits (it needs the torch model).
+    per_layer_allocation: bool = True
+
     @property
     def held_bytes(self) -> int:
         """Memory this object holds for its data (uploads count it toward the server's limit); 0 for files on disk."""

@@ -374,6 +374,7 @@ class UploadedModel(ModelKind):
     data_note: str
     task: str = "uploaded ONNX classifier"
     warnings: tuple[str, ...] = field(default=())
+    per_layer_allocation = False  # per-layer settings are fine-tuned, and an ONNX file brings no training code
 
     @functools.cached_property
     def content_hash(self) -> str:

@@ -61,6 +61,8 @@ def model_card(record: dict) -> dict[str, Any]:
             "structured": record["structured"],
             "rank_ratio": record["rank_ratio"],
             "steps": record["technique_notes"] or "none (the original model)",
+            "per_layer": [{"layer": name, "sparsity": sparsity, "bits": bits}
+                          for name, sparsity, bits in record.get("layer_settings") or ()],
         },
         "files": {
             "runnable": f"{stem}.onnx",
@@ -91,6 +93,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"Compressed from **{card['base_model']['title']}** ({card['base_model']['task']}) by ecocompress.",
         "",
         f"- Steps: {card['compression']['steps']}",
+        *_per_layer_lines(card["compression"]["per_layer"]),
         f"- Runs as: {card['files']['runs_as']} (`{card['files']['runnable']}`, plain onnxruntime)",
         f"- Stored as: {card['files']['storage_format']} (`{card['files']['storage']}`)",
         f"- Input: `{inp['name']}`, shape {inp['shape']}, {inp['dtype']}",
@@ -117,6 +120,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         "```",
         "",
     ])
+
+
+def _per_layer_lines(layers: list[dict[str, Any]]) -> list[str]:
+    if not layers:
+        return []
+    return ["- Per layer: " + ", ".join(f"`{x['layer']}` {x['sparsity']:.0%} sparse, {x['bits']}-bit" for x in layers)]
 
 
 def export_artifacts(record: dict, out_dir: Path | str) -> list[Path]:

@@ -15,7 +15,7 @@ import json
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ecocompress.core.config import artifacts_dir
 from ecocompress.core.points import CompressionPoint
@@ -25,6 +25,9 @@ from ecocompress.core.records import MeasureSettings
 from ecocompress.models.base import ModelKind
 from ecocompress.service import api
 from ecocompress.service.store import ResultsStore
+
+if TYPE_CHECKING:  # torch loads only when something must be computed
+    from ecocompress.build.allocation import Allocation
 
 DEFAULT_SPARSITY, DEFAULT_BITS = 0.5, 4  # the knobs a sensitivity is measured at when the point leaves them off
 
@@ -145,3 +148,76 @@ def _compute(spec: ModelKind, onnx_path: Path, sparsity: float, bits: int, setti
         for cost in costs
     )
     return LayerView(spec.name, sparsity, bits, settings.scenario, batch, spec.quality_metric, base, rows)
+
+
+def _allocation_path(spec: ModelKind, objective: str, max_accuracy_drop: float, seed: int) -> Path:
+    key = "|".join([spec.content_hash, objective, f"{max_accuracy_drop:g}", str(seed), code_version()])
+    return artifacts_dir() / spec.name / f"allocation-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
+
+
+OBJECTIVES = ("size",)  # 'energy' needs per-layer structured pruning: unstructured zeros and k-bit codes cost the same on CPU
+
+
+def _checked(model: str | ModelKind, objective: str, max_accuracy_drop: float) -> ModelKind:
+    from ecocompress.core.errors import invalid_parameter
+
+    spec = api.resolve(model)
+    if not spec.per_layer_allocation:
+        raise invalid_parameter("per_layer", f"'off' for {spec.name} (per-layer settings need the model's training code)",
+                                "auto")
+    if objective not in OBJECTIVES:
+        raise invalid_parameter("objective", f"one of {{{', '.join(OBJECTIVES)}}}", objective)
+    if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or not 0 <= max_accuracy_drop <= 100:
+        raise invalid_parameter("max_accuracy_drop", "a number of points in the range [0, 100]", max_accuracy_drop)
+    return spec
+
+
+def cached_allocation(model: str | ModelKind, *, objective: str = "size", max_accuracy_drop: float,
+                      seed: int = 0) -> "Allocation | None":
+    """The per-layer choice made before for this model, budget and code, or None (never computes)."""
+    from ecocompress.build.allocation import Allocation
+
+    path = _allocation_path(_checked(model, objective, max_accuracy_drop), objective, max_accuracy_drop, seed)
+    return Allocation.from_dict(json.loads(path.read_text())) if path.is_file() else None
+
+
+def allocate_point(
+    model: str | ModelKind, *, objective: str = "size", max_accuracy_drop: float, seed: int = 0,
+    session: str | None = None, progress: Progress = no_progress,
+) -> tuple[CompressionPoint, "Allocation"]:
+    """The per-layer point ``--per-layer auto`` builds (``build.allocation``), chosen once per model, budget and code.
+
+    The choice runs the model (sensitivities, short fine-tunes): a job in the compute queue, in the limited worker.
+    """
+    spec = _checked(model, objective, max_accuracy_drop)
+    found = cached_allocation(spec, objective=objective, max_accuracy_drop=max_accuracy_drop, seed=seed)
+    if found is not None:
+        return found.point(), found
+    from ecocompress.service.compute_queue import compute_queue
+
+    allocation = compute_queue().run(
+        f"allocation|{spec.content_hash}|{objective}|{max_accuracy_drop:g}|{seed}",
+        f"choosing per-layer settings for {spec.name}",
+        lambda report: _allocate(spec, objective, float(max_accuracy_drop), seed, progress=report),
+        session=session or "layers", progress=progress,
+    )
+    path = _allocation_path(spec, objective, max_accuracy_drop, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(allocation.to_dict(), indent=1))
+    return allocation.point(), allocation
+
+
+def _allocate(spec: ModelKind, objective: str, max_accuracy_drop: float, seed: int, *, progress: Progress):
+    """Sensitivities and the choice, in the limited worker when the kind's jobs run there (it runs the model)."""
+    from ecocompress.core.limits import inside_worker
+
+    if spec.runs_in_worker and not inside_worker():
+        from ecocompress.service.compute_queue import run_in_worker
+
+        return run_in_worker(_allocate, spec, objective, max_accuracy_drop, seed,
+                             what=f"Choosing per-layer settings for {spec.name}", progress=progress)
+    from ecocompress.build.allocation import allocate
+
+    data = spec.dataset()
+    return allocate(spec.load(), data.x_train, data.y_train, max_accuracy_drop=max_accuracy_drop,
+                    tune=spec.finetune_config(seed), objective=objective, seed=seed, progress=progress)

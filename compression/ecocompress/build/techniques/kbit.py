@@ -12,6 +12,7 @@ recover the exact integer codes.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 import numpy as np
 import torch
@@ -67,34 +68,44 @@ class FakeQuant(nn.Module):
 
 def quantize_weights(
     model: nn.Module,
-    bits: int,
+    bits: int | Mapping[str, int],
     x: np.ndarray | None = None,
     y: np.ndarray | None = None,
     config: TrainConfig | None = None,
 ) -> nn.Module:
     """A copy of ``model`` whose conv/linear weights lie exactly on a per-channel ``bits``-bit grid.
 
-    Below 7 bits, and when training data and a config are given, the grid is learned by
+    ``bits`` is one width for every layer or a width per layer name (every weighted layer named).
+    Below 7 bits (any layer), and when training data and a config are given, the grid is learned by
     quantization-aware fine-tuning; otherwise weights are rounded once (post-training).
     """
-    if not 2 <= bits <= 8:
-        raise ValueError(f"bits must be in [2, 8], got {bits}")
     quantized = copy.deepcopy(model)
     layers = list(weight_layers(quantized))
-    if bits < QAT_BELOW_BITS and x is not None and y is not None and config is not None:
-        for _, module in layers:
-            parametrize.register_parametrization(module, "weight", FakeQuant(bits, (module.weight != 0).float()))
+    widths = dict(bits) if isinstance(bits, Mapping) else {name: bits for name, _ in layers}
+    if set(widths) != {name for name, _ in layers}:
+        raise ValueError(f"bits must name every weighted layer ({', '.join(n for n, _ in layers)}), got {', '.join(widths)}")
+    if not all(2 <= width <= 8 for width in widths.values()):
+        raise ValueError(f"bits must be in [2, 8], got {bits}")
+    if min(widths.values()) < QAT_BELOW_BITS and x is not None and y is not None and config is not None:
+        for name, module in layers:
+            parametrize.register_parametrization(module, "weight", FakeQuant(widths[name], (module.weight != 0).float()))
         train_classifier(quantized, x, y, config)
         for _, module in layers:
             parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
     with torch.no_grad():
-        for _, module in layers:
-            mask = module.weight != 0
-            scale = best_scale(module.weight, bits).half().float()  # stored as fp16: keep it exact
-            module.weight.copy_(quantize_tensor(module.weight, scale, bits) * mask)
-            module.register_buffer("weight_scale", scale.reshape(-1).clone())
-            module.register_buffer("weight_bits", torch.tensor(bits))
+        for name, module in layers:
+            round_to_grid(module, widths[name])
     return quantized.eval()
+
+
+@torch.no_grad()
+def round_to_grid(module: nn.Module, bits: int) -> None:
+    """Put one layer's weights on its per-channel ``bits``-bit grid in place (zeros stay zero), keeping the scales."""
+    mask = module.weight != 0
+    scale = best_scale(module.weight, bits).half().float()  # stored as fp16: keep it exact
+    module.weight.copy_(quantize_tensor(module.weight, scale, bits) * mask)
+    module.register_buffer("weight_scale", scale.reshape(-1).clone())
+    module.register_buffer("weight_bits", torch.tensor(bits))
 
 
 def integer_codes(module: nn.Module) -> np.ndarray:

@@ -36,6 +36,7 @@ class TextModel(ModelKind):
     dataset_name: str = "3,000 generated sentences over 20 topics (sample_models/make_sentences.py)"
     quality_metric: str = QUALITY
     _cache: dict = field(default_factory=dict, repr=False)
+    per_layer_allocation = False  # its pipeline drops heads and layers; per-layer grids are for the vision kinds
     quick_versions = False  # its layers are dropped and recovered in one step: the first answer is the point itself
 
     @functools.cached_property

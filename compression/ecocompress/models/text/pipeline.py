@@ -36,6 +36,10 @@ LAYERS_FOR_WIDTH = {1.0: 6, 0.5: 3, 0.25: 2, 0.125: 1}
 
 
 def check_point(point: CompressionPoint) -> None:
+    if point.layer_settings:
+        raise InvalidParameterError(
+            "Per-layer settings are not offered for the text model; use structured sparsity or a smaller student."
+        )
     if point.rank_ratio is not None:
         raise InvalidParameterError(
             "Low-rank factorisation is not offered for the text model; use structured sparsity (fewer heads and "
