@@ -90,6 +90,7 @@ def main() -> None:
 
 def per_layer_rows(model: str, settings: MeasureSettings) -> None:
     """The per-layer point chosen for the smallest file within 0.2 points, beside the paper's per-layer rates."""
+    from ecocompress.review.summary import per_layer_sentence
     from ecocompress.service.layers import allocate_point
 
     min_ratio, max_loss = PER_LAYER_TARGET
@@ -104,9 +105,9 @@ def per_layer_rows(model: str, settings: MeasureSettings) -> None:
     ours = "  ".join(f"{name} {1 - s:.0%} {b}b" for name, s, b in point.layer_settings)
     print(f"{'':<16} kept and bits per layer: ours {ours}; paper {paper}")
     print(f"{'':<16} runs as {m.runtime_format}; energy {m.energy_ratio:.2f}x of fp32; artifact {m.onnx_path}")
-    print(f"{'':<16} chosen after {len(allocation.probes)} short fine-tunes; validation drop after the short fine-tune "
-          f"{allocation.short_tune_drop_points:.2f} points; score the artifact alone with: "
-          f"python bench/score_onnx.py {m.onnx_path} --expect {m.accuracy:.4f}")
+    print(f"{'':<16} chosen after {len(allocation.probes)} short and {len(allocation.verified)} full fine-tunes: "
+          f"{per_layer_sentence(allocation)}")
+    print(f"{'':<16} score the artifact alone: python bench/score_onnx.py {m.onnx_path} --expect {m.accuracy:.4f}")
 
 
 if __name__ == "__main__":

@@ -394,7 +394,7 @@ def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explor
     assert any("have not been chosen for this model yet" in i.value for i in explore.info)
     explore.button(key="choose_per_layer").click().run()
     _ok(explore)
-    assert any(_shown(c).startswith("Chosen per layer (share of weights removed, bits): features.0 ") for c in explore.caption)
+    assert any(_shown(c).startswith("Chosen per layer: features.0 ") for c in explore.caption)
     deadline = time.time() + TIMEOUT
     while not explore.subheader[0].value.startswith("per layer: ") and time.time() < deadline:
         time.sleep(1)

@@ -91,6 +91,7 @@ def build_parser() -> Parser:
     search.add_argument("--study", default=None, help="study name (default ecocompress-MODEL-OBJECTIVE)")
     search.add_argument("--workers", default=1, help="local worker processes (default 1)")
     search.add_argument("--seed", default=0, help="sampler seed (default 0)")
+    _per_layer_flags(search, with_budget=False)
     _measurement_flags(search)
     search.add_argument("--json", action="store_true")
 
@@ -111,6 +112,7 @@ def build_parser() -> Parser:
     sweep.add_argument("--student", default="1", help="comma-separated, e.g. 1,0.5")
     sweep.add_argument("--rank", default=None, help="comma-separated rank ratios, e.g. 0.5,0.25")
     sweep.add_argument("--structured", action="store_true")
+    _per_layer_flags(sweep)
     _measurement_flags(sweep)
     sweep.add_argument("--csv", type=Path, default=None, help="write every measured point to this CSV file")
     sweep.add_argument("--json", action="store_true")
@@ -128,21 +130,25 @@ def _point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = F
         parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")
 
 
-def _per_layer_flags(parser: argparse.ArgumentParser) -> None:
+def _per_layer_flags(parser: argparse.ArgumentParser, *, with_budget: bool = True) -> None:
     parser.add_argument("--per-layer", default="off", choices=["off", "auto"],
                         help="auto: each layer gets its own sparsity and bits, chosen from measured sensitivities "
-                             "(instead of --sparsity/--bits)")
-    parser.add_argument("--objective", default="size", choices=["size"],
-                        help="with --per-layer auto: what the choice minimises (size: the stored file)")
-    parser.add_argument("--max-accuracy-drop", default=0.2,
-                        help="with --per-layer auto: accuracy budget in points (default 0.2)")
+                             "for the smallest file within --max-accuracy-drop")
+    if with_budget:
+        parser.add_argument("--objective", default="size", choices=["size"],
+                            help="with --per-layer auto: what the choice minimises (size: the stored file)")
+        parser.add_argument("--max-accuracy-drop", default=0.2,
+                            help="with --per-layer auto: accuracy budget in points (default 0.2)")
 
 
-def _per_layer_point(args: argparse.Namespace, model: str, progress):
-    """With ``--per-layer auto``: the allocation's point (``service.layers.allocate_point``); else None."""
+def _per_layer_point(args: argparse.Namespace, model: str, progress, *, alone: bool = True):
+    """With ``--per-layer auto``: the allocation's point (``service.layers.allocate_point``); else None.
+
+    ``alone``: the command measures that point only, so the point flags must be left out.
+    """
     if args.per_layer != "auto":
         return None
-    if any(v is not None for v in (args.sparsity, args.bits, args.student, args.rank)) or args.structured:
+    if alone and (any(v is not None for v in (args.sparsity, args.bits, args.student, args.rank)) or args.structured):
         raise InvalidParameterError("--per-layer auto chooses sparsity and bits per layer itself; "
                                     "leave out --sparsity, --bits, --student, --rank and --structured.")
     from ecocompress.service.layers import allocate_point
@@ -150,10 +156,9 @@ def _per_layer_point(args: argparse.Namespace, model: str, progress):
     point, allocation = allocate_point(model, objective=args.objective,
                                        max_accuracy_drop=_number("max_accuracy_drop", args.max_accuracy_drop, float),
                                        progress=progress)
-    print(f"per-layer settings (validation: {allocation.short_tune_drop_points:.2f} points lost after a short fine-tune, "
-          f"allowance {allocation.allowance_points:g}, {allocation.validation_images:,} images): "
-          + ", ".join(f"{name} {sparsity:.0%} sparse {bits}-bit" for name, sparsity, bits in allocation.layers),
-          file=sys.stderr, flush=True)
+    from ecocompress.review.summary import per_layer_sentence
+
+    print(f"per-layer settings: {per_layer_sentence(allocation)}", file=sys.stderr, flush=True)
     return point
 
 
@@ -392,6 +397,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         ranks=[None] if args.rank is None else parse_values("rank_ratio", args.rank, float),
     )
     settings = _settings(args)
+    per_layer = _per_layer_point(args, model, lambda step, _f: print(f"  ... {step}", file=sys.stderr, flush=True),
+                                 alone=False)
+    if per_layer is not None:
+        points = [*points, per_layer]
     store = ResultsStore()
     new, seconds = estimate_seconds(model, points, settings, store)
     print(f"{len(points)} points, {new} not measured yet (about {seconds / 60:.0f} min)", file=sys.stderr, flush=True)
@@ -503,7 +512,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     result = run_search(
         model, max_drop_points=budget, trials=trials, objective=args.objective, storage_url=args.storage,
         study_name=args.study, workers=_number("workers", args.workers, int), seed=_seed(args.seed),
-        settings=_settings(args), progress=progress,
+        settings=_settings(args), progress=progress, per_layer=args.per_layer == "auto",
     )
     rec = result.recommendation
     if args.json:

@@ -374,10 +374,8 @@ def per_layer_point(model: str, budget: float):
         _, allocation = allocate_point(model, max_accuracy_drop=budget, session=state.session_id(),
                                        progress=lambda step, f: bar.progress(min(1.0, f), text=step))
         bar.empty()
-    st.caption("Chosen per layer (share of weights removed, bits): " + "; ".join(
-        f"{units.escape_markdown(name)} {sparsity:.0%}, {bits}-bit" for name, sparsity, bits in allocation.layers)
-        + f". While choosing, held-out training images lost {allocation.short_tune_drop_points:.2f} points after a "
-        "short fine-tune (an estimate; the measured test accuracy is below).")
+    st.caption("Chosen per layer: " + units.escape_markdown(summary.per_layer_sentence(allocation))
+               + ". The measured test accuracy is below.")
     return allocation.point()
 
 

@@ -111,17 +111,22 @@ def point_from_params(params: dict[str, Any]) -> CompressionPoint:
     )
 
 
-def _objective(model: str, objective: str, settings: MeasureSettings, space: dict[str, list[Any]]):
+def _objective(model: str, objective: str, settings: MeasureSettings, space: dict[str, list[Any]],
+               max_drop_points: float = 1.0):
     import optuna
 
     from ecocompress.service.api import measure_point
+    from ecocompress.service.layers import allocate_point
 
     column = OBJECTIVES[objective].column
 
     def run(trial: optuna.Trial) -> tuple[float, float]:
         params = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
         try:
-            point = point_from_params(params)
+            if params.get("per_layer"):  # the per-layer point chosen for the smallest file within the budget
+                point, _ = allocate_point(model, max_accuracy_drop=max_drop_points)
+            else:
+                point = point_from_params(params)
             result = measure_point(model, point, settings)
         except InvalidParameterError as exc:  # e.g. structured pruning of an uploaded file: not a failure
             trial.set_user_attr("skipped", str(exc))
@@ -181,10 +186,11 @@ def _finished(study) -> int:
 
 
 def _worker(model: str, objective: str, settings: MeasureSettings, storage_url: str | None, study_name: str,
-            seed: int, trials: int, space: dict[str, list[Any]]) -> None:
+            seed: int, trials: int, space: dict[str, list[Any]], max_drop_points: float) -> None:
     """An extra local worker process: joins the study and runs its share of the trials."""
     study = _open_study(storage_url, study_name, seed, trials)
-    study.optimize(_objective(model, objective, settings, space), n_trials=trials, catch=(EcoCompressError,))
+    study.optimize(_objective(model, objective, settings, space, max_drop_points), n_trials=trials,
+                   catch=(EcoCompressError,))
 
 
 def run_search(
@@ -201,8 +207,13 @@ def run_search(
     space: dict[str, list[Any]] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    per_layer: bool = False,
 ) -> SearchResult:
-    """Run ``trials`` more trials of the study (resuming it if it exists) and recommend a point."""
+    """Run ``trials`` more trials of the study (resuming it if it exists) and recommend a point.
+
+    With ``per_layer``, one more candidate is in the space and tried first: the per-layer point
+    ``service.layers.allocate_point`` chooses for the smallest file within ``max_drop_points`` (its own study).
+    """
     import optuna
 
     from ecocompress.models.registry import SAMPLE_MODELS, get_model
@@ -222,12 +233,19 @@ def run_search(
         )
     settings = settings or MeasureSettings()
     space = space or SPACE
+    starting = list(STARTING_POINTS[: max(1, trials // 3)])
+    if per_layer:
+        from ecocompress.service.layers import cached_allocation
+
+        cached_allocation(model, max_accuracy_drop=max_drop_points)  # a kind without per-layer settings refuses here
+        space = {**space, "per_layer": [False, True]}
+        starting = [{**STARTING_POINTS[0], "per_layer": True}] + [{**p, "per_layer": False} for p in starting]
     if study_name is not None and not study_name.strip():
         raise invalid_parameter("study", "a non-empty name (or no --study for the default)", study_name)
-    name = study_name or study_name_for(model, objective)
+    name = study_name or study_name_for(model, objective) + ("-per-layer" if per_layer else "")
     study = _open_study(storage_url, name, seed, trials)
     if not study.get_trials(deepcopy=False):
-        for params in STARTING_POINTS[: max(1, trials // 3)]:
+        for params in starting:
             study.enqueue_trial({k: v for k, v in params.items() if k in space and v in space[k]}, skip_if_exists=True)
     already = _finished(study)
     shares = [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]  # exactly ``trials``
@@ -241,7 +259,8 @@ def run_search(
 
     context = multiprocessing.get_context("spawn")
     helpers = [
-        context.Process(target=_worker, args=(model, objective, settings, storage_url, name, seed + i, shares[i], space),
+        context.Process(target=_worker, args=(model, objective, settings, storage_url, name, seed + i, shares[i], space,
+                                              max_drop_points),
                         daemon=False)  # each helper starts its own limited compute worker (``core.limits``)
         for i in range(1, workers)
         if shares[i]
@@ -249,7 +268,7 @@ def run_search(
     for process in helpers:
         process.start()
     try:
-        study.optimize(_objective(model, objective, settings, space), n_trials=shares[0], callbacks=[report],
+        study.optimize(_objective(model, objective, settings, space, max_drop_points), n_trials=shares[0], callbacks=[report],
                        catch=(EcoCompressError,))
         for process in helpers:
             process.join()
