@@ -105,8 +105,7 @@ def per_layer_rows(model: str, settings: MeasureSettings) -> None:
     ours = "  ".join(f"{name} {1 - s:.0%} {b}b" for name, s, b in point.layer_settings)
     print(f"{'':<16} kept and bits per layer: ours {ours}; paper {paper}")
     print(f"{'':<16} runs as {m.runtime_format}; energy {m.energy_ratio:.2f}x of fp32; artifact {m.onnx_path}")
-    print(f"{'':<16} chosen after {len(allocation.probes)} short and {len(allocation.verified)} full fine-tunes: "
-          f"{per_layer_sentence(allocation)}")
+    print(f"{'':<16} chosen after {len(allocation.probes)} short fine-tunes: {per_layer_sentence(allocation)}")
     print(f"{'':<16} score the artifact alone: python bench/score_onnx.py {m.onnx_path} --expect {m.accuracy:.4f}")
 
 

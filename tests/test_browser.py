@@ -349,5 +349,11 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             changed = page.get_by_text(re.compile(r"^Of 360 test examples: \d+ the original answered right"))
             expect(changed).to_be_visible()
             print(f"  what changed: {changed.inner_text()!r}")
+            # (e) where the energy goes, layer by layer: on request, a chart and one row per weighted layer.
+            page.get_by_role("button", name=re.compile(r"^Analyse the layers")).click()
+            layers_chart = page.locator('[data-testid="stPlotlyChart"]').filter(has_text="What each layer costs")
+            expect(layers_chart).to_be_visible(timeout=SECOND_MEASURE_TIMEOUT_MS)
+            _screenshot(page, "browser-explore-layers.png")
+            print(f"[{time.monotonic() - started:.0f} s] per-layer view shown")
         finally:
             browser.close()

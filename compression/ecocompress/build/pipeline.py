@@ -23,7 +23,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.allocation import choice_split
 from ecocompress.build.architectures import count_parameters
 from ecocompress.build.artifact import Artifact, choose_and_store
 from ecocompress.build.export import export_onnx
@@ -160,23 +159,19 @@ def compress_model(
         run_step("distilling a student" if point.fine_tuned else "distilling a student for one epoch", 0.1, do_distill,
                  width=width)
     if point.layer_settings:
-        # Fine-tuned without the images the per-layer choice judges on (``allocation.choice_split``), so the
-        # choice can check this very model on them.
-        fit, _ = choice_split(len(data.x_train))
-        x_fit, y_fit = data.x_train[fit], data.y_train[fit]
         rates = {name: sparsity for name, sparsity, _ in point.layer_settings}
         widths = {name: bits for name, _, bits in point.layer_settings}
         qat = min(widths.values()) < 7 and point.fine_tuned
         run_step(
             "pruning layer by layer and fine-tuning" if point.fine_tuned else "pruning layer by layer", 0.25,
-            lambda m: (magnitude_prune(m, rates, x_fit, y_fit, tune),
+            lambda m: (magnitude_prune(m, rates, data.x_train, data.y_train, tune),
                        [f"magnitude pruning per layer ({', '.join(f'{n} {r:.0%}' for n, r in rates.items())}) "
                         f"in 3 stages, {tuned}"]),
             layer_sparsity=sorted(rates.items()),
         )
         run_step(
             "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
-            lambda m: (quantize_weights(m, widths, x_fit, y_fit, tune if qat else None),
+            lambda m: (quantize_weights(m, widths, data.x_train, data.y_train, tune if qat else None),
                        [f"weights on per-channel grids of their own width ({', '.join(f'{n} {b}-bit' for n, b in widths.items())})"
                         + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
             layer_bits=sorted(widths.items()),

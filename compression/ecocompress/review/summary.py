@@ -77,11 +77,6 @@ def flips_sentence(changes: PredictionChanges) -> str:
 def per_layer_sentence(allocation) -> str:
     """What each layer got (``build.allocation.Allocation``) and what the choice measured on held-out training images."""
     layers = ", ".join(f"{name} {sparsity:.0%} sparse {bits}-bit" for name, sparsity, bits in allocation.layers)
-    checked = ("" if allocation.full_tune_drop_points is None else
-               f", {allocation.full_tune_drop_points:.2f} after the full one")
-    verdict = ("" if allocation.full_tune_drop_points is None or allocation.within_budget else
-               f"; none of the {len(allocation.verified)} candidates fine-tuned fully stayed within the budget, "
-               "this is the gentlest tried")
-    return (f"{layers} ({allocation.validation_images:,} held-out training images lost "
-            f"{allocation.short_tune_drop_points:.2f} points after a short fine-tune{checked}; "
-            f"budget {allocation.max_accuracy_drop:g}{verdict})")
+    return (f"{layers} (after a short fine-tune, {allocation.validation_images:,} held-out training images lost "
+            f"{allocation.short_tune_drop_points:.2f} points more than the uncompressed model fine-tuned alike; "
+            f"allowed {allocation.allowance_points:g} for a {allocation.max_accuracy_drop:g}-point budget)")

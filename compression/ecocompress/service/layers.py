@@ -216,18 +216,8 @@ def _allocate(spec: ModelKind, objective: str, max_accuracy_drop: float, seed: i
 
         return run_in_worker(_allocate, spec, objective, max_accuracy_drop, seed,
                              what=f"Choosing per-layer settings for {spec.name}", progress=progress)
-    from ecocompress.build.allocation import allocate, layer_point
-    from ecocompress.build.pipeline import compress_model
-    from ecocompress.build.techniques.layers import weight_layers
-
-    teacher = spec.load()
-    params = {name: module.weight.numel() for name, module in weight_layers(teacher)}
-
-    def full_tune(layers):
-        """The pipeline's own fine-tune of a candidate: cached, so building the chosen point later reuses it."""
-        return compress_model(spec, layer_point(layers, params), seed=seed)[0]
+    from ecocompress.build.allocation import allocate
 
     data = spec.dataset()
-    return allocate(teacher, data.x_train, data.y_train, max_accuracy_drop=max_accuracy_drop,
-                    tune=spec.finetune_config(seed), objective=objective, seed=seed, full_tune=full_tune,
-                    progress=progress)
+    return allocate(spec.load(), data.x_train, data.y_train, max_accuracy_drop=max_accuracy_drop,
+                    tune=spec.finetune_config(seed), objective=objective, seed=seed, progress=progress)
