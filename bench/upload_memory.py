@@ -84,7 +84,8 @@ def start_server(home: Path, log: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "ECOCOMPRESS_HOME": str(home), "PYTHONPATH": str(ROOT / "compression")}
+    env = {**os.environ, "ECOCOMPRESS_HOME": str(home), "PYTHONPATH": str(ROOT / "compression"),
+           "MALLOC_ARENA_MAX": "2"}  # as the README starts the app
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.disconnectedSessionTTL", str(TTL_S)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
@@ -114,6 +115,14 @@ def one_cycle(browser, base: str, model: Path, data: Path) -> None:
 
 def _upload(page, base: str, model: Path, data: Path) -> None:
     page.goto(f"{base}/upload")
+    # Streamlit 1.67 sometimes shows "Page not found" over a deep link while the page itself runs; the
+    # dialog would take the clicks below, so close it when it shows.
+    dialog = page.get_by_role("dialog").filter(has_text="Page not found")
+    try:
+        dialog.wait_for(timeout=3_000)
+        dialog.get_by_role("button").first.click()
+    except Exception:  # noqa: BLE001 - no dialog: nothing to close
+        pass
     uploader = lambda label: page.locator('[data-testid="stFileUploader"]').filter(has_text=label)  # noqa: E731
     uploader("ONNX model").locator('input[type="file"]').wait_for(state="attached", timeout=60_000)
     uploader("ONNX model").locator('input[type="file"]').set_input_files(str(model))

@@ -11,9 +11,9 @@ a 1-bit occupancy mask that LZMA squeezes to about its entropy, one fp16 scale p
 size/drop frontier) and ranks the combinations by estimated size. Summed single-layer drops are not what a
 fine-tuned combination loses, so a binary search judges candidates after a *short* fine-tune (the
 pipeline's steps with one epoch per pruning stage on a subset, one of quantization-aware training) and
-keeps the smallest whose validation drop is within the budget times ``SHORT_TUNE_SLACK``: the full
-fine-tune recovers most of what the short one leaves (measured on LeNet-300-100, docs/benchmarks.md). The
-pipeline then fine-tunes the chosen point fully and measures it on the test set like every other point;
+keeps the smallest whose validation drop (against the uncompressed model trained the same way) is within
+the budget times ``SHORT_TUNE_SLACK``: the full fine-tune recovers most of what the short one leaves
+(measured on LeNet-300-100 and LeNet-5, docs/benchmarks.md). The pipeline then fine-tunes the chosen point fully and measures it on the test set like every other point;
 that figure, not these estimates, is what the product reports. The validation split is a seeded part of
 the training images, left out of every fine-tune here (the test set never chooses anything).
 """
@@ -43,7 +43,7 @@ VALIDATION_FRACTION, VALIDATION_IMAGES = 0.2, 3000  # digits: 287 images; MNIST:
 SHORT_TUNE_IMAGES = 20_000
 RECOVERY_IMAGES = 5_000  # one epoch on these after pruning one layer: what a layer's sensitivity is measured after
 SHORT_TUNE_EPOCHS = 4  # three pruning stages of one epoch, then one of quantization-aware training
-SHORT_TUNE_SLACK = 8.0  # short-fine-tune validation drop allowed per point of budget (docs/design.md)
+SHORT_TUNE_SLACK = 8.0  # short-fine-tune validation drop allowed per point of budget (docs/design.md, docs/benchmarks.md)
 PRICES = tuple(10.0 ** (k / 8) for k in range(0, 57))  # bytes per point of accuracy, 1 to 10^7
 
 

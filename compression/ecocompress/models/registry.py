@@ -50,29 +50,11 @@ def release_ended() -> None:
     import gc
     import time
 
-    cap_heap_arenas()
     now = time.monotonic()
     if _HELD and now - _COLLECTED[0] >= COLLECT_EVERY_S:
         _COLLECTED[0] = now
         gc.collect()
         _trim_heap()
-
-
-HEAP_ARENAS = 2
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number
-_ARENAS_CAPPED: list[bool] = []
-
-
-def cap_heap_arenas() -> bool:
-    """Cap glibc's malloc arenas in this (server) process at ``HEAP_ARENAS``, once; True when glibc took it.
-
-    Streamlit runs each session's script in a thread of its own, and glibc gives threads arenas of their own
-    (up to 8 per core) that keep what ended sessions freed: with 2 arenas, 20 upload-and-close cycles left the
-    server 61 MB above its start instead of 143-184 MB (bench/upload_memory.py).
-    """
-    if not _ARENAS_CAPPED:
-        _ARENAS_CAPPED.append(bool(_libc_call("mallopt", _M_ARENA_MAX, HEAP_ARENAS)))
-    return _ARENAS_CAPPED[0]
 
 
 def _trim_heap() -> None:
