@@ -16,10 +16,15 @@ def test_baseline_then_int8_end_to_end_and_cache(fast_settings, tmp_path):
     m = measure_point("digits-cnn", CompressionPoint(bits=8), fast_settings, progress=lambda s, f: steps.append(s))
     assert not m.cached
     assert any("baseline" in s for s in steps) and any("energy" in s for s in steps)
-    assert m.runtime_format.startswith("onnxruntime static QDQ int8")
+    # The runnable format is the fastest faithful one timed side by side on this CPU: static int8 on CPUs with
+    # fast int8 dot products, fp32 where int8 is slower (an AVX2 CPU without VNNI timed it at 1.05-1.08x).
+    assert m.runtime_format.startswith(("onnxruntime static QDQ int8", "onnxruntime fp32"))
+    assert "static QDQ int8" in m.runtime_reason and "timed side by side" in m.runtime_reason
     assert m.size_bytes == Path(m.onnx_path).stat().st_size
     assert m.compression_ratio == pytest.approx(m.baseline_size_bytes / m.size_bytes)
-    assert m.compression_ratio > 3
+    assert m.storage_ratio > 3  # 8-bit codes, whatever format runs
+    if m.runtime_format.startswith("onnxruntime static QDQ int8"):
+        assert m.compression_ratio > 3
     assert m.accuracy_ci_low <= m.accuracy <= m.accuracy_ci_high
     assert m.test_examples == 360
     assert m.energy_wh_per_1k > 0 and m.emissions_g_per_1k > 0

@@ -405,3 +405,16 @@ def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explor
     explore.toggle(key="per_layer").set_value(False).run()
     _ok(explore)
     assert not explore.subheader[0].value.startswith("per layer: ")
+
+
+def test_the_per_layer_toggle_turns_off_for_a_model_that_cannot_take_it(explore, monkeypatch):
+    """With the toggle on, a model without training code (an upload, the text model) shows its own knobs."""
+    from ecocompress.models.registry import get_model
+
+    spec = get_model("digits-cnn")
+    monkeypatch.setattr(type(spec), "per_layer_allocation", False)
+    explore.session_state["per_layer"] = True
+    explore.run()
+    _ok(explore)
+    assert explore.session_state["per_layer"] is False and explore.toggle(key="per_layer").disabled
+    assert not explore.slider(key="sparsity").disabled

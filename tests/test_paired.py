@@ -152,8 +152,8 @@ def test_int8_on_digits_is_a_measurable_saving_with_a_tight_interval():
 
     m = measure_point("digits-cnn", CompressionPoint(bits=8), NOOP_SETTINGS)
     found = (m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, m.energy_pairs, m.runtime_format)
-    if m.runtime_format == "onnxruntime fp32":
-        assert m.energy_ratio_ci_low <= 1.0 <= m.energy_ratio_ci_high, found
+    if m.runtime_format == "onnxruntime fp32":  # the same graph on both sides: a ratio near 1
+        assert 0.9 <= m.energy_ratio_ci_low <= m.energy_ratio <= m.energy_ratio_ci_high <= 1.1, found
         return
     assert m.energy_difference_significant and m.saves_energy, found
     assert m.energy_ratio_ci_high < 0.8, found

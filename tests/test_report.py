@@ -55,7 +55,7 @@ def test_the_recommendation_box_comes_first_with_the_yearly_saving_at_the_users_
     box = box[:box.index("</div>")]
     assert html.index("<div class='recommendation'>") < html.index("<h2>Chosen point against")
     assert "Per year at your volume.</b> At 10,000,000 inferences a day" in box
-    assert re.search(r"(saves|costs) [\d.,]+ [kMG]?Wh a year \(95%: [\d.,]+ [kMG]?Wh to [\d.,]+ [kMG]?Wh\)", box) or \
+    assert re.search(r"(saves|costs) [\d.,]+ [kMGmµ]?Wh a year \(95%: [\d.,]+ [kMGmµ]?Wh to [\d.,]+ [kMGmµ]?Wh\)", box) or \
         "no measurable change in energy" in box, box
 
 

@@ -34,6 +34,8 @@ if spec.summary():
 for warning in spec.warnings:
     st.warning(units.escape_markdown(warning))
 
+if not spec.per_layer_allocation:  # e.g. switched to an upload with the toggle on: it cannot apply, so it is off
+    st.session_state[state.PER_LAYER] = False
 per_layer = bool(st.session_state[state.PER_LAYER])
 knobs = st.columns(3)
 with knobs[0]:
@@ -91,7 +93,7 @@ with per_layer_row[0]:
         disabled=not spec.per_layer_allocation,
         help="Each layer gets its own sparsity and bit-width, as Deep Compression did: ecocompress measures how much "
         "accuracy each layer loses when squeezed, then picks the smallest file whose accuracy loss stays within the "
-        "budget. The sparsity and bit-width knobs are set by the choice." if spec.per_layer_allocation else
+        "budget. The knobs above are not used while this is on." if spec.per_layer_allocation else
         "Needs the model's training code: offered for the built-in image models and your own PyTorch model.",
     )
 with per_layer_row[1]:
