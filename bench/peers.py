@@ -1,6 +1,6 @@
 """ecocompress against what a user would pick instead, per sample model, measured side by side.
 
-    python bench/peers.py [--models digits-cnn,mnist-lenet300,mnist-lenet5] [--repeats 3] [--window 2.0]
+    python bench/peers.py [--models digits-cnn,mnist-lenet300,mnist-lenet5] [--repeats 3] [--window 2.0] [--no-per-layer]
 
 Variants of each model, all built in one run (peers' files in a temporary folder):
 1. fp32: the trained model exported to ONNX, run in onnxruntime;
@@ -12,8 +12,10 @@ Variants of each model, all built in one run (peers' files in a temporary folder
 5. NNCF post-training quantization of the ONNX model (``nncf.quantize``) on the same 1,024
    training images (needs ``pip install .[bench]``; reported as not installed otherwise);
 6. ecocompress: a few candidate points measured by the product itself (``measure_point``: built,
-   fine-tuned, exported, runtime format chosen by timing, stored and cached), and the one
-   ``recommend`` (the product's one rule) picks within 1 point of accuracy (it ranks by the energy measured then).
+   fine-tuned, exported, runtime format chosen by timing, stored and cached), among them the per-layer
+   point chosen for energy within 1 point (``--per-layer auto --objective energy``: channels, neurons and
+   input pixels kept per layer; ``--no-per-layer`` leaves it out), and the one ``recommend`` (the product's
+   one rule) picks within 1 point of accuracy (it ranks by the energy measured then).
 
 All variants are then timed and metered *side by side*, interleaved (A, B, C, ..., A, B, C):
 every repeat runs each variant's latency (batch 1 per call, batch 256 per item) and one
@@ -60,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
 from ecocompress.core.choice import recommend  # noqa: E402
 from ecocompress.service.api import measure_point  # noqa: E402
+from ecocompress.service.layers import allocate_point  # noqa: E402
 from ecocompress.measure.energy import measure_window, warm_up_codecarbon  # noqa: E402
 from ecocompress.build.export import INPUT_NAME, export_onnx  # noqa: E402
 from ecocompress.measure.session import (  # noqa: E402
@@ -222,10 +225,20 @@ def build_peers(spec: SampleModel, fp32: Path, work: Path, x_train: np.ndarray) 
 # --- ecocompress ----------------------------------------------------------------------------------
 
 
-def ecocompress_pick(model: str) -> tuple[Measurement | None, list[Measurement]]:
+def candidates(model: str, per_layer: bool) -> list[CompressionPoint]:
+    """The uniform candidates, plus the per-layer point the product chooses for energy within the same budget."""
+    if not per_layer or not get_model(model).per_layer_allocation:
+        return list(CANDIDATES)
+    note(f"ecocompress allocate_point({model!r}, objective='energy', max_accuracy_drop={MAX_DROP_POINTS:g})")
+    point, allocation = allocate_point(model, objective="energy", max_accuracy_drop=MAX_DROP_POINTS)
+    note(f"per-layer choice: {allocation.describe()}")
+    return [*CANDIDATES, point]
+
+
+def ecocompress_pick(model: str, per_layer: bool) -> tuple[Measurement | None, list[Measurement]]:
     """Measure the candidates with the product and let ``recommend`` choose (None: none within 1 point)."""
     measured = []
-    for point in CANDIDATES:
+    for point in candidates(model, per_layer):
         note(f"ecocompress measure_point({model!r}, {point.label()})")
         measured.append(measure_point(model, point))
     best = recommend(measured, MAX_DROP_POINTS)
@@ -269,20 +282,20 @@ def best_peer(peers: list[Variant], base: Variant) -> Variant | None:
 # --- reporting ------------------------------------------------------------------------------------
 
 HEADER = (
-    f"{'variant':<42} {'accuracy [95% CI]':>22} {'change':>6} {'stored B':>10} {'runnable B':>10} "
+    f"{'variant':<64} {'accuracy [95% CI]':>22} {'change':>6} {'stored B':>10} {'runnable B':>10} "
     f"{'b1 ms':>7} {'b256 µs':>8} {'mWh/1k':>8} {'spread':>7} {'E/fp32':>6} {'E/peer':>6} {'S/fp32':>6} {'S/peer':>6}"
 )
 
 
 def row(v: Variant, base: Variant, peer: Variant | None) -> str:
     if v.session is None:
-        return f"{v.label:<42} {v.failure}"
+        return f"{v.label:<64} {v.failure}"
     t, acc = v.timings, v.accuracy
     wh = t.wh_per_1k
     e_peer = f"{v.energy / peer.energy:>6.2f}" if peer else f"{'-':>6}"
     s_peer = f"{v.stored_bytes / peer.stored_bytes:>6.2f}" if peer else f"{'-':>6}"
     return (
-        f"{v.label:<42} {acc.accuracy:>7.2%} [{acc.ci_low:.2%}, {acc.ci_high:.2%}] "
+        f"{v.label:<64} {acc.accuracy:>7.2%} [{acc.ci_low:.2%}, {acc.ci_high:.2%}] "
         f"{-drop_points(v, base) + 0.0:>+6.2f} {v.stored_bytes:>10,} {v.runnable_bytes:>10,} "
         f"{t.median('lat1_ms'):>7.4f} {t.median('latb_ms') * 1e3:>8.2f} "
         f"{v.energy * 1e3:>8.4f} {(max(wh) - min(wh)) * 1e3:>7.4f} {v.energy / base.energy:>6.2f} {e_peer} "
@@ -323,33 +336,56 @@ def candidate_lines(measured: list[Measurement], pick: Measurement | None) -> li
     return lines
 
 
-def report(model: str, base: Variant, peers: list[Variant], eco: Variant, lines: list[str], repeats: int,
-           window: float) -> None:
+def per_layer_against_uniform(per_layer: Variant | None, uniform: Variant | None) -> list[str]:
+    """The energy objective's point against the best uniform candidate within the same budget, side by side."""
+    if per_layer is None or uniform is None or per_layer.session is None or uniform.session is None:
+        return []
+    ratio = per_layer.energy / uniform.energy
+    return [f"per-layer (energy) against the best uniform candidate within {MAX_DROP_POINTS:g} point ({uniform.label[13:]}): "
+            f"{ratio:.2f}x its energy, {per_layer.stored_bytes / uniform.stored_bytes:.2f}x its stored bytes, "
+            f"accuracy {drop_points(uniform, per_layer):+.2f} points (measured side by side above)"]
+
+
+def report(model: str, base: Variant, peers: list[Variant], eco: Variant, others: list[Variant], lines: list[str],
+           repeats: int, window: float) -> None:
     ran = eco if eco.session is not None else None
     peer = best_peer(peers, base)
     print(f"\n## {model}  ({base.accuracy.n:,} test images; {repeats} interleaved repeats, energy windows "
           f">= {window:g} s at batch {BATCH}, 1 thread; ratios are variant / reference)")
     print(HEADER)
-    for v in (base, *peers, eco):
+    for v in (base, *peers, eco, *others):
         print(row(v, base, peer))
     print(f"best peer: {peer.label if peer else 'none within 1 point'}; energy: {base.timings.method}")
-    print("\n".join([*lines, *verdict(ran, peer, base)]))
+    ours = [v for v in (eco, *others) if v.session is not None]
+    per_layer = next((v for v in ours if v.label.startswith("ecocompress: per layer")), None)
+    uniform = next((v for v in ours if not v.label.startswith("ecocompress: per layer")), None)
+    print("\n".join([*lines, *per_layer_against_uniform(per_layer, uniform), *verdict(ran, peer, base)]))
 
 
-def bench_model(model: str, repeats: int, window: float, work: Path) -> None:
+def second_candidate(measured: list[Measurement], pick: Measurement | None) -> Measurement | None:
+    """The candidate to time beside the pick: the best uniform one if the pick is per-layer, else the per-layer one."""
+    per_layer = [m for m in measured if m.kept_units]
+    uniform = recommend([m for m in measured if not m.kept_units], MAX_DROP_POINTS)
+    other = (uniform.record if uniform and uniform.within_budget else None) if pick in per_layer else next(iter(per_layer), None)
+    return other if other is not None and other is not pick else None
+
+
+def bench_model(model: str, repeats: int, window: float, work: Path, per_layer: bool) -> None:
     spec = get_model(model)
     data = spec.dataset()
-    pick, measured = ecocompress_pick(model)
+    pick, measured = ecocompress_pick(model, per_layer)
     note("exporting fp32 to ONNX")
     base = onnx_variant(FP32, export_onnx(spec.load(), data.input_shape, work / "fp32.onnx"))
     peers = build_peers(spec, base.file, work, data.x_train)
     eco = ecocompress_variant(pick) if pick else Variant("ecocompress", failure="no candidate within 1 point")
-    runnable = [v for v in (base, *peers, eco) if v.session is not None]
+    second = second_candidate(measured, pick)
+    others = [ecocompress_variant(second)] if second else []
+    runnable = [v for v in (base, *peers, eco, *others) if v.session is not None]
     for v in runnable:
         v.accuracy = measure_accuracy(v.session, data.x_test, data.y_test)
     note(f"timing and metering {len(runnable)} variants side by side")
     side_by_side(runnable, data.x_test, repeats=repeats, window=window)
-    report(model, base, peers, eco, candidate_lines(measured, pick), repeats, window)
+    report(model, base, peers, eco, others, candidate_lines(measured, pick), repeats, window)
 
 
 def main() -> None:
@@ -357,11 +393,12 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(SAMPLE_MODELS))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--window", type=float, default=2.0, help="seconds per energy window")
+    parser.add_argument("--no-per-layer", action="store_true", help="leave out the per-layer candidate chosen for energy")
     args = parser.parse_args()
     torch.set_num_threads(TORCH_THREADS)
     for model in args.models.split(","):
         with tempfile.TemporaryDirectory(prefix=f"peers-{model}-") as tmp:
-            bench_model(model, args.repeats, args.window, Path(tmp))
+            bench_model(model, args.repeats, args.window, Path(tmp), not args.no_per_layer)
     print(f"\n(total {time.perf_counter() - STARTED:.0f} s)")
 
 

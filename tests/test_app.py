@@ -407,6 +407,25 @@ def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explor
     assert not explore.subheader[0].value.startswith("per layer: ")
 
 
+def test_explore_per_layer_for_energy_keeps_fewer_channels_and_measures_them(explore):
+    """The energy aim: the choice says what each layer keeps, and the measured point is structurally smaller."""
+    explore.toggle(key="per_layer").set_value(True).run()
+    explore.radio(key="per_layer_objective").set_value("energy").run()
+    explore.select_slider(key="per_layer_budget").set_value(2.0).run()
+    _ok(explore)
+    assert any("for the least energy within a 2-point budget" in i.value for i in explore.info)
+    explore.button(key="choose_per_layer").click().run()
+    _ok(explore)
+    caption = next(_shown(c) for c in explore.caption if _shown(c).startswith("Chosen per layer: "))
+    assert "of the multiply-accumulates" in caption
+    deadline = time.time() + TIMEOUT
+    while "structured" not in explore.subheader[0].value and time.time() < deadline:
+        time.sleep(1)
+        explore.run()
+    _ok(explore)
+    assert explore.subheader[0].value.startswith("per layer: ") and "structured" in explore.subheader[0].value
+
+
 def test_the_per_layer_toggle_turns_off_for_a_model_that_cannot_take_it(explore, monkeypatch):
     """With the toggle on, a model without training code (an upload, the text model) shows its own knobs."""
     from ecocompress.models.registry import get_model

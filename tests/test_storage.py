@@ -121,3 +121,31 @@ def test_corrupt_or_truncated_file_is_a_value_error(tmp_path):
     for bad in (MAGIC + b"junk", good[:100]):
         with pytest.raises(ValueError, match="corrupt or truncated"):
             unpack(bad)
+
+
+def test_very_sparse_low_bit_layers_store_gaps_and_byte_codes_exactly_and_smaller():
+    """Deep Compression's relative index: at 97% zeros the gaps between kept weights beat a bitmask, and 3-bit
+    codes one byte each beat densely packed ones once LZMA has seen them; both forms restore exactly."""
+    from ecocompress.build import storage
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2000, 300))
+    sparse = quantize_weights(magnitude_prune(model, 0.97, np.zeros((1, 2000), np.float32), np.zeros(1, np.int64),
+                                              TrainConfig(epochs=0)), 3)
+    stored = pack(sparse)
+    assert "gaps between kept weights" in stored.description
+    assert_exact(unpack(stored.data), stored_arrays(sparse))
+    layer = dict(weight_layers(sparse))["0"]
+    mask = layer.weight.detach().numpy().reshape(-1) != 0
+    assert storage._squeezed(storage._gaps(mask)) < storage._squeezed(np.packbits(mask, bitorder="little").tobytes())
+
+
+@given(st.lists(st.integers(0, 2000), min_size=1, max_size=60))
+@settings(max_examples=60, deadline=None)
+def test_gaps_locate_every_kept_weight(gaps):
+    """Any gap lengths (runs of 255 and more included) decode to the same positions."""
+    from ecocompress.build.storage import _gaps, _mask_from_gaps
+
+    mask = np.zeros(sum(gaps) + len(gaps) + 3, bool)
+    mask[np.cumsum(np.asarray(gaps) + 1) - 1] = True
+    assert np.array_equal(_mask_from_gaps(_gaps(mask), mask.size), mask)

@@ -132,11 +132,13 @@ def _point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = F
 
 def _per_layer_flags(parser: argparse.ArgumentParser, *, with_budget: bool = True) -> None:
     parser.add_argument("--per-layer", default="off", choices=["off", "auto"],
-                        help="auto: each layer gets its own sparsity and bits, chosen from measured sensitivities "
-                             "for the smallest file within --max-accuracy-drop")
+                        help="auto: each layer gets its own setting, chosen from measured sensitivities within "
+                             "--max-accuracy-drop (see --objective)")
     if with_budget:
-        parser.add_argument("--objective", default="size", choices=["size"],
-                            help="with --per-layer auto: what the choice minimises (size: the stored file)")
+        parser.add_argument("--objective", default="size", choices=["size", "energy"],
+                            help="with --per-layer auto: what the choice minimises (size: the stored file, with "
+                                 "sparsity and bits per layer; energy: the multiply-accumulates that run, with the "
+                                 "channels, neurons and input features each layer keeps)")
         parser.add_argument("--max-accuracy-drop", default=0.2,
                             help="with --per-layer auto: accuracy budget in points (default 0.2)")
 
@@ -149,7 +151,7 @@ def _per_layer_point(args: argparse.Namespace, model: str, progress, *, alone: b
     if args.per_layer != "auto":
         return None
     if alone and (any(v is not None for v in (args.sparsity, args.bits, args.student, args.rank)) or args.structured):
-        raise InvalidParameterError("--per-layer auto chooses sparsity and bits per layer itself; "
+        raise InvalidParameterError("--per-layer auto chooses each layer's setting itself; "
                                     "leave out --sparsity, --bits, --student, --rank and --structured.")
     from ecocompress.service.layers import allocate_point
 

@@ -19,6 +19,7 @@ STRUCTURED = "structured"
 RANK = "rank"
 PER_LAYER = "per_layer"  # Explore: each layer's sparsity and bits chosen automatically
 PER_LAYER_BUDGET = "per_layer_budget"
+PER_LAYER_OBJECTIVE = "per_layer_objective"  # "size" (sparsity and bits per layer) or "energy" (widths per layer)
 COUNTRY = "country"
 REPEATS = "repeats"
 SCENARIO = "scenario"
@@ -64,6 +65,7 @@ DEFAULTS = {
     RANK: 1.0,
     PER_LAYER: False,
     PER_LAYER_BUDGET: 0.2,
+    PER_LAYER_OBJECTIVE: "size",
     COUNTRY: DEFAULT_COUNTRY,
     REPEATS: 4,
     SCENARIO: "batch",

@@ -359,19 +359,21 @@ def changes_section(model: str, m: Measurement) -> None:
                                       for f in changes.flipped]), hide_index=True, key="flips_table")
 
 
-def per_layer_point(model: str, budget: float):
-    """The per-layer point chosen for ``model`` within ``budget`` points, choosing it on request (None until chosen)."""
+def per_layer_point(model: str, objective: str, budget: float):
+    """The per-layer point chosen for ``model`` and ``objective`` within ``budget`` points, choosing it on request
+    (None until chosen)."""
     from ecocompress.service.layers import allocate_point, cached_allocation
 
-    allocation = cached_allocation(model, max_accuracy_drop=budget)
+    allocation = cached_allocation(model, objective=objective, max_accuracy_drop=budget)
     if allocation is None:
-        st.info(f"Per-layer settings for a {budget:g}-point budget have not been chosen for this model yet. Choosing "
+        aim = "the smallest file" if objective == "size" else "the least energy"
+        st.info(f"Per-layer settings for {aim} within a {budget:g}-point budget have not been chosen for this model yet. Choosing "
                 "measures every layer and fine-tunes a few candidates briefly: about a minute on the digits model, "
                 "several on the MNIST models; the chosen point is then fine-tuned and measured like any other.")
         if not st.button("Choose the per-layer settings", key="choose_per_layer"):
             return None
         bar = st.progress(0.0, text="starting")
-        _, allocation = allocate_point(model, max_accuracy_drop=budget, session=state.session_id(),
+        _, allocation = allocate_point(model, objective=objective, max_accuracy_drop=budget, session=state.session_id(),
                                        progress=lambda step, f: bar.progress(min(1.0, f), text=step))
         bar.empty()
     st.caption("Chosen per layer: " + units.escape_markdown(summary.per_layer_sentence(allocation))

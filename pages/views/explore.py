@@ -91,13 +91,23 @@ with per_layer_row[0]:
         "Per layer, chosen automatically",
         key=state.PER_LAYER,
         disabled=not spec.per_layer_allocation,
-        help="Each layer gets its own sparsity and bit-width, as Deep Compression did: ecocompress measures how much "
-        "accuracy each layer loses when squeezed, then picks the smallest file whose accuracy loss stays within the "
+        help="Each layer gets its own setting: ecocompress measures how much accuracy each layer loses when squeezed, "
+        "then picks the smallest file (each layer's sparsity and bit-width, as Deep Compression did) or the least "
+        "energy (how many channels, neurons and input pixels each layer keeps) whose accuracy loss stays within the "
         "budget. The knobs above are not used while this is on." if spec.per_layer_allocation else
         "Needs the model's training code: offered for the built-in image models and your own PyTorch model.",
     )
 with per_layer_row[1]:
     if per_layer:
+        st.radio(
+            "Per-layer choice aims for",
+            options=["size", "energy"],
+            format_func=lambda o: {"size": "the smallest file", "energy": "the least energy"}[o],
+            key=state.PER_LAYER_OBJECTIVE,
+            horizontal=True,
+            help="Smallest file: zeros and low-bit codes per layer (the file shrinks, a CPU runs it as before). Least "
+            "energy: whole channels, neurons and unused input pixels removed per layer, so there is less to compute.",
+        )
         st.select_slider(
             "Accuracy budget for the per-layer choice (points)",
             options=[0.1, 0.2, 0.5, 1.0, 2.0],
@@ -110,7 +120,8 @@ model = st.session_state[state.MODEL]
 result = None
 with widgets.plain_errors():
     settings = state.settings()
-    point = widgets.per_layer_point(model, float(st.session_state[state.PER_LAYER_BUDGET])) if per_layer else state.point()
+    point = (widgets.per_layer_point(model, st.session_state[state.PER_LAYER_OBJECTIVE],
+                                     float(st.session_state[state.PER_LAYER_BUDGET])) if per_layer else state.point())
     if point is not None:
         result = widgets.measured_or_queued(model, point, settings)
 

@@ -13,8 +13,8 @@ fine-tuned combination loses, so a binary search judges candidates after a *shor
 pipeline's steps with one epoch per pruning stage on a subset, one of quantization-aware training) and
 keeps the smallest whose validation drop (against the uncompressed model trained the same way) is within
 the budget times ``SHORT_TUNE_SLACK``: the full fine-tune recovers most of what the short one leaves
-(measured on LeNet-300-100 and LeNet-5, docs/benchmarks.md). The pipeline then fine-tunes the chosen point fully and measures it on the test set like every other point;
-that figure, not these estimates, is what the product reports. The validation split is a seeded part of
+(measured on LeNet-300-100 and LeNet-5, docs/benchmarks.md). The pipeline then fine-tunes the chosen
+point fully and measures it on the test set like every other point; that figure, not these estimates, is what the product reports. The validation split is a seeded part of
 the training images, left out of every fine-tune here (the test set never chooses anything).
 """
 
@@ -61,12 +61,6 @@ def layer_point(layers: LayerSettings, params: dict[str, int]) -> CompressionPoi
                             layer_settings=layers)
 
 
-def choice_split(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(training, validation) indices of the training images (seeded, fixed): the choice judges on the validation part."""
-    train, validation = split_validation(n, fraction=VALIDATION_FRACTION, seed=0)
-    return train, validation[:VALIDATION_IMAGES]
-
-
 @dataclass(frozen=True)
 class LayerOption:
     """One layer compressed one way, alone: its estimated stored bytes and its measured validation drop."""
@@ -111,6 +105,10 @@ class Allocation:
     def point(self) -> CompressionPoint:
         """The compression point that builds this allocation (fine-tuned, as uniform points are)."""
         return layer_point(self.layers, self.params)
+
+    def describe(self) -> str:
+        """What each layer got, e.g. ``classifier.1 93% sparse 3-bit, classifier.3 85% sparse 3-bit``."""
+        return ", ".join(f"{name} {sparsity:.0%} sparse {bits}-bit" for name, sparsity, bits in self.layers)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "sparsity": self.sparsity}
@@ -236,11 +234,59 @@ def candidates(options: list[LayerOption]) -> list[tuple[LayerOption, ...]]:
     return sorted(found, key=lambda combo: sum(o.stored_bytes for o in combo))
 
 
-def short_tune(model: nn.Module, layers: LayerSettings, x: np.ndarray, y: np.ndarray,
+def short_tune(model: nn.Module, point: CompressionPoint, x: np.ndarray, y: np.ndarray,
                config: TrainConfig) -> nn.Module:
     """The pipeline's per-layer steps (gradual pruning, then quantization-aware training) with ``config``'s short budget."""
-    pruned = magnitude_prune(model, {name: s for name, s, _ in layers}, x, y, replace(config, epochs=SHORT_TUNE_EPOCHS - 1))
-    return quantize_weights(pruned, {name: b for name, _, b in layers}, x, y, replace(config, epochs=1))
+    pruned = magnitude_prune(model, point.layer_sparsity, x, y, replace(config, epochs=SHORT_TUNE_EPOCHS - 1))
+    return quantize_weights(pruned, point.layer_bits, x, y, replace(config, epochs=1))
+
+
+@dataclass
+class ChoiceData:
+    """What both objectives judge on: the held-out images, the short fine-tune's images, and the reference.
+
+    The validation split is a seeded part of the training images; the reference is the uncompressed model
+    trained as the candidates are (``SHORT_TUNE_EPOCHS`` on the same subset), so memorised held-out images
+    lost to any fine-tune are not charged to compression.
+    """
+
+    evaluator: _Evaluator
+    x: np.ndarray  # the short fine-tune's images
+    y: np.ndarray
+    recovery: slice  # the first ``RECOVERY_IMAGES`` of them: a sensitivity's recovery epoch
+    short: TrainConfig
+    reference: float
+
+    @classmethod
+    def prepare(cls, model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, tune: TrainConfig, seed: int) -> "ChoiceData":
+        train, validation = split_validation(len(x_train), fraction=VALIDATION_FRACTION, seed=0)
+        validation = validation[:VALIDATION_IMAGES]
+        subset = np.sort(np.random.default_rng(seed).permutation(train)[:SHORT_TUNE_IMAGES])
+        evaluator = _Evaluator(model, x_train[validation], y_train[validation])
+        short = replace(tune, seed=seed)
+        trained = train_classifier(copy.deepcopy(model), x_train[subset], y_train[subset],
+                                   replace(short, epochs=SHORT_TUNE_EPOCHS))
+        return cls(evaluator, x_train[subset], y_train[subset], slice(0, RECOVERY_IMAGES), short,
+                   accuracy(trained, evaluator.x, evaluator.y))
+
+    def drop_after(self, tuned: nn.Module) -> float:
+        """Validation points ``tuned`` loses against the reference (negative: it gained)."""
+        return (self.reference - accuracy(tuned, self.evaluator.x, self.evaluator.y)) * 100.0
+
+
+def smallest_fitting(count: int, fits) -> int | None:
+    """Binary search over candidates ranked cheapest first (index ``count - 1`` the gentlest): the cheapest index
+    for which ``fits(index)`` holds, assuming gentler candidates fit whenever harsher ones do; None if none fits."""
+    low, best = 0, count - 1
+    if count == 0 or not fits(best):
+        return None
+    while low < best:
+        middle = (low + best) // 2
+        if fits(middle):
+            best = middle
+        else:
+            low = middle + 1
+    return best
 
 
 def allocate(
@@ -255,18 +301,14 @@ def allocate(
     them loses some of what it had memorised (about 0.4 points on LeNet-300-100's), compressed or not.
     """
     if objective != "size":
-        raise ValueError(f"objective must be 'size', got {objective!r}")
-    train, validation = choice_split(len(x_train))
-    subset = np.sort(np.random.default_rng(seed).permutation(train)[:SHORT_TUNE_IMAGES])
-    evaluator = _Evaluator(model, x_train[validation], y_train[validation])
-    recovery = subset[:RECOVERY_IMAGES]
-    options = sensitivities(evaluator, x_train[recovery], y_train[recovery], replace(tune, seed=seed), progress)
+        raise ValueError(f"objective must be 'size', got {objective!r} (build.width_allocation does 'energy')")
+    data = ChoiceData.prepare(model, x_train, y_train, tune, seed)
+    evaluator = data.evaluator
+    options = sensitivities(evaluator, data.x[data.recovery], data.y[data.recovery], data.short, progress)
     ranked = candidates(options)
     size = lambda index: sum(o.stored_bytes for o in ranked[index])  # noqa: E731
     allowance = SHORT_TUNE_SLACK * max_accuracy_drop
-    short = replace(tune, seed=seed)
-    reference = accuracy(train_classifier(copy.deepcopy(model), x_train[subset], y_train[subset],
-                                          replace(short, epochs=SHORT_TUNE_EPOCHS)), evaluator.x, evaluator.y)
+    params = {name: module.weight.numel() for name, module in evaluator.layers.items()}
     probes: dict[int, Probe] = {}
 
     def probe(index: int) -> Probe:
@@ -274,19 +316,11 @@ def allocate(
             layers = tuple((o.layer, o.sparsity, o.bits) for o in ranked[index])
             progress(f"short fine-tune of candidate {len(probes) + 1} ({size(index) / 1e3:,.0f} kB)",
                      min(0.95, 0.4 + 0.08 * len(probes)))
-            tuned = short_tune(model, layers, x_train[subset], y_train[subset], short)
-            probes[index] = Probe(layers, size(index), (reference - accuracy(tuned, evaluator.x, evaluator.y)) * 100.0)
+            tuned = short_tune(model, layer_point(layers, params), data.x, data.y, data.short)
+            probes[index] = Probe(layers, size(index), data.drop_after(tuned))
         return probes[index]
 
-    # The largest candidate (the most expensive price) is the gentlest; search for the smallest that fits.
-    low, high = 0, len(ranked) - 1
-    best = high if probe(high).drop_points <= allowance else None
-    while best is not None and low < best:
-        middle = (low + best) // 2
-        if probe(middle).drop_points <= allowance:
-            best = middle
-        else:
-            low = middle + 1
+    best = smallest_fitting(len(ranked), lambda index: probe(index).drop_points <= allowance)
     if best is None:  # even the gentlest candidate loses too much: every layer dense at 8 bits, rounded once
         dense = tuple((name, 0.0, 8) for name in evaluator.layers)
         chosen = Probe(dense, sum(o.stored_bytes for o in options if o.sparsity == 0.0 and o.bits == 8),
@@ -295,9 +329,9 @@ def allocate(
         chosen = probes[best]
     return Allocation(
         objective=objective, max_accuracy_drop=max_accuracy_drop, layers=chosen.layers,
-        params={name: module.weight.numel() for name, module in evaluator.layers.items()},
+        params=params,
         estimated_bytes=chosen.estimated_bytes,
         dense_fp32_bytes=sum(module.weight.numel() * 4 for module in evaluator.layers.values()),
-        short_tune_drop_points=chosen.drop_points, allowance_points=allowance, validation_images=len(validation),
+        short_tune_drop_points=chosen.drop_points, allowance_points=allowance, validation_images=len(evaluator.y),
         options=tuple(options), probes=tuple(probes[i] for i in sorted(probes)),
     )

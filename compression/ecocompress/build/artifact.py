@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecocompress.build.export import label_onnx
 from ecocompress.build.runtime_choice import RuntimeChoice, choose_runtime
 from ecocompress.build.storage import StorageResult
 from ecocompress.build.training import split_validation
@@ -35,12 +36,16 @@ class Artifact:
 
 
 def choose_and_store(
-    fp32: Path, bits: int, data: Dataset, seed: int, stored: StorageResult, work: Path, out_path: Path
+    fp32: Path, bits: int, data: Dataset, seed: int, stored: StorageResult, work: Path, out_path: Path,
+    metadata: dict[str, str] | None = None,
 ) -> tuple[RuntimeChoice, Path]:
-    """Pick the runnable format by timing, then move it and the storage file into place (complete files only)."""
+    """Pick the runnable format by timing, label it with ``metadata``, then move it and the storage file into
+    place (complete files only)."""
     _, check_idx = split_validation(len(data.x_train), seed=seed)
     with machine_measurement():  # timing the candidates must not overlap another process's timing
         choice = choose_runtime(fp32, bits, data.x_train, data.x_train[check_idx], data.y_train[check_idx], work)
+    if metadata:
+        label_onnx(choice.path, metadata)
     return choice, move_into_place(choice.path, stored, work, out_path)
 
 

@@ -58,3 +58,12 @@ def export_onnx(model: nn.Module, input_shape: tuple[int, ...], path: Path, *, i
         onnx_logger.setLevel(level)
     onnx.checker.check_model(str(path))
     return path
+
+
+def label_onnx(path: Path, metadata: dict[str, str]) -> None:
+    """Add ``metadata`` to the file's ``metadata_props`` (what a point did, for whoever opens the file)."""
+    model = onnx.load(str(path))
+    for key, value in metadata.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))

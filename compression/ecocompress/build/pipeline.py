@@ -31,7 +31,7 @@ from ecocompress.build.techniques.distillation import distill
 from ecocompress.build.techniques.kbit import quantize_weights
 from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs
 from ecocompress.build.techniques.lowrank import factorize
-from ecocompress.build.techniques.pruning import magnitude_prune, structured_prune
+from ecocompress.build.techniques.pruning import magnitude_prune, prune_widths, structured_prune
 from ecocompress.core.config import home_dir
 from ecocompress.core.data import Dataset
 from ecocompress.core.points import CompressionPoint
@@ -159,8 +159,7 @@ def compress_model(
         run_step("distilling a student" if point.fine_tuned else "distilling a student for one epoch", 0.1, do_distill,
                  width=width)
     if point.layer_settings:
-        rates = {name: sparsity for name, sparsity, _ in point.layer_settings}
-        widths = {name: bits for name, _, bits in point.layer_settings}
+        rates, widths = point.layer_sparsity, point.layer_bits
         qat = min(widths.values()) < 7 and point.fine_tuned
         run_step(
             "pruning layer by layer and fine-tuning" if point.fine_tuned else "pruning layer by layer", 0.25,
@@ -177,7 +176,17 @@ def compress_model(
             layer_bits=sorted(widths.items()),
         )
         return model, notes
-    if point.sparsity > 0:
+    if point.kept_units:
+        kept = dict(point.kept_units)
+
+        def do_narrow(m):
+            narrowed = prune_widths(m, kept, data.input_shape, data.x_train, data.y_train, tune)
+            return narrowed, [f"structured pruning per layer ({', '.join(f'{n} {c}' for n, c in kept.items())} kept) "
+                              f"removed {1 - count_parameters(narrowed) / count_parameters(m):.0%} of parameters, {tuned}"]
+
+        run_step("pruning channels layer by layer and fine-tuning" if point.fine_tuned else "pruning channels layer by layer",
+                 0.25, do_narrow, kept_units=sorted(kept.items()))
+    elif point.sparsity > 0:
         if point.structured:
             def do_prune(m):
                 pruned = structured_prune(m, point.sparsity, data.input_shape, data.x_train, data.y_train, tune)
@@ -210,14 +219,10 @@ def compress_model(
     return model, notes
 
 
-def _label_layers(onnx_path: Path, point: CompressionPoint) -> None:
-    """Write the per-layer settings into the runnable file's metadata (``ecocompress.layer_settings``, JSON)."""
-    import onnx
-
-    model = onnx.load(str(onnx_path))
-    entry = model.metadata_props.add()
-    entry.key, entry.value = "ecocompress.layer_settings", json.dumps([list(x) for x in point.layer_settings])
-    onnx.save(model, str(onnx_path))
+def _metadata(point: CompressionPoint) -> dict[str, str]:
+    """What a per-layer point did to each layer, for the runnable file's metadata (JSON values)."""
+    found = {"ecocompress.layer_settings": point.layer_settings, "ecocompress.kept_units": point.kept_units}
+    return {key: json.dumps([list(x) for x in value]) for key, value in found.items() if value}
 
 
 def build_artifact(
@@ -240,9 +245,7 @@ def build_artifact(
         if point.bits < 32:
             progress("choosing the fastest runnable format (timed side by side)", 0.55)
         stored = pack(model, 16 if point.bits == 16 else 32)
-        choice, storage_path = choose_and_store(fp32, point.bits, data, seed, stored, work, out_path)
-    if point.layer_settings:
-        _label_layers(out_path, point)
+        choice, storage_path = choose_and_store(fp32, point.bits, data, seed, stored, work, out_path, _metadata(point))
     return Artifact(
         onnx_path=out_path,
         runtime_format=choice.runtime_format,

@@ -3,10 +3,15 @@
 ``pack`` writes every convolution/linear weight as
 - fp32 (32 bits) or fp16 (16 bits) values, or k-bit integer codes with one fp16 scale per
   output channel (2-8 bits, from ``techniques.kbit``);
-- only the non-zero entries plus a 1-bit-per-weight occupancy mask when the layer is sparse;
-and biases as fp32, then compresses the whole stream with LZMA (the standard library's
-general-purpose codec, which here plays Huffman coding's part). ``unpack`` restores the exact
-weights, so the size is that of a real, loss-free file, not an estimate.
+- only the non-zero entries when the layer is sparse, located by a 1-bit-per-weight occupancy mask
+  or, as Deep Compression did, by the gaps between them (one byte each, 255 meaning "255 more");
+and biases as fp32, and the input features a model keeps (``SelectInputs``) as a bitmask over all of
+them, then compresses the whole stream with LZMA (the standard library's general-purpose codec,
+which here plays Huffman coding's part). Per layer, the index (mask or gaps) and the codes (packed
+densely or one byte each, which LZMA models better below 8 bits) take whichever form LZMA shrinks
+more: on LeNet-300-100 at 93%/85%/50% and 3/3/5 bits the gaps took 12% less than the mask and byte
+codes 11% less than packed ones. ``unpack`` restores the exact weights, so the size is that of a
+real, loss-free file, not an estimate.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.techniques.layers import weight_layers
+from ecocompress.build.techniques.layers import SelectInputs, weight_layers
 
 MAGIC = b"ECZ1"
 SPARSE_BELOW_DENSITY = 0.75
@@ -48,6 +53,33 @@ def _unpack_bits(data: bytes, bits: int, count: int) -> np.ndarray:
     return (flat.reshape(count, bits).astype(np.uint32) << np.arange(bits, dtype=np.uint32)).sum(axis=1)
 
 
+BYTE_CODES_UP_TO = 1_000_000  # codes in a layer: beyond, LZMA on one byte per code is too slow to try (~1 MB/s)
+
+
+def _squeezed(data: bytes) -> int:
+    return len(lzma.compress(data, preset=9 | lzma.PRESET_EXTREME))
+
+
+def _gaps(mask: np.ndarray) -> bytes:
+    """Zeros before each non-zero entry, one byte each; a byte 255 adds 255 and says the gap goes on."""
+    gaps = np.diff(np.flatnonzero(mask), prepend=-1) - 1
+    lengths = gaps // 255 + 1
+    out = np.full(int(lengths.sum()), 255, np.uint8)
+    out[np.cumsum(lengths) - 1] = gaps % 255
+    return out.tobytes()
+
+
+def _mask_from_gaps(data: bytes, size: int) -> np.ndarray:
+    values = np.frombuffer(data, np.uint8).astype(np.int64)
+    ends = values != 255  # a byte below 255 ends one gap
+    totals = np.cumsum(values)
+    gaps = np.diff(totals[ends], prepend=0)
+    positions = np.cumsum(gaps + 1) - 1
+    mask = np.zeros(size, bool)
+    mask[positions] = True
+    return mask
+
+
 def _layer_bits(module: nn.Module, default_bits: int) -> int:
     return int(module.weight_bits) if hasattr(module, "weight_bits") else default_bits
 
@@ -57,6 +89,13 @@ def pack(model: nn.Module, float_bits: int = 32) -> StorageResult:
     header: list[dict] = []
     body = io.BytesIO()
     kinds = set()
+    for name, module in model.named_modules():
+        if isinstance(module, SelectInputs):
+            indices = module.indices.cpu().numpy()
+            mask = np.zeros(int(indices.max()) + 1, bool)
+            mask[indices] = True
+            body.write(np.packbits(mask, bitorder="little").tobytes())
+            header.append({"name": name, "selects": int(mask.size)})
     for name, module in weight_layers(model):
         weight = module.weight.detach().cpu().numpy()
         flat = weight.reshape(-1)
@@ -65,13 +104,20 @@ def pack(model: nn.Module, float_bits: int = 32) -> StorageResult:
         bits = _layer_bits(module, float_bits)
         entry = {"name": name, "shape": list(weight.shape), "bits": bits, "sparse": bool(sparse)}
         if sparse:
-            body.write(np.packbits(mask, bitorder="little").tobytes())
+            bitmask, gaps = np.packbits(mask, bitorder="little").tobytes(), _gaps(mask)
+            if _squeezed(gaps) < _squeezed(bitmask):
+                entry["gaps"] = len(gaps)  # the index is the gaps (their byte count), not the mask
+                bitmask = gaps
+            body.write(bitmask)
         if bits <= 8:
             scale = module.weight_scale.detach().cpu().numpy().astype(np.float16)
             codes = np.rint(weight / module.weight_scale.numpy().reshape(-1, *([1] * (weight.ndim - 1)))).astype(np.int64)
-            values = codes.reshape(-1)[mask] if sparse else codes.reshape(-1)
+            values = ((codes.reshape(-1)[mask] if sparse else codes.reshape(-1)) + 2 ** (bits - 1)).astype(np.uint32)
+            packed = _pack_bits(values, bits)
+            if bits < 8 and values.size <= BYTE_CODES_UP_TO and _squeezed(values.astype(np.uint8).tobytes()) < _squeezed(packed):
+                packed, entry["byte_codes"] = values.astype(np.uint8).tobytes(), True
             body.write(scale.tobytes())
-            body.write(_pack_bits((values + 2 ** (bits - 1)).astype(np.uint32), bits))
+            body.write(packed)
             kinds.add(f"{bits}-bit codes")
         else:
             dtype = np.float16 if bits == 16 else np.float32
@@ -85,12 +131,14 @@ def pack(model: nn.Module, float_bits: int = 32) -> StorageResult:
     head = json.dumps(header, separators=(",", ":")).encode()
     payload = struct.pack("<I", len(head)) + head + body.getvalue()
     data = MAGIC + lzma.compress(payload, preset=9 | lzma.PRESET_EXTREME)
-    sparse_note = " + occupancy bitmask for sparse layers" if any(e["sparse"] for e in header) else ""
+    sparse_note = " + occupancy bitmask for sparse layers" if any(e.get("sparse") and "gaps" not in e for e in header) else ""
+    sparse_note += " + gaps between kept weights for sparse layers" if any("gaps" in e for e in header) else ""
+    sparse_note += " + mask of the input features kept" if any("selects" in e for e in header) else ""
     return StorageResult(data, f"{', '.join(sorted(kinds))}{sparse_note}, LZMA-compressed")
 
 
 def unpack(data: bytes) -> dict[str, np.ndarray]:
-    """The weights and biases (as float32 arrays by layer name) stored by ``pack``."""
+    """The weights and biases (float32 arrays by layer name) and kept input features stored by ``pack``."""
     if data[:4] != MAGIC:
         raise ValueError("not an ecocompress storage file")
     try:
@@ -108,14 +156,24 @@ def unpack(data: bytes) -> dict[str, np.ndarray]:
         return chunk
 
     for entry in header:
+        if "selects" in entry:  # the input features kept, as a bitmask
+            length = entry["selects"]
+            mask = np.unpackbits(np.frombuffer(take((length + 7) // 8), np.uint8), bitorder="little")[:length]
+            out[f"{entry['name']}.indices"] = np.flatnonzero(mask).astype(np.int64)
+            continue
         shape, bits, count = entry["shape"], entry["bits"], entry["count"]
         size = int(np.prod(shape))
         mask = None
-        if entry["sparse"]:
+        if "gaps" in entry:
+            mask = _mask_from_gaps(take(entry["gaps"]), size)
+        elif entry["sparse"]:
             mask = np.unpackbits(np.frombuffer(take((size + 7) // 8), np.uint8), bitorder="little")[:size].astype(bool)
         if bits <= 8:
             scale = np.frombuffer(take(2 * shape[0]), np.float16).astype(np.float32)
-            codes = _unpack_bits(take((count * bits + 7) // 8), bits, count).astype(np.int64) - 2 ** (bits - 1)
+            if entry.get("byte_codes"):
+                codes = np.frombuffer(take(count), np.uint8).astype(np.int64) - 2 ** (bits - 1)
+            else:
+                codes = _unpack_bits(take((count * bits + 7) // 8), bits, count).astype(np.int64) - 2 ** (bits - 1)
             dense = np.zeros(size, np.int64)
             if mask is not None:
                 dense[mask] = codes

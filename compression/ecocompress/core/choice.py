@@ -20,6 +20,13 @@ T = TypeVar("T")
 TOLERANCE = 1e-9  # a drop equal to the budget is within it, whatever the float rounding
 
 
+def checked_budget(name: str, points: object) -> float:
+    """An accuracy budget in points, or the one message saying what is allowed."""
+    if isinstance(points, bool) or not isinstance(points, (int, float)) or not 0 <= points <= 100:
+        raise invalid_parameter(name, "a number of points in the range [0, 100]", points)
+    return float(points)
+
+
 @dataclass(frozen=True)
 class Recommendation(Generic[T]):
     """The chosen point, whether it is within the budget, whether it saves measurably, and why, in one sentence."""

@@ -18,6 +18,7 @@ BIT_WIDTHS = (2, 3, 4, 5, 6, 7, 8, 16, 32)
 STUDENT_WIDTHS = (1.0, 0.5, 0.25, 0.125)
 LAYER_BITS = (2, 3, 4, 5, 6, 7, 8)  # per-layer settings put every weighted layer on an integer grid
 LayerSetting = tuple[str, float, int]  # (layer name, sparsity, bits)
+KeptUnits = tuple[tuple[str, int], ...]  # (layer name, or "input" for the model's input features; how many kept)
 
 
 def _as_float(name: str, allowed: str, value: Any) -> float:
@@ -48,6 +49,7 @@ class CompressionPoint:
     rank_ratio: float | None = None
     fine_tuned: bool = True
     layer_settings: tuple[LayerSetting, ...] | None = None
+    kept_units: KeptUnits | None = None
 
     def __post_init__(self) -> None:
         sparsity = _as_float("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
@@ -79,6 +81,8 @@ class CompressionPoint:
             raise invalid_parameter("fine_tuned", "a bool", self.fine_tuned)
         if self.layer_settings is not None:
             object.__setattr__(self, "layer_settings", self._checked_layers(self.layer_settings))
+        if self.kept_units is not None:
+            object.__setattr__(self, "kept_units", self._checked_kept(self.kept_units))
         if not self.involves_training:
             object.__setattr__(self, "fine_tuned", True)  # nothing to fine-tune: the quick version is the point itself
 
@@ -99,6 +103,31 @@ class CompressionPoint:
             raise invalid_parameter("bits", f"{max(b for _, _, b in checked)} (the widest layer's bits)", self.bits)
         return checked
 
+    def _checked_kept(self, kept: Any) -> KeptUnits:
+        allowed = "None or (layer name or 'input', a count of at least 1) per pruned layer"
+        try:
+            checked = tuple((str(name), int(count)) for name, count in kept)
+        except (TypeError, ValueError):
+            raise invalid_parameter("kept_units", allowed, kept) from None
+        names = [name for name, _ in checked]
+        if not checked or len(set(names)) != len(names) or not all(names) or any(c < 1 for _, c in checked):
+            raise invalid_parameter("kept_units", allowed, kept)
+        if (not self.structured or self.sparsity == 0 or self.student_width != 1.0 or self.rank_ratio is not None
+                or self.layer_settings is not None):
+            raise invalid_parameter("kept_units", "None unless a point only prunes structurally (structured=True, "
+                                    "sparsity > 0, no student, rank or layer_settings)", kept)
+        return checked
+
+    @property
+    def layer_sparsity(self) -> dict[str, float]:
+        """Each layer's sparsity from ``layer_settings`` (empty for a uniform point)."""
+        return {name: sparsity for name, sparsity, _ in self.layer_settings or ()}
+
+    @property
+    def layer_bits(self) -> dict[str, int]:
+        """Each layer's bit-width from ``layer_settings`` (empty for a uniform point)."""
+        return {name: bits for name, _, bits in self.layer_settings or ()}
+
     @property
     def is_baseline(self) -> bool:
         """True for the uncompressed model (nothing to do)."""
@@ -115,12 +144,13 @@ class CompressionPoint:
 
     def key(self) -> str:
         """Canonical JSON of the setting: part of the results store's cache key (``fine_tuned`` only when False and
-        ``layer_settings`` only when given, so the keys of other points stay those stored before these existed)."""
+        ``layer_settings``/``kept_units`` only when given, so the keys of other points stay those stored before these existed)."""
         data = self.to_dict()
         if self.fine_tuned:
             del data["fine_tuned"]
-        if self.layer_settings is None:
-            del data["layer_settings"]
+        for optional in ("layer_settings", "kept_units"):
+            if data[optional] is None:
+                del data[optional]
         return json.dumps(data, sort_keys=True)
 
     @property
@@ -139,6 +169,14 @@ class CompressionPoint:
         if self.layer_settings:
             parts.append(f"per layer: {self.sparsity:.0%} sparse ({_span([s for _, s, _ in self.layer_settings], '{:.0%}')}), "
                          f"{_span([b for _, _, b in self.layer_settings], '{}')}-bit")
+        elif self.kept_units:
+            kept = [f"{c} inputs" for n, c in self.kept_units if n == "input"]
+            widths = [str(c) for n, c in self.kept_units if n != "input"]
+            if widths:
+                kept.append(f"{'/'.join(widths)} units")
+            parts.append(f"per layer: {self.sparsity:.0%} structured ({', '.join(kept)})")
+            if self.bits != 32:
+                parts.append(f"{self.bits}-bit")
         else:
             if self.student_width != 1.0:
                 parts.append(f"student x{self.student_width:g}")

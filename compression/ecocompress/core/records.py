@@ -168,6 +168,7 @@ class Measurement:
     fine_tuned: bool = True  # False: the quick post-training version measured first ("before fine-tuning")
     prediction_changes: dict | None = None  # measure.flips.PredictionChanges as a dict: flips against the baseline
     layer_settings: tuple | None = None  # per layer (name, sparsity, bits) when each layer got its own setting
+    kept_units: tuple | None = None  # per layer (name or "input", units kept) after per-layer structured pruning
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -181,7 +182,7 @@ class Measurement:
     def point(self) -> CompressionPoint:
         """The setting this record measured."""
         return CompressionPoint(self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio,
-                                self.fine_tuned, self.layer_settings)
+                                self.fine_tuned, self.layer_settings, self.kept_units)
 
     @property
     def is_baseline(self) -> bool:

@@ -63,6 +63,7 @@ def model_card(record: dict) -> dict[str, Any]:
             "steps": record["technique_notes"] or "none (the original model)",
             "per_layer": [{"layer": name, "sparsity": sparsity, "bits": bits}
                           for name, sparsity, bits in record.get("layer_settings") or ()],
+            "kept_units": [{"layer": name, "kept": count} for name, count in record.get("kept_units") or ()],
         },
         "files": {
             "runnable": f"{stem}.onnx",
@@ -93,7 +94,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"Compressed from **{card['base_model']['title']}** ({card['base_model']['task']}) by ecocompress.",
         "",
         f"- Steps: {card['compression']['steps']}",
-        *_per_layer_lines(card["compression"]["per_layer"]),
+        *_per_layer_lines(card["compression"]["per_layer"], card["compression"]["kept_units"]),
         f"- Runs as: {card['files']['runs_as']} (`{card['files']['runnable']}`, plain onnxruntime)",
         f"- Stored as: {card['files']['storage_format']} (`{card['files']['storage']}`)",
         f"- Input: `{inp['name']}`, shape {inp['shape']}, {inp['dtype']}",
@@ -122,10 +123,14 @@ def card_markdown(card: dict[str, Any]) -> str:
     ])
 
 
-def _per_layer_lines(layers: list[dict[str, Any]]) -> list[str]:
-    if not layers:
-        return []
-    return ["- Per layer: " + ", ".join(f"`{x['layer']}` {x['sparsity']:.0%} sparse, {x['bits']}-bit" for x in layers)]
+def _per_layer_lines(layers: list[dict[str, Any]], kept: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    if layers:
+        lines.append("- Per layer: " + ", ".join(f"`{x['layer']}` {x['sparsity']:.0%} sparse, {x['bits']}-bit" for x in layers))
+    if kept:
+        lines.append("- Kept per layer (structured): " + ", ".join(
+            f"{x['kept']:,} input features" if x["layer"] == "input" else f"`{x['layer']}` {x['kept']:,} units" for x in kept))
+    return lines
 
 
 def export_artifacts(record: dict, out_dir: Path | str) -> list[Path]:

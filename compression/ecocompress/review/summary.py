@@ -75,8 +75,8 @@ def flips_sentence(changes: PredictionChanges) -> str:
 
 
 def per_layer_sentence(allocation) -> str:
-    """What each layer got (``build.allocation.Allocation``) and what the choice measured on held-out training images."""
-    layers = ", ".join(f"{name} {sparsity:.0%} sparse {bits}-bit" for name, sparsity, bits in allocation.layers)
-    return (f"{layers} (after a short fine-tune, {allocation.validation_images:,} held-out training images lost "
+    """What each layer got (an ``Allocation`` or ``WidthAllocation``) and what the choice measured on held-out
+    training images."""
+    return (f"{allocation.describe()} (after a short fine-tune, {allocation.validation_images:,} held-out training images lost "
             f"{allocation.short_tune_drop_points:.2f} points more than the uncompressed model fine-tuned alike; "
             f"allowed {allocation.allowance_points:g} for a {allocation.max_accuracy_drop:g}-point budget)")

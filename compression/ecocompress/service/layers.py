@@ -28,6 +28,7 @@ from ecocompress.service.store import ResultsStore
 
 if TYPE_CHECKING:  # torch loads only when something must be computed
     from ecocompress.build.allocation import Allocation
+    from ecocompress.build.width_allocation import WidthAllocation
 
 DEFAULT_SPARSITY, DEFAULT_BITS = 0.5, 4  # the knobs a sensitivity is measured at when the point leaves them off
 
@@ -155,10 +156,13 @@ def _allocation_path(spec: ModelKind, objective: str, max_accuracy_drop: float, 
     return artifacts_dir() / spec.name / f"allocation-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
 
 
-OBJECTIVES = ("size",)  # 'energy' needs per-layer structured pruning: unstructured zeros and k-bit codes cost the same on CPU
+# size: per-layer sparsity and bits (build.allocation); energy: per-layer structured pruning (build.width_allocation),
+# since unstructured zeros and k-bit codes cost a CPU's dense kernels the same time as any weight
+OBJECTIVES = ("size", "energy")
 
 
 def _checked(model: str | ModelKind, objective: str, max_accuracy_drop: float) -> ModelKind:
+    from ecocompress.core.choice import checked_budget
     from ecocompress.core.errors import invalid_parameter
 
     spec = api.resolve(model)
@@ -167,25 +171,33 @@ def _checked(model: str | ModelKind, objective: str, max_accuracy_drop: float) -
                                 "auto")
     if objective not in OBJECTIVES:
         raise invalid_parameter("objective", f"one of {{{', '.join(OBJECTIVES)}}}", objective)
-    if isinstance(max_accuracy_drop, bool) or not isinstance(max_accuracy_drop, (int, float)) or not 0 <= max_accuracy_drop <= 100:
-        raise invalid_parameter("max_accuracy_drop", "a number of points in the range [0, 100]", max_accuracy_drop)
+    checked_budget("max_accuracy_drop", max_accuracy_drop)
     return spec
 
 
 def cached_allocation(model: str | ModelKind, *, objective: str = "size", max_accuracy_drop: float,
-                      seed: int = 0) -> "Allocation | None":
-    """The per-layer choice made before for this model, budget and code, or None (never computes)."""
+                      seed: int = 0) -> "Allocation | WidthAllocation | None":
+    """The per-layer choice made before for this model, objective, budget and code, or None (never computes)."""
+    path = _allocation_path(_checked(model, objective, max_accuracy_drop), objective, max_accuracy_drop, seed)
+    return _loaded(json.loads(path.read_text())) if path.is_file() else None
+
+
+def _loaded(data: dict[str, Any]) -> "Allocation | WidthAllocation":
+    if data["objective"] == "energy":
+        from ecocompress.build.width_allocation import WidthAllocation
+
+        return WidthAllocation.from_dict(data)
     from ecocompress.build.allocation import Allocation
 
-    path = _allocation_path(_checked(model, objective, max_accuracy_drop), objective, max_accuracy_drop, seed)
-    return Allocation.from_dict(json.loads(path.read_text())) if path.is_file() else None
+    return Allocation.from_dict(data)
 
 
 def allocate_point(
     model: str | ModelKind, *, objective: str = "size", max_accuracy_drop: float, seed: int = 0,
     session: str | None = None, progress: Progress = no_progress,
-) -> tuple[CompressionPoint, "Allocation"]:
-    """The per-layer point ``--per-layer auto`` builds (``build.allocation``), chosen once per model, budget and code.
+) -> tuple[CompressionPoint, "Allocation | WidthAllocation"]:
+    """The per-layer point ``--per-layer auto`` builds, chosen once per model, objective, budget and code: for size
+    per-layer sparsity and bits (``build.allocation``), for energy per-layer widths (``build.width_allocation``).
 
     The choice runs the model (sensitivities, short fine-tunes): a job in the compute queue, in the limited worker.
     """
@@ -216,8 +228,14 @@ def _allocate(spec: ModelKind, objective: str, max_accuracy_drop: float, seed: i
 
         return run_in_worker(_allocate, spec, objective, max_accuracy_drop, seed,
                              what=f"Choosing per-layer settings for {spec.name}", progress=progress)
+    data = spec.dataset()
+    if objective == "energy":
+        from ecocompress.build.width_allocation import allocate_widths
+
+        return allocate_widths(spec.load(), data.x_train, data.y_train, data.input_shape,
+                               max_accuracy_drop=max_accuracy_drop, tune=spec.finetune_config(seed), seed=seed,
+                               progress=progress)
     from ecocompress.build.allocation import allocate
 
-    data = spec.dataset()
     return allocate(spec.load(), data.x_train, data.y_train, max_accuracy_drop=max_accuracy_drop,
                     tune=spec.finetune_config(seed), objective=objective, seed=seed, progress=progress)

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ecocompress.core.choice import Recommendation, recommend, saves
+from ecocompress.core.choice import Recommendation, checked_budget, recommend, saves
 from ecocompress.core.config import home_dir
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
@@ -111,6 +111,12 @@ def point_from_params(params: dict[str, Any]) -> CompressionPoint:
     )
 
 
+def per_layer_objective(objective: str) -> str:
+    """What the per-layer choice minimises for a search objective: size is size; energy and latency need fewer
+    multiply-accumulates (per-layer structured pruning)."""
+    return "size" if objective == "size" else "energy"
+
+
 def _objective(model: str, objective: str, settings: MeasureSettings, space: dict[str, list[Any]],
                max_drop_points: float = 1.0):
     import optuna
@@ -123,8 +129,8 @@ def _objective(model: str, objective: str, settings: MeasureSettings, space: dic
     def run(trial: optuna.Trial) -> tuple[float, float]:
         params = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
         try:
-            if params.get("per_layer"):  # the per-layer point chosen for the smallest file within the budget
-                point, _ = allocate_point(model, max_accuracy_drop=max_drop_points)
+            if params.get("per_layer"):  # the per-layer point chosen for this objective within the budget
+                point, _ = allocate_point(model, objective=per_layer_objective(objective), max_accuracy_drop=max_drop_points)
             else:
                 point = point_from_params(params)
             result = measure_point(model, point, settings)
@@ -212,7 +218,8 @@ def run_search(
     """Run ``trials`` more trials of the study (resuming it if it exists) and recommend a point.
 
     With ``per_layer``, one more candidate is in the space and tried first: the per-layer point
-    ``service.layers.allocate_point`` chooses for the smallest file within ``max_drop_points`` (its own study).
+    ``service.layers.allocate_point`` chooses within ``max_drop_points`` (its own study): for the smallest file
+    when the objective is size, for the fewest multiply-accumulates otherwise.
     """
     import optuna
 
@@ -223,8 +230,7 @@ def run_search(
     for name, value, low, high in (("trials", trials, 1, 10_000), ("workers", workers, 1, 64)):
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             raise invalid_parameter(name, f"an int in the range [{low}, {high}]", value)
-    if not 0 <= max_drop_points <= 100:
-        raise invalid_parameter("max_drop_points", "in the range [0, 100]", max_drop_points)
+    checked_budget("max_drop_points", max_drop_points)
     get_model(model)
     if workers > 1 and model not in SAMPLE_MODELS:
         raise InvalidParameterError(
@@ -237,7 +243,8 @@ def run_search(
     if per_layer:
         from ecocompress.service.layers import cached_allocation
 
-        cached_allocation(model, max_accuracy_drop=max_drop_points)  # a kind without per-layer settings refuses here
+        # a kind without per-layer settings refuses here
+        cached_allocation(model, objective=per_layer_objective(objective), max_accuracy_drop=max_drop_points)
         space = {**space, "per_layer": [False, True]}
         starting = [{**STARTING_POINTS[0], "per_layer": True}] + [{**p, "per_layer": False} for p in starting]
     if study_name is not None and not study_name.strip():

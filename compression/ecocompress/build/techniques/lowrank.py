@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.techniques.layers import _set_module, last_layer_name, weight_layers
+from ecocompress.build.techniques.layers import set_module, last_layer_name, weight_layers
 from ecocompress.build.training import TrainConfig, train_classifier
 
 RANK_MULTIPLE = 8
@@ -65,7 +65,7 @@ def factorize(model: nn.Module, rank_ratio: float, x: np.ndarray, y: np.ndarray,
         rank = target_rank(min(out_features, fan_in), rank_ratio)
         if rank * (out_features + fan_in) >= out_features * fan_in:
             continue  # would not save anything
-        _set_module(factored, name, _factor(module, rank))
+        set_module(factored, name, _factor(module, rank))
         changed = True
     if changed:
         train_classifier(factored, x, y, config)

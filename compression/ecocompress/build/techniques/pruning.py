@@ -17,10 +17,11 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ecocompress.build.techniques.layers import last_layer_name, weight_layers
+from ecocompress.build.techniques.layers import SelectInputs, input_selector, last_layer_name, set_module, weight_layers
 from ecocompress.build.training import TrainConfig, train_classifier
 
 CHANNEL_MULTIPLE = 8
+INPUTS = "input"  # in a ``kept`` mapping: how many of the model's input features to keep (``select_inputs``)
 
 
 def magnitude_prune(
@@ -104,3 +105,62 @@ def structured_prune(
     )
     pruner.step()
     return train_classifier(pruned, x, y, config)
+
+
+@torch.no_grad()
+def select_inputs(model: nn.Module, count: int, x: np.ndarray) -> nn.Module:
+    """A copy of ``model`` that reads only the ``count`` input features that matter most (no fine-tune).
+
+    A feature's importance is how far it can move the first layer: the norm of its weight column times
+    its spread over the training inputs ``x``; a pixel that is zero in every image scores zero.
+    """
+    found = input_selector(model)
+    if found is None:
+        raise ValueError("only a model that flattens its input into a linear layer can drop input features")
+    flatten_name, first_name = found
+    selected = copy.deepcopy(model)
+    first, flatten = selected.get_submodule(first_name), selected.get_submodule(flatten_name)
+    current = flatten.indices if isinstance(flatten, SelectInputs) else torch.arange(first.in_features)
+    if not 0 < count <= len(current):
+        raise ValueError(f"can keep 1 to {len(current)} input features, not {count}")
+    spread = torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), -1).std(axis=0), dtype=np.float32))[current]
+    importance = first.weight.norm(dim=0) * spread
+    keep = torch.sort(torch.argsort(importance, descending=True)[:count]).values
+    narrower = nn.Linear(count, first.out_features, bias=first.bias is not None)
+    narrower.weight.copy_(first.weight[:, keep])
+    if first.bias is not None:
+        narrower.bias.copy_(first.bias)
+    set_module(selected, first_name, narrower)
+    set_module(selected, flatten_name, SelectInputs(current[keep]))
+    return selected.eval()
+
+
+def prune_widths(
+    model: nn.Module, kept: Mapping[str, int], input_shape: tuple[int, ...], x: np.ndarray, y: np.ndarray,
+    config: TrainConfig,
+) -> nn.Module:
+    """A copy of ``model`` with exactly ``kept[name]`` output channels/neurons left in each named layer (and
+    ``kept["input"]`` input features, see ``select_inputs``), fine-tuned: per-layer structured pruning.
+
+    The channels kept are those of largest L2 norm (Torch-Pruning keeps the next layer consistent); the
+    output layer is never narrowed. ``build.allocation`` chooses the widths from measured sensitivities.
+    """
+    import torch_pruning as tp
+
+    pruned = copy.deepcopy(model).eval()
+    if INPUTS in kept:
+        pruned = select_inputs(pruned, int(kept[INPUTS]), x)
+    layers = dict(weight_layers(pruned))
+    last = last_layer_name(pruned)
+    widths = {name: int(count) for name, count in kept.items() if name != INPUTS}
+    wrong = sorted(n for n, c in widths.items() if n not in layers or n == last or not 0 < c <= layers[n].weight.shape[0])
+    if wrong:
+        raise ValueError(f"cannot narrow {wrong[0]!r} to {widths.get(wrong[0])} (layers: {', '.join(layers)}; "
+                         f"the output layer {last!r} stays whole)")
+    ratios = {layers[n]: 1.0 - c / layers[n].weight.shape[0] for n, c in widths.items() if c < layers[n].weight.shape[0]}
+    if ratios:
+        tp.pruner.MagnitudePruner(
+            pruned, torch.zeros((1, *input_shape)), importance=tp.importance.MagnitudeImportance(p=2),
+            pruning_ratio=0.0, pruning_ratio_dict=ratios, ignored_layers=[layers[last]],
+        ).step()
+    return train_classifier(pruned, x, y, config) if config.epochs > 0 else pruned.eval()

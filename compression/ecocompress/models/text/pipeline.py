@@ -36,7 +36,7 @@ LAYERS_FOR_WIDTH = {1.0: 6, 0.5: 3, 0.25: 2, 0.125: 1}
 
 
 def check_point(point: CompressionPoint) -> None:
-    if point.layer_settings:
+    if point.layer_settings or point.kept_units:
         raise InvalidParameterError(
             "Per-layer settings are not offered for the text model; use structured sparsity or a smaller student."
         )
