@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 
 import pytest
 
@@ -25,10 +26,12 @@ METHOD = EnergyMethod("cpu_load", True, "scripted", 8.0, True, "test cpu", "mach
 class Script:
     """Stands in for ``measure_window``: each workload has a power and a time per inference (with noise)."""
 
-    def __init__(self, seconds_per_inference: dict[str, float], noise: float = 0.0, glitch_at: int | None = None):
+    def __init__(self, seconds_per_inference: dict[str, float], noise: float = 0.0, glitch_at: int | None = None,
+                 second_slower: float = 0.0):
         self.rate = seconds_per_inference
         self.noise = noise
         self.glitch_at = glitch_at
+        self.second_slower = second_slower  # an order effect: a pair's second window runs this much slower
         self.calls: list[str] = []
         self.rng = random.Random(0)
         self.now = 0.0
@@ -37,7 +40,8 @@ class Script:
         name = workload()
         self.calls.append(name)
         drift = 1.0 + 0.3 * math.sin(len(self.calls) / 20)  # slow drift: +-30% over the run, ~1.5% per window
-        per = self.rate[name] * drift * (1.0 + self.rng.gauss(0, self.noise))
+        order = 1.0 + self.second_slower * (len(self.calls) % 2 == 0)
+        per = self.rate[name] * drift * order * (1.0 + self.rng.gauss(0, self.noise))
         watts = 31.7 if len(self.calls) == self.glitch_at else 21.7
         inferences = int(1.0 / per)
         seconds = inferences * per
@@ -76,7 +80,7 @@ def test_windows_alternate_and_a_steady_drift_cancels(script):
 
 def test_stops_at_the_target_or_the_budget_and_reports_what_it_reached(script):
     quiet = _run(script(seconds_per_inference={"B": 1e-4, "P": 0.5e-4}, noise=0.005), repeats=3)
-    assert quiet.pairs == 3 and quiet.energy_ratio.half_width <= 0.05
+    assert quiet.pairs <= 4 and quiet.energy_ratio.half_width <= 0.05  # 3 pairs leave one degree of freedom
     noisy = _run(script(seconds_per_inference={"B": 1e-4, "P": 0.5e-4}, noise=0.3), repeats=3, energy_budget_s=12.0)
     assert noisy.pairs > 3 and noisy.energy_ratio.half_width > 0.05 and noisy.seconds >= 12.0
 
@@ -104,6 +108,32 @@ def test_interval_arithmetic():
     base_only = scaled_interval([10.0, 10.2, 9.8], None)
     assert both.value == pytest.approx(5.0) and base_only.value == pytest.approx(10.0)
     assert both.half_width > base_only.half_width  # the ratio's uncertainty adds to the baseline's
+
+
+@pytest.mark.parametrize("pairs", [3, 4, 5])
+def test_an_order_effect_cancels_whatever_the_number_of_pairs(script, pairs):
+    """The same graph on both sides, the second window of every pair 5% slower: the ratio is 1, not 1.05 or 0.95.
+
+    (The median of ratios alternating between 1.05 and 1/1.05 is one of the two; it reported 1.05x, 95%
+    1.007-1.096, for a point that ran the baseline's very graph.)
+    """
+    s = script(seconds_per_inference={"B": 1e-4, "P": 1e-4}, noise=0.002, second_slower=0.05)
+    result = _run(s, repeats=pairs, target_half_width=0.5, energy_budget_s=600.0)
+    assert result.pairs == pairs
+    assert result.energy_ratio.value == pytest.approx(1.0, abs=0.01) and result.energy_ratio.contains_one
+    assert result.latency_ratio.value == pytest.approx(1.0, abs=0.01) and not result.significant
+    assert result.point_wh_per_1k.value == pytest.approx(result.baseline_wh_per_1k.value, rel=0.01)
+
+
+def test_ordered_intervals_cancel_the_order_and_keep_the_spread():
+    alternating = [1.05, 1 / 1.05] * 3
+    first = [False, True] * 3
+    assert statistics.median(alternating[:5]) == pytest.approx(1.05)  # what the plain median said
+    ordered = ratio_interval(alternating[:5], first[:5])
+    assert ordered.value == pytest.approx(1.0) and ordered.contains_one and ordered.half_width < 0.01
+    noisy = ratio_interval([1.1, 0.95, 1.02, 0.9, 1.06, 0.97], first)
+    assert noisy.low <= noisy.value <= noisy.high and noisy.contains_one
+    assert ratio_interval([1.05, 0.95], [False, True]).contains_one  # two pairs: the plain interval, wide
 
 
 def test_intervals_cover_the_true_ratio_about_95_percent_of_the_time(script):

@@ -3,8 +3,12 @@
 A shared machine drifts by tens of percent within minutes, so a point measured after its baseline
 differs from it by the drift as much as by the compression. Here each pair of CodeCarbon windows runs
 the baseline and the point back to back (B P, then P B, so a steady drift hits both alike); the ratio
-of each pair cancels what the two windows shared. The reported ratio is the median of the per-pair
-ratios, its 95% interval a t interval on their logarithms (widened to contain the median); pairs are
+of each pair cancels what the two windows shared. A pair's second window can also run differently from
+its first whatever it holds (caches, frequency): with the same graph on both sides this order effect
+alone once gave "1.05x (95%: 1.007-1.096)", because the median of ratios that alternate between 1.05
+and 1/1.05 is one of the two. So the two orders are estimated apart and weighed equally: the reported
+ratio is the mean of the B-first and P-first medians (in logs), its 95% interval a t interval on the
+log ratios with the spread measured within each order (widened to contain the reported ratio); pairs are
 added until the interval is within +/- the target half-width or the time budget is spent. Absolute
 figures are the ratio times the baseline measured in the same windows, with an interval that carries
 both uncertainties.
@@ -62,25 +66,55 @@ def _log_se(values: Sequence[float]) -> float:
     return statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
 
 
-def ratio_interval(ratios: Sequence[float]) -> Interval:
-    """Median of ``ratios`` with a 95% t interval on the log ratios (never excluding the median)."""
-    centre = statistics.median(ratios)
-    if len(ratios) < 2:
+@dataclass(frozen=True)
+class _LogEstimate:
+    """A ratio estimated from per-pair ratios in logs: robust centre, mean, standard error, degrees of freedom."""
+
+    centre: float
+    mean: float
+    se: float
+    df: int
+
+
+def _log_estimate(ratios: Sequence[float], point_first: Sequence[bool] | None) -> _LogEstimate:
+    """Each order (baseline first, point first) estimated apart and weighed equally, when both occur."""
+    logs = [math.log(r) for r in ratios]
+    orders = [[x for x, first in zip(logs, point_first) if first is f] for f in (False, True)] if point_first else []
+    if len(orders) < 2 or not all(orders) or len(logs) < 3:
+        se = statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
+        return _LogEstimate(statistics.median(logs), statistics.fmean(logs), se, len(logs) - 1)
+    means = [statistics.fmean(group) for group in orders]
+    within = sum((x - m) ** 2 for group, m in zip(orders, means) for x in group) / (len(logs) - 2)
+    se = math.sqrt(within * sum(1 / len(group) for group in orders)) / 2
+    return _LogEstimate(statistics.fmean(statistics.median(g) for g in orders), statistics.fmean(means), se,
+                        len(logs) - 2)
+
+
+def ratio_interval(ratios: Sequence[float], point_first: Sequence[bool] | None = None) -> Interval:
+    """The ratio with a 95% t interval on the log ratios (never excluding the reported value).
+
+    Without ``point_first`` the value is the median of ``ratios``; with it (which pairs ran the point's window
+    first), the mean of the two orders' medians, so an order effect cancels instead of picking a side.
+    """
+    estimate = _log_estimate(ratios, point_first)
+    centre = math.exp(estimate.centre)
+    if estimate.df < 1 or not math.isfinite(estimate.se):
         return Interval(centre, 0.0, math.inf)
-    mean_log = statistics.fmean(math.log(r) for r in ratios)
-    half = t_quantile(len(ratios) - 1) * _log_se(ratios)
-    return Interval(centre, min(centre, math.exp(mean_log - half)), max(centre, math.exp(mean_log + half)))
+    half = t_quantile(estimate.df) * estimate.se
+    return Interval(centre, min(centre, math.exp(estimate.mean - half)), max(centre, math.exp(estimate.mean + half)))
 
 
-def scaled_interval(base_values: Sequence[float], ratios: Sequence[float] | None) -> Interval:
+def scaled_interval(base_values: Sequence[float], ratios: Sequence[float] | None,
+                    point_first: Sequence[bool] | None = None) -> Interval:
     """The baseline's median times the ratio, with a t interval combining both log standard errors."""
     base = statistics.median(base_values)
     if ratios is None:  # the baseline itself
         value, se, df = base, _log_se(base_values), len(base_values) - 1
     else:
-        value = base * statistics.median(ratios)
-        se = math.hypot(_log_se(base_values), _log_se(ratios))
-        df = min(len(base_values), len(ratios)) - 1
+        estimate = _log_estimate(ratios, point_first)
+        value = base * math.exp(estimate.centre)
+        se = math.hypot(_log_se(base_values), estimate.se)
+        df = min(len(base_values) - 1, estimate.df)
     if not math.isfinite(se):
         return Interval(value, 0.0, math.inf)
     half = t_quantile(df) * se
@@ -147,7 +181,7 @@ def measure_paired(
     while len(windows) < MAX_PAIRS:
         if point is None:
             windows.append((window(baseline), None))
-        elif len(windows) % 2 == 0:
+        elif not point_first(len(windows)):
             b = window(baseline)
             windows.append((b, window(point)))
         else:
@@ -165,27 +199,34 @@ def measure_paired(
     return result
 
 
+def point_first(pair: int) -> bool:
+    """Whether pair number ``pair`` runs the point's window first (every other pair: B P, P B, B P, ...)."""
+    return pair % 2 == 1
+
+
 def _power(window: EnergyWindow) -> float:
     return window.energy_kwh * 3.6e6 / window.seconds
 
 
-def _glitch_free(windows: list[tuple[EnergyWindow, EnergyWindow | None]]) -> list[tuple[EnergyWindow, EnergyWindow | None]]:
-    """The pairs whose windows both draw about their model's median power (all of them when too few to judge)."""
+def _glitch_free(windows: list[tuple[EnergyWindow, EnergyWindow | None]]) -> list[int]:
+    """Indices of the pairs whose windows both draw about their model's median power (all when too few to judge)."""
     if len(windows) < 3:
-        return windows
+        return list(range(len(windows)))
     typical = [statistics.median(_power(w[i]) for w in windows) for i in (0, 1) if windows[0][i] is not None]
 
     def normal(pair: tuple[EnergyWindow, EnergyWindow | None]) -> bool:
         return all(abs(_power(w) / typical[i] - 1.0) <= GLITCH_POWER for i, w in enumerate(pair) if w is not None)
 
-    kept = [pair for pair in windows if normal(pair)]
-    return kept if len(kept) >= 2 else windows
+    kept = [index for index, pair in enumerate(windows) if normal(pair)]
+    return kept if len(kept) >= 2 else list(range(len(windows)))
 
 
 def _summarise(
     measured: list[tuple[EnergyWindow, EnergyWindow | None]], batch_size: int, seconds: float, method: EnergyMethod | None,
 ) -> PairedResult:
-    windows = _glitch_free(measured)
+    kept = _glitch_free(measured)
+    windows = [measured[i] for i in kept]
+    first = [point_first(i) for i in kept]
     base_wh = [b.wh_per_1k for b, _ in windows]
     shown = [p if p is not None else b for b, p in windows]
     base = scaled_interval(base_wh, None)
@@ -195,8 +236,8 @@ def _summarise(
     else:
         energy = [p.wh_per_1k / b.wh_per_1k for b, p in windows]
         latency = [_seconds_per_inference(p) / _seconds_per_inference(b) for b, p in windows]
-        energy_ratio, latency_ratio = ratio_interval(energy), ratio_interval(latency)
-        point = scaled_interval(base_wh, energy)
+        energy_ratio, latency_ratio = ratio_interval(energy, first), ratio_interval(latency, first)
+        point = scaled_interval(base_wh, energy, first)
     return PairedResult(
         energy_ratio=energy_ratio,
         latency_ratio=latency_ratio,
