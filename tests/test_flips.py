@@ -44,3 +44,37 @@ def test_predictions_of_other_lengths_are_refused():
     with pytest.raises(ValueError, match="differ in length"):
         prediction_changes(LABELS, BASELINE[:3], POINT)
 
+
+
+def _points_on_a_circle(angles_degrees: list[float]) -> np.ndarray:
+    radians = np.deg2rad(angles_degrees)
+    return np.stack([np.cos(radians), np.sin(radians)], axis=1).astype(np.float32)
+
+
+def test_sentences_whose_nearest_neighbour_moved_are_counted_by_hand():
+    """Seven 'sentences' on a circle; the point moves sentence 3 from beside 2 to beside 5."""
+    from ecocompress.measure.flips import LostNeighbour, NeighbourChanges, changes_from_dict, nearest, neighbour_changes
+    from ecocompress.review.plots import neighbours_frame
+    from ecocompress.review.summary import changes_sentence
+
+    before = _points_on_a_circle([0, 10, 30, 40, 100, 140, 200])
+    after = _points_on_a_circle([0, 10, 30, 135, 100, 140, 200])
+    assert nearest(before, 1)[:, 0].tolist() == [1, 0, 3, 2, 5, 4, 5]
+    changes = neighbour_changes(before, after)
+    moved = {x.index: (x.baseline_neighbour, x.point_neighbour) for x in changes.lost}
+    # 3 left 2 for 5 (5 degrees away), and 3 is now the nearest of 4 and of 5
+    assert moved == {2: (3, 1), 3: (2, 5), 4: (5, 3), 5: (4, 3)}
+    assert changes.top1_changed == 4 and 0 < changes.neighbours_lost < 7 * 5
+    same = neighbour_changes(before, before)
+    assert same.top1_changed == 0 and same.neighbours_lost == 0
+    assert changes_from_dict(changes.to_dict()) == changes
+    assert isinstance(changes_from_dict(changes.to_dict()), NeighbourChanges)
+    assert changes.lost[0] == LostNeighbour(2, 3, 1)
+    texts = [f"sentence {i}" for i in range(7)]
+    frame = neighbours_frame(changes, texts)
+    assert frame.values.tolist()[1] == ["sentence 3", "sentence 2", "sentence 5"]
+    assert changes_sentence(changes) == (f"Of 7 held-out sentences, 4 have another nearest neighbour than with the "
+                                         f"original model; {changes.neighbours_lost} of their 35 5-nearest places went "
+                                         "to other sentences.")
+    with pytest.raises(ValueError, match="different sentence counts"):
+        neighbour_changes(before, after[:5])

@@ -115,6 +115,7 @@ def test_report_and_projection_work_for_the_text_model(tmp_path, capsys):
     html = out.read_text()
     assert "agreement with the original model (top-5 nearest neighbours kept)" in html
     assert "data:image/png;base64," in html
+    assert "What changed: nearest neighbours" in html and "held-out sentences" in html
     card = (tmp_path / "model" / "minilm-l6-8-bit.card.md").read_text()
     assert "int64" in card and "agreement with the original model" in card
     assert main(["project", "--model", "minilm-l6", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--json"]) == 0

@@ -336,17 +336,26 @@ def points_table(records: plots.Records) -> None:
 
 
 def changes_section(model: str, m: Measurement) -> None:
-    """What compression changed, answer by answer: flips both ways, accuracy per class, the flipped examples."""
-    from ecocompress.measure.flips import PredictionChanges
+    """What compression changed, answer by answer: flips both ways, accuracy per class, the flipped examples
+    (for the text model: sentences whose nearest neighbour moved)."""
+    from ecocompress.measure.flips import NeighbourChanges, changes_from_dict
     from ecocompress.models.registry import get_model
     from ecocompress.review.images import flipped_images
 
     if m.is_baseline or not m.prediction_changes:
         return
-    changes = PredictionChanges.from_dict(m.prediction_changes)
+    changes = changes_from_dict(m.prediction_changes)
+    if isinstance(changes, NeighbourChanges):
+        st.subheader("What changed: nearest neighbours", help="A sentence model answers with a neighbourhood, not a "
+                     "class: these held-out sentences have another nearest neighbour than with the original model.")
+        st.write(summary.changes_sentence(changes))
+        if changes.lost:
+            st.dataframe(plots.neighbours_frame(changes, get_model(model).example_texts()), hide_index=True,
+                         width="stretch", key="neighbours_table")
+        return
     st.subheader("What changed: answers that flipped", help="Two models with the same accuracy can still disagree on "
                  "many inputs. These are the test examples whose answer changed between the original and this setting.")
-    st.write(summary.flips_sentence(changes))
+    st.write(summary.changes_sentence(changes))
     left, right = st.columns([2, 3])
     left.dataframe(plots.changes_frame(changes), hide_index=True, width="stretch", key="changes_table")
     images = flipped_images(get_model(model).dataset().x_test, changes)

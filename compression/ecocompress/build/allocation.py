@@ -14,8 +14,9 @@ pipeline's steps with one epoch per pruning stage on a subset, one of quantizati
 keeps the smallest whose validation drop (against the uncompressed model trained the same way) is within
 the budget times ``SHORT_TUNE_SLACK``: the full fine-tune recovers most of what the short one leaves
 (measured on LeNet-300-100 and LeNet-5, docs/benchmarks.md). The pipeline then fine-tunes the chosen
-point fully and measures it on the test set like every other point; that figure, not these estimates, is what the product reports. The validation split is a seeded part of
-the training images, left out of every fine-tune here (the test set never chooses anything).
+point fully and measures it on the test set like every other point; that figure, not these estimates,
+is what the product reports. The validation split is a seeded part of the training images, left out of
+every fine-tune here (the test set never chooses anything).
 """
 
 from __future__ import annotations

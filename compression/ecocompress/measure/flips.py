@@ -1,4 +1,5 @@
-"""What compression changed, answer by answer: test examples that flipped between the baseline and a point.
+"""What compression changed, answer by answer: test examples that flipped between the baseline and a point
+(for an embedding model: held-out sentences whose nearest neighbour changed).
 
 Two models with the same accuracy can still disagree on many inputs (Compress and Compare, VIS 2024), and a
 reviewer wants to see which ones: the counts of right -> wrong and wrong -> right flips, accuracy per class
@@ -92,3 +93,64 @@ def prediction_changes(
     kept = [*lost[:keep], *gained[: max(0, keep - len(lost))]]
     flipped = tuple(Flip(int(i), int(labels[i]), int(baseline[i]), int(point[i])) for i in kept)
     return PredictionChanges(len(labels), len(lost), len(gained), per_class, flipped)
+
+
+# ---- sentence embeddings: nearest neighbours instead of classes ------------------------------------------------------
+
+NEIGHBOURS = 5  # the text model's quality figure keeps each sentence's 5 nearest neighbours
+
+
+@dataclass(frozen=True)
+class LostNeighbour:
+    """A held-out sentence whose nearest neighbour changed: by the original model, and by the compressed one."""
+
+    index: int  # position among the held-out sentences
+    baseline_neighbour: int
+    point_neighbour: int
+
+
+@dataclass(frozen=True)
+class NeighbourChanges:
+    """What an embedding model's compression changed: whose nearest neighbour moved, and how many neighbours were lost.
+
+    The text model's answer to a sentence is its neighbourhood, not a class, so its "flips" are sentences whose
+    nearest neighbour is now another sentence.
+    """
+
+    examples: int
+    top1_changed: int  # sentences whose nearest neighbour is another one now
+    neighbours_lost: int  # of the examples x NEIGHBOURS nearest-neighbour slots, how many the point no longer has
+    lost: tuple[LostNeighbour, ...]  # at most KEPT_EXAMPLES, in held-out order
+    kind: str = "neighbours"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "NeighbourChanges":
+        return cls(data["examples"], data["top1_changed"], data["neighbours_lost"],
+                   tuple(LostNeighbour(**x) for x in data["lost"]))
+
+
+def nearest(embeddings: np.ndarray, k: int) -> np.ndarray:
+    """Each row's ``k`` most cosine-similar other rows, nearest first."""
+    unit = embeddings / np.maximum(np.linalg.norm(embeddings, axis=1, keepdims=True), 1e-12)
+    similarity = unit @ unit.T
+    np.fill_diagonal(similarity, -np.inf)
+    return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
+
+
+def neighbour_changes(reference: np.ndarray, embeddings: np.ndarray, *, keep: int = KEPT_EXAMPLES) -> NeighbourChanges:
+    """Compare the original's (``reference``) and a point's embeddings of the same held-out sentences."""
+    if reference.shape[0] != embeddings.shape[0]:
+        raise ValueError(f"embeddings of different sentence counts: {reference.shape[0]}, {embeddings.shape[0]}")
+    before, after = nearest(reference, NEIGHBOURS), nearest(embeddings, NEIGHBOURS)
+    moved = np.flatnonzero(before[:, 0] != after[:, 0])
+    lost_slots = sum(NEIGHBOURS - len(set(a) & set(b)) for a, b in zip(before.tolist(), after.tolist()))
+    lost = tuple(LostNeighbour(int(i), int(before[i, 0]), int(after[i, 0])) for i in moved[:keep])
+    return NeighbourChanges(len(reference), len(moved), int(lost_slots), lost)
+
+
+def changes_from_dict(data: dict[str, Any]) -> "PredictionChanges | NeighbourChanges":
+    """A record's ``prediction_changes`` as the right kind: class flips, or neighbours lost (the text model)."""
+    return NeighbourChanges.from_dict(data) if data.get("kind") == "neighbours" else PredictionChanges.from_dict(data)

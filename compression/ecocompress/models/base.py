@@ -119,6 +119,10 @@ class ModelKind(ABC):
         return prediction_changes(data.y_test, run_logits(baseline, data.x_test).argmax(1),
                                   run_logits(session, data.x_test).argmax(1))
 
+    def example_texts(self) -> list[str] | None:
+        """The test examples as text, for kinds whose inputs are sentences (None: images or features)."""
+        return None
+
     def summary(self) -> str | None:
         """One line about the model and its data for the pages (None: nothing worth saying)."""
         return None

@@ -408,3 +408,13 @@ def changes_frame(changes) -> pd.DataFrame:
         "compressed accuracy (%)": round(c.point_accuracy * 100, 2),
         "change (points)": round(c.change_points, 2),
     } for c in changes.per_class])
+
+
+def neighbours_frame(changes, texts: list[str], limit: int | None = None) -> pd.DataFrame:
+    """Held-out sentences whose nearest neighbour moved (``measure.flips.NeighbourChanges``): the sentence, its
+    nearest neighbour by the original model, and by the compressed one."""
+    return pd.DataFrame([{
+        "sentence": texts[x.index],
+        "nearest, original model": texts[x.baseline_neighbour],
+        "nearest, this setting": texts[x.point_neighbour],
+    } for x in changes.lost[:limit]], columns=["sentence", "nearest, original model", "nearest, this setting"])

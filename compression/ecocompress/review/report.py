@@ -20,13 +20,13 @@ from ecocompress.service.store import ResultsStore
 
 from ecocompress.core import units
 from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file
-from ecocompress.measure.flips import PredictionChanges
+from ecocompress.measure.flips import NeighbourChanges, changes_from_dict
 from ecocompress.review.images import flipped_images, flips_png, regions_png, tradeoff_png
 from ecocompress.models.registry import get_model
-from ecocompress.review.plots import changes_frame, points_frame
+from ecocompress.review.plots import changes_frame, neighbours_frame, points_frame
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.review.projection import DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, project, region_comparison
-from ecocompress.review.summary import flips_sentence, yearly_saving_text
+from ecocompress.review.summary import changes_sentence, yearly_saving_text
 
 Progress = Callable[[str, float], None]
 
@@ -122,12 +122,17 @@ def _changes_section(data: ReportData) -> str:
     raw = data.chosen.get("prediction_changes")
     if not raw or CompressionPoint.from_dict(data.chosen).is_baseline:
         return ""
-    changes = PredictionChanges.from_dict(raw)
+    changes = changes_from_dict(raw)
+    if isinstance(changes, NeighbourChanges):
+        frame = neighbours_frame(changes, get_model(data.model).example_texts(), limit=8)
+        return ("<h2>What changed: nearest neighbours</h2>"
+                f"<p>{_e(changes_sentence(changes))}</p>"
+                + _table([tuple(row) for row in frame.itertuples(index=False)], tuple(frame.columns)))
     frame = changes_frame(changes)
     images = flipped_images(get_model(data.model).dataset().x_test, changes, limit=8)
     return (
         "<h2>What changed: answers that flipped</h2>"
-        f"<p>{_e(flips_sentence(changes))}</p>"
+        f"<p>{_e(changes_sentence(changes))}</p>"
         + _table([tuple(row) for row in frame.itertuples(index=False)], tuple(frame.columns))
         + (_img(flips_png(images), "flipped test examples: true class, the original's answer, the chosen point's")
            if images else "")

@@ -6,7 +6,7 @@ from ecocompress.core import units
 from ecocompress.core.choice import Recommendation
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import Measurement
-from ecocompress.measure.flips import PredictionChanges
+from ecocompress.measure.flips import NEIGHBOURS, NeighbourChanges, PredictionChanges
 from ecocompress.review.projection import Scale, yearly_saving
 
 
@@ -72,6 +72,20 @@ def flips_sentence(changes: PredictionChanges) -> str:
     return (f"Of {units.number(changes.examples, 9)} test examples: {changes.right_to_wrong:,} the original answered "
             f"right are now wrong, {changes.wrong_to_right:,} it answered wrong are now right "
             f"(net {net:+,} answer{'' if abs(net) == 1 else 's'}).")
+
+
+def neighbours_sentence(changes: NeighbourChanges) -> str:
+    """'Of 600 held-out sentences, 41 have another nearest neighbour than with the original model; 212 of their
+    3,000 five-nearest places went to other sentences.'"""
+    return (f"Of {units.number(changes.examples, 9)} held-out sentences, {changes.top1_changed:,} "
+            f"{'has' if changes.top1_changed == 1 else 'have'} another nearest neighbour than with the original model; "
+            f"{changes.neighbours_lost:,} of their {changes.examples * NEIGHBOURS:,} {NEIGHBOURS}-nearest places went to "
+            "other sentences.")
+
+
+def changes_sentence(changes: PredictionChanges | NeighbourChanges) -> str:
+    """The one-sentence summary of what a point changed, answer by answer, for either kind of change."""
+    return neighbours_sentence(changes) if isinstance(changes, NeighbourChanges) else flips_sentence(changes)
 
 
 def per_layer_sentence(allocation) -> str:

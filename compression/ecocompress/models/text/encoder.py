@@ -80,11 +80,22 @@ def sentences() -> list[str]:
     return SENTENCES.read_text().splitlines()
 
 
+def _held_out(count: int) -> np.ndarray:
+    """Every 5th sentence (600) is for evaluation, the rest for recovery steps."""
+    return np.arange(count) % 5 == 0
+
+
 def split() -> tuple[np.ndarray, np.ndarray]:
-    """(train, test) token ids: every 5th sentence (600) is for evaluation, the rest for recovery steps."""
+    """(train, test) token ids."""
     ids = tokenize(sentences())
-    test = np.arange(len(ids)) % 5 == 0
+    test = _held_out(len(ids))
     return ids[~test], ids[test]
+
+
+def test_sentences() -> list[str]:
+    """The held-out sentences as text, in the order of ``split``'s test ids."""
+    texts = sentences()
+    return [text for text, held in zip(texts, _held_out(len(texts))) if held]
 
 
 # ---- the encoder -------------------------------------------------------------------------------------------------
@@ -208,17 +219,13 @@ class Fidelity:
 
 def fidelity(embeddings: np.ndarray, reference: np.ndarray) -> Fidelity:
     """How well ``embeddings`` keep the original's geometry on the same sentences."""
+    from ecocompress.measure.flips import NEIGHBOURS, nearest
     from ecocompress.measure.session import wilson_interval
 
-    def neighbours(e: np.ndarray, k: int) -> np.ndarray:
-        sim = e @ e.T
-        np.fill_diagonal(sim, -np.inf)
-        return np.argsort(-sim, axis=1)[:, :k]
-
-    ref, got = neighbours(reference, 5), neighbours(embeddings, 5)
+    ref, got = nearest(reference, NEIGHBOURS), nearest(embeddings, NEIGHBOURS)
     top1 = float((ref[:, 0] == got[:, 0]).mean())
-    kept = int(sum(len(set(a) & set(b)) for a, b in zip(ref, got)))
+    kept = int(sum(len(set(a) & set(b)) for a, b in zip(ref.tolist(), got.tolist())))
     cosine = float(np.mean(np.sum(embeddings * reference, axis=1) / (
         np.linalg.norm(embeddings, axis=1) * np.linalg.norm(reference, axis=1))))
-    low, high = wilson_interval(kept, 5 * len(ref))
-    return Fidelity(kept / (5 * len(ref)), low, high, len(ref), cosine, top1)
+    low, high = wilson_interval(kept, NEIGHBOURS * len(ref))
+    return Fidelity(kept / (NEIGHBOURS * len(ref)), low, high, len(ref), cosine, top1)

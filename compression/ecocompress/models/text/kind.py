@@ -14,13 +14,14 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.models.base import ModelKind
 from ecocompress.models.text.encoder import (
-    FFN, HEADS, LAYERS, NAME, QUALITY, SENTENCES, SHA256, Fidelity, _checked_weights, embed, fidelity, load_teacher,
-    macs_for, split,
+    FFN, HEADS, LAYERS, NAME, QUALITY, SENTENCES, SHA256, Fidelity, _checked_weights, build_encoder, embed, fidelity,
+    load_teacher, macs_for, split, test_sentences,
 )
 from ecocompress.models.text.pipeline import build_text_artifact, check_point
 
 if TYPE_CHECKING:
     from ecocompress.build.artifact import Artifact
+    from ecocompress.measure.flips import NeighbourChanges
     from ecocompress.core.records import MeasureSettings
 
 TEXT_BATCH = 32
@@ -49,6 +50,11 @@ class TextModel(ModelKind):
     def load(self):
         return load_teacher()
 
+    def build(self, width: float = 1.0):
+        """A fresh, untrained encoder of the teacher's shape (its students are made by dropping the teacher's
+        layers, ``pipeline.fewer_layers``, so ``width`` does not shape a fresh one)."""
+        return build_encoder([HEADS] * LAYERS, [FFN] * LAYERS)
+
     def dataset(self):
         from ecocompress.core.data import Dataset
 
@@ -73,9 +79,17 @@ class TextModel(ModelKind):
         """32 sentences per call in the batch scenario: 256 sentences of 32 tokens take seconds per call on one thread."""
         return TEXT_BATCH if settings.scenario == "batch" else 1
 
-    def prediction_changes(self, session, baseline) -> None:
-        """Sentence embeddings have no class to flip (their agreement is the quality figure)."""
-        return None
+    def prediction_changes(self, session, baseline) -> "NeighbourChanges":
+        """Held-out sentences whose nearest neighbour moved, against the original model's embeddings (the same
+        reference the quality figure uses)."""
+        from ecocompress.measure.flips import neighbour_changes
+        from ecocompress.measure.session import run_logits
+
+        return neighbour_changes(self.reference("test"), run_logits(session, self.dataset().x_test, batch_size=64))
+
+    def example_texts(self) -> list[str]:
+        """The held-out sentences, in the order of the test set (what the neighbour changes point at)."""
+        return test_sentences()
 
     def evaluate(self, session) -> Fidelity:
         from ecocompress.measure.session import run_logits
