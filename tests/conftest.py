@@ -49,3 +49,22 @@ def module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("ECOCOMPRESS_HOME", str(home))
         mp.delenv("ECOCOMPRESS_DB", raising=False)
         yield home
+
+
+@pytest.fixture
+def fake_allocation(monkeypatch):
+    """Replace the per-layer choice (sensitivities and short fine-tunes, tested on their own) with a given result;
+    returns the list of (objective, budget) it was asked for."""
+    from ecocompress.service import layers as layer_service
+
+    calls: list[tuple[str, float]] = []
+
+    def install(result):
+        def fake(spec, objective, drop, seed, *, progress):
+            calls.append((objective, drop))
+            return result
+
+        monkeypatch.setattr(layer_service, "_allocate", fake)
+        return calls
+
+    return install

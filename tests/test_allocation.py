@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from choice_checks import assert_cheapest_fitting
 from ecocompress.build import allocation as alloc
 from ecocompress.build.pipeline import build_artifact
 from ecocompress.build.storage import pack, unpack
@@ -120,10 +121,8 @@ def test_the_choice_is_the_smallest_probed_candidate_within_the_budget(choices):
         if chosen.layers == tuple((name, 0.0, 8) for name in NAMES):  # nothing probed fitted: 8-bit, dense
             assert all(p.drop_points > chosen.allowance_points for p in chosen.probes)
             continue
-        assert chosen.short_tune_drop_points <= chosen.allowance_points
-        assert chosen.layers in {p.layers for p in chosen.probes}
-        smaller = [p for p in chosen.probes if p.estimated_bytes < chosen.estimated_bytes]
-        assert all(p.drop_points > chosen.allowance_points for p in smaller)  # each smaller one probed lost too much
+        assert_cheapest_fitting(chosen, chosen.probes, settings=lambda x: x.layers, cost=lambda p: p.estimated_bytes,
+                                chosen_cost=chosen.estimated_bytes)
     loose = choices[3.0]
     assert loose.estimated_bytes < choices[0.1].estimated_bytes
     point = loose.point()
@@ -141,17 +140,11 @@ def test_candidates_get_smaller_as_accuracy_gets_cheaper(choices):
                for o in gentlest)  # at the highest price every layer takes its least harmful option
 
 
-def test_allocate_point_is_computed_once_then_read(monkeypatch, choices):
-    calls = []
-
-    def fake(spec, objective, drop, seed, *, progress):
-        calls.append(drop)
-        return choices[3.0]
-
-    monkeypatch.setattr(layer_service, "_allocate", fake)
+def test_allocate_point_is_computed_once_then_read(fake_allocation, choices):
+    calls = fake_allocation(choices[3.0])
     first, _ = layer_service.allocate_point("digits-cnn", max_accuracy_drop=3.0)
     second, _ = layer_service.allocate_point("digits-cnn", max_accuracy_drop=3.0)
-    assert first == second == choices[3.0].point() and calls == [3.0]
+    assert first == second == choices[3.0].point() and calls == [("size", 3.0)]
     for kwargs, message in (
         (dict(max_accuracy_drop=-1), "'max_accuracy_drop' parameter must be"),
         (dict(max_accuracy_drop=1, objective="latency"), "'objective' parameter must be one of {size, energy}"),

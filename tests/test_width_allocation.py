@@ -15,6 +15,7 @@ import onnx
 import pytest
 import torch
 
+from choice_checks import assert_cheapest_fitting
 from ecocompress.build import width_allocation as widths
 from ecocompress.build.architectures import LeNet5, LeNet300
 from ecocompress.build.export import export_onnx
@@ -143,10 +144,8 @@ def test_the_choice_is_the_cheapest_probed_front_point_within_the_budget(choices
             assert chosen.point() == CompressionPoint(bits=8)
             assert all(p.drop_points > chosen.allowance_points for p in chosen.probes)
             continue
-        assert chosen.short_tune_drop_points <= chosen.allowance_points
-        assert chosen.kept in {p.kept for p in chosen.probes}
-        cheaper = [p for p in chosen.probes if p.macs < chosen.macs]
-        assert all(p.drop_points > chosen.allowance_points for p in cheaper)  # each cheaper one probed lost too much
+        assert_cheapest_fitting(chosen, chosen.probes, settings=lambda x: x.kept, cost=lambda p: p.macs,
+                                chosen_cost=chosen.macs)
         point = chosen.point()
         assert point.kept_units == chosen.kept and point.structured and point.bits == widths.BITS
         assert point.sparsity == pytest.approx(chosen.removed_share, abs=1e-4)
@@ -167,17 +166,11 @@ def test_candidates_form_a_front_fewest_macs_first(choices):
     assert summed[-1] == 0.0  # the gentlest loses nothing alone (at worst, every dimension whole)
 
 
-def test_the_service_offers_the_energy_objective_and_reads_it_back(monkeypatch, choices):
-    calls = []
-
-    def fake(spec, objective, drop, seed, *, progress):
-        calls.append(objective)
-        return choices[3.0]
-
-    monkeypatch.setattr(layer_service, "_allocate", fake)
+def test_the_service_offers_the_energy_objective_and_reads_it_back(fake_allocation, choices):
+    calls = fake_allocation(choices[3.0])
     first, found = layer_service.allocate_point("digits-cnn", objective="energy", max_accuracy_drop=3.0)
     again = layer_service.cached_allocation("digits-cnn", objective="energy", max_accuracy_drop=3.0)
-    assert first == choices[3.0].point() and again == found == choices[3.0] and calls == ["energy"]
+    assert first == choices[3.0].point() and again == found == choices[3.0] and calls == [("energy", 3.0)]
     assert layer_service.cached_allocation("digits-cnn", objective="size", max_accuracy_drop=3.0) is None
 
 
