@@ -69,6 +69,11 @@ def _gaps(mask: np.ndarray) -> bytes:
     return out.tobytes()
 
 
+def _mask(take, size: int) -> np.ndarray:
+    """A ``size``-long boolean mask read from the stream (1 bit per entry, little-endian)."""
+    return np.unpackbits(np.frombuffer(take((size + 7) // 8), np.uint8), bitorder="little")[:size].astype(bool)
+
+
 def _mask_from_gaps(data: bytes, size: int) -> np.ndarray:
     values = np.frombuffer(data, np.uint8).astype(np.int64)
     ends = values != 255  # a byte below 255 ends one gap
@@ -157,9 +162,7 @@ def unpack(data: bytes) -> dict[str, np.ndarray]:
 
     for entry in header:
         if "selects" in entry:  # the input features kept, as a bitmask
-            length = entry["selects"]
-            mask = np.unpackbits(np.frombuffer(take((length + 7) // 8), np.uint8), bitorder="little")[:length]
-            out[f"{entry['name']}.indices"] = np.flatnonzero(mask).astype(np.int64)
+            out[f"{entry['name']}.indices"] = np.flatnonzero(_mask(take, entry["selects"])).astype(np.int64)
             continue
         shape, bits, count = entry["shape"], entry["bits"], entry["count"]
         size = int(np.prod(shape))
@@ -167,7 +170,7 @@ def unpack(data: bytes) -> dict[str, np.ndarray]:
         if "gaps" in entry:
             mask = _mask_from_gaps(take(entry["gaps"]), size)
         elif entry["sparse"]:
-            mask = np.unpackbits(np.frombuffer(take((size + 7) // 8), np.uint8), bitorder="little")[:size].astype(bool)
+            mask = _mask(take, size)
         if bits <= 8:
             scale = np.frombuffer(take(2 * shape[0]), np.float16).astype(np.float32)
             if entry.get("byte_codes"):

@@ -81,8 +81,7 @@ def _log_estimate(ratios: Sequence[float], point_first: Sequence[bool] | None) -
     logs = [math.log(r) for r in ratios]
     orders = [[x for x, first in zip(logs, point_first) if first is f] for f in (False, True)] if point_first else []
     if len(orders) < 2 or not all(orders) or len(logs) < 3:
-        se = statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
-        return _LogEstimate(statistics.median(logs), statistics.fmean(logs), se, len(logs) - 1)
+        return _LogEstimate(statistics.median(logs), statistics.fmean(logs), _log_se(ratios), len(logs) - 1)
     means = [statistics.fmean(group) for group in orders]
     within = sum((x - m) ** 2 for group, m in zip(orders, means) for x in group) / (len(logs) - 2)
     se = math.sqrt(within * sum(1 / len(group) for group in orders)) / 2
