@@ -15,6 +15,29 @@ APP = str(ROOT / "app.py")
 TIMEOUT = 240
 
 
+def _choice(objective: str, budget: float):
+    """A per-layer choice for digits-cnn made by hand: the choice itself (sensitivities, dozens of short fine-tunes)
+    is tested for real in test_allocation and test_width_allocation; here the page shows it, then builds, fine-tunes
+    and measures the point it names, for real."""
+    from ecocompress.build import allocation as alloc
+    from ecocompress.build import width_allocation as widths
+    from ecocompress.build.techniques.layers import weight_layers
+    from ecocompress.models.registry import get_model
+
+    spec = get_model("digits-cnn")
+    model = spec.load()
+    layers = list(weight_layers(model))
+    if objective == "size":
+        settings = tuple((name, s, b) for (name, _), s, b in zip(layers, (0.0, 0.5, 0.8, 0.3), (8, 5, 3, 6)))
+        params = {name: module.weight.numel() for name, module in layers}
+        estimate = sum(alloc.stored_bytes(module.weight.numel(), module.weight.shape[0], s, b)
+                       for (_, module), (_, s, b) in zip(layers, settings))
+        return alloc.Allocation("size", budget, settings, params, estimate, 4 * sum(params.values()),
+                                budget / 2, budget, 287, (), ())
+    shape = widths.Shape.of(model, spec.dataset().input_shape)
+    kept = {name: full // 2 for name, full in shape.full.items()}
+    return widths.WidthAllocation("energy", budget, tuple(kept.items()), shape.full, shape.removed_share(kept),
+                                  shape.macs_of(kept), spec.baseline_macs, budget / 2, budget, 287, (), ())
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +45,12 @@ def eco_home(module_home):  # overrides conftest's per-test home for this module
     return module_home
 
 
-def _app(page: str | None = None) -> AppTest:
+def _app(page: str | None = None, *, fast: bool = False) -> AppTest:
+    """The app on ``page``; ``fast``: two energy pairs within a second per point, from the first run on (the page
+    measures its default point at once), which keeps the suite quick. The figures are still real readings."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if fast:
+        at.session_state["repeats"], at.session_state["energy_budget"] = 2, 1
     at.run()
     if page:
         at.switch_page(page)
@@ -38,13 +65,6 @@ def _shown(element) -> str:
 
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
-
-
-def _fast(at: AppTest) -> AppTest:
-    """Two energy pairs within a second per point keep the suite quick; the figures are still real."""
-    at.number_input(key="repeats").set_value(2)
-    at.number_input(key="energy_budget").set_value(1)
-    return at.run()
 
 
 def _finished(job):
@@ -94,7 +114,7 @@ def test_home_measures_the_starter_points_without_a_click(tmp_path, monkeypatch)
 
 @pytest.fixture(scope="module")
 def explore(module_home) -> AppTest:
-    at = _fast(_app("pages/views/explore.py"))
+    at = _app("pages/views/explore.py", fast=True)
     _ok(at)
     return at
 
@@ -187,7 +207,7 @@ def test_home_then_shows_the_best_tradeoff(explore):
 
 
 def test_sweep_runs_in_the_background_and_compare_shows_it():
-    at = _fast(_app("pages/views/sweep.py"))
+    at = _app("pages/views/sweep.py", fast=True)
     _ok(at)
     at.multiselect[0].set_value([0.0]).run()
     at.multiselect[1].set_value([32, 8]).run()
@@ -247,7 +267,7 @@ def test_review_projects_models_and_exports(module_home):
 
 def test_review_without_points_says_what_to_do_and_can_measure_starters(tmp_path, monkeypatch):
     monkeypatch.setenv("ECOCOMPRESS_HOME", str(tmp_path))
-    at = _fast(_app("pages/views/review.py"))
+    at = _app("pages/views/review.py", fast=True)
     _ok(at)
     assert any("Explore" in i.value for i in at.info)
     at.button(key="measure_starters").click().run()
@@ -306,7 +326,7 @@ def test_upload_bad_files_are_one_sentence_and_keep_the_store(tiny_upload, modul
 
 def test_upload_adds_the_model_to_every_page(tiny_upload):
     model, csv = tiny_upload
-    at = _app("pages/views/upload.py")
+    at = _app("pages/views/upload.py", fast=True)
     _upload(at, ("tiny.onnx", model, "application/octet-stream"), ("tiny.csv", csv, "text/csv"))
     _ok(at)
     assert any("Added" in s.value for s in at.success)
@@ -322,7 +342,7 @@ def test_upload_adds_the_model_to_every_page(tiny_upload):
 
 
 def test_find_best_runs_a_search_and_highlights_the_recommendation():
-    at = _fast(_app("pages/views/sweep.py"))
+    at = _app("pages/views/sweep.py", fast=True)
     at.number_input(key="search_trials").set_value(1).run()
     at.button(key="find_best").click().run()
     _ok(at)
@@ -363,7 +383,7 @@ def test_two_sessions_uploading_one_model_with_other_data_keep_their_own_results
     model, csv = tiny_upload
     frame = pd.read_csv(io.BytesIO(csv))
     shifted = frame.assign(label=(frame["label"] + 1) % 3).to_csv(index=False).encode()  # every label now wrong
-    a, b = _fast(_app("pages/views/upload.py")), _fast(_app("pages/views/upload.py"))
+    a, b = _app("pages/views/upload.py", fast=True), _app("pages/views/upload.py", fast=True)
     _upload(a, ("same.onnx", model, "application/octet-stream"), ("a.csv", csv, "text/csv"))
     _upload(b, ("same.onnx", model, "application/octet-stream"), ("b.csv", shifted, "text/csv"))
     name_a, name_b = a.session_state["model"], b.session_state["model"]
@@ -385,8 +405,9 @@ def test_explore_shows_where_the_energy_goes_per_layer(explore):
     assert list(table["layer"]) == ["features.0", "features.2", "classifier.1", "classifier.3"]
 
 
-def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explore):
-    """The whole user path, for real: toggle, choose (sensitivities + short fine-tunes), fine-tune, measure."""
+def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explore, fake_allocation):
+    """The user path: toggle, choose (a choice made by hand, see ``_choice``), then fine-tune and measure for real."""
+    calls = fake_allocation(_choice("size", 2.0))
     explore.toggle(key="per_layer").set_value(True).run()
     _ok(explore)
     assert explore.slider(key="sparsity").disabled and explore.select_slider(key="bits").disabled
@@ -405,10 +426,12 @@ def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explor
     explore.toggle(key="per_layer").set_value(False).run()
     _ok(explore)
     assert not explore.subheader[0].value.startswith("per layer: ")
+    assert calls == [("size", 2.0)]
 
 
-def test_explore_per_layer_for_energy_keeps_fewer_channels_and_measures_them(explore):
+def test_explore_per_layer_for_energy_keeps_fewer_channels_and_measures_them(explore, fake_allocation):
     """The energy aim: the choice says what each layer keeps, and the measured point is structurally smaller."""
+    calls = fake_allocation(_choice("energy", 2.0))
     explore.toggle(key="per_layer").set_value(True).run()
     explore.radio(key="per_layer_objective").set_value("energy").run()
     explore.select_slider(key="per_layer_budget").set_value(2.0).run()
@@ -424,6 +447,7 @@ def test_explore_per_layer_for_energy_keeps_fewer_channels_and_measures_them(exp
         explore.run()
     _ok(explore)
     assert explore.subheader[0].value.startswith("per layer: ") and "structured" in explore.subheader[0].value
+    assert calls == [("energy", 2.0)]
 
 
 def test_the_per_layer_toggle_turns_off_for_a_model_that_cannot_take_it(explore, monkeypatch):

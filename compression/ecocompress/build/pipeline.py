@@ -32,6 +32,7 @@ from ecocompress.build.techniques.kbit import quantize_weights
 from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs
 from ecocompress.build.techniques.lowrank import factorize
 from ecocompress.build.techniques.pruning import magnitude_prune, prune_widths, structured_prune
+from ecocompress.build.training import steps_note, with_recovery_rule
 from ecocompress.core.config import home_dir
 from ecocompress.core.data import Dataset
 from ecocompress.core.points import CompressionPoint
@@ -122,9 +123,13 @@ def step_key(parent: str, step: str, **settings: object) -> str:
 
 
 def compress_model(
-    spec: TrainableModel, point: CompressionPoint, *, seed: int = 0, progress: Progress = no_progress
+    spec: TrainableModel, point: CompressionPoint, *, seed: int = 0, progress: Progress = no_progress,
+    early_stop: bool = True,
 ) -> tuple[nn.Module, list[str]]:
-    """Apply the point's torch-level steps in order, reusing cached intermediate models."""
+    """Apply the point's torch-level steps in order, reusing cached intermediate models.
+
+    ``early_stop=False`` runs every fine-tune's whole recipe (``bench/fine_tune.py`` compares the two).
+    """
     cache = model_cache()
     data = spec.dataset()
     model, notes, key = spec.load(), [], spec.content_hash
@@ -133,19 +138,29 @@ def compress_model(
     # its steps are cached under their own keys (fine-tuned keys are unchanged).
     tune = spec.finetune_config(seed) if point.fine_tuned else replace(spec.finetune_config(seed), epochs=0)
     teach = spec.distill_config(seed) if point.fine_tuned else replace(spec.distill_config(seed), epochs=1)
-    quick = {} if point.fine_tuned else {"quick": True}
+    variant = {} if point.fine_tuned else {"quick": True}  # in the cache keys of steps built differently
     tuned = "fine-tuned" if point.fine_tuned else "not fine-tuned"
+    # Fine-tunes stop once held-out accuracy is back (``with_recovery_rule``, set up at the first step not in the
+    # cache); distillation keeps every image.
+    original, x_fit, y_fit, ready = model, data.x_train, data.y_train, not early_stop
+    if not early_stop:
+        variant["full_recipe"] = True
 
     def run_step(name: str, fraction: float, compute: Callable[[nn.Module], tuple[nn.Module, list[str]]], **settings):
-        nonlocal model, notes, key
-        key = step_key(key, name, seed=seed, **settings, **quick)
+        nonlocal model, notes, key, x_fit, y_fit, tune, ready
+        key = step_key(key, name, seed=seed, **settings, **variant)
         hit = cache.get(key, spec)
         if hit is not None:
             model, notes = hit
             return
         progress(name, fraction)
+        if not ready:
+            x_fit, y_fit, tune = with_recovery_rule(original, x_fit, y_fit, tune)
+            ready = True
+        runs_before = len(tune.stop.steps_run) if tune.stop else 0
         model, extra = compute(model)
-        notes = notes + extra
+        stopped = steps_note(tune.stop, runs_before) if tune.stop else None
+        notes = notes + extra + ([stopped] if stopped else [])
         cache.put(key, model, notes, width)
 
     if width != 1.0:
@@ -163,14 +178,14 @@ def compress_model(
         qat = min(widths.values()) < 7 and point.fine_tuned
         run_step(
             "pruning layer by layer and fine-tuning" if point.fine_tuned else "pruning layer by layer", 0.25,
-            lambda m: (magnitude_prune(m, rates, data.x_train, data.y_train, tune),
+            lambda m: (magnitude_prune(m, rates, x_fit, y_fit, tune),
                        [f"magnitude pruning per layer ({', '.join(f'{n} {r:.0%}' for n, r in rates.items())}) "
                         f"in 3 stages, {tuned}"]),
             layer_sparsity=sorted(rates.items()),
         )
         run_step(
             "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
-            lambda m: (quantize_weights(m, widths, data.x_train, data.y_train, tune if qat else None),
+            lambda m: (quantize_weights(m, widths, x_fit, y_fit, tune if qat else None),
                        [f"weights on per-channel grids of their own width ({', '.join(f'{n} {b}-bit' for n, b in widths.items())})"
                         + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
             layer_bits=sorted(widths.items()),
@@ -180,7 +195,7 @@ def compress_model(
         kept = dict(point.kept_units)
 
         def do_narrow(m):
-            narrowed = prune_widths(m, kept, data.input_shape, data.x_train, data.y_train, tune)
+            narrowed = prune_widths(m, kept, data.input_shape, x_fit, y_fit, tune)
             return narrowed, [f"structured pruning per layer ({', '.join(f'{n} {c}' for n, c in kept.items())} kept) "
                               f"removed {1 - count_parameters(narrowed) / count_parameters(m):.0%} of parameters, {tuned}"]
 
@@ -189,11 +204,11 @@ def compress_model(
     elif point.sparsity > 0:
         if point.structured:
             def do_prune(m):
-                pruned = structured_prune(m, point.sparsity, data.input_shape, data.x_train, data.y_train, tune)
+                pruned = structured_prune(m, point.sparsity, data.input_shape, x_fit, y_fit, tune)
                 return pruned, [f"structured pruning removed {1 - count_parameters(pruned) / count_parameters(m):.0%} of parameters, {tuned}"]
         else:
             def do_prune(m):
-                pruned = magnitude_prune(m, point.sparsity, data.x_train, data.y_train, tune)
+                pruned = magnitude_prune(m, point.sparsity, x_fit, y_fit, tune)
                 return pruned, [f"global magnitude pruning to {point.sparsity:.0%} zeros in 3 stages, {tuned}"]
 
         run_step("pruning and fine-tuning" if point.fine_tuned else "pruning", 0.25, do_prune,
@@ -201,7 +216,7 @@ def compress_model(
     if point.rank_ratio is not None:
         run_step(
             "factorising (low rank) and fine-tuning" if point.fine_tuned else "factorising (low rank)", 0.35,
-            lambda m: (factorize(m, point.rank_ratio, data.x_train, data.y_train, tune),
+            lambda m: (factorize(m, point.rank_ratio, x_fit, y_fit, tune),
                        [f"low-rank factorisation at rank ratio {point.rank_ratio:g}, {tuned}"]),
             rank=point.rank_ratio,
         )
@@ -209,7 +224,7 @@ def compress_model(
         qat = point.bits < 7 and point.fine_tuned
         run_step(
             "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
-            lambda m: (quantize_weights(m, point.bits, data.x_train, data.y_train, tune if qat else None),
+            lambda m: (quantize_weights(m, point.bits, x_fit, y_fit, tune if qat else None),
                        [f"weights on a per-channel {point.bits}-bit grid" + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
             bits=point.bits,
         )

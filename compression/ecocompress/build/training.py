@@ -7,6 +7,7 @@ from seconds to nearly a minute; one thread is stable and reproducible.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -14,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecocompress.core.recipes import TrainConfig  # noqa: F401  (re-exported: the training API's config)
+from ecocompress.core.recipes import StopRule, TrainConfig  # noqa: F401  (re-exported: the training API's config)
 
 TRAIN_THREADS = 1
 
@@ -66,7 +67,8 @@ def train_classifier(
 
     ``loss_fn(logits, labels, inputs)`` replaces cross-entropy (distillation passes one that
     runs the teacher on the same, augmented ``inputs``). ``progress(epoch, mean_loss)`` is called
-    after each epoch.
+    after each epoch. With ``config.stop`` (``with_recovery_rule``), held-out accuracy is checked before the
+    first step and every ``stop.every_steps`` steps, and training ends at the first check that reaches its target.
     """
     loss_fn = loss_fn or (lambda logits, labels, _inputs: F.cross_entropy(logits, labels))
     generator = torch.Generator().manual_seed(config.seed)
@@ -75,8 +77,12 @@ def train_classifier(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps = config.epochs * ((len(xt) + config.batch_size - 1) // config.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
+    stop = config.stop if steps > 0 else None
     with torch_threads(TRAIN_THREADS):
+        if stop is not None and _recovered(model, stop, 0, steps):
+            return model.eval()
         model.train()
+        step = 0
         for epoch in range(config.epochs):
             total, count = 0.0, 0
             for index in iterate_minibatches(len(xt), config.batch_size, generator):
@@ -88,9 +94,23 @@ def train_classifier(
                 scheduler.step()
                 total += loss.item() * len(index)
                 count += len(index)
+                step += 1
+                if stop is not None and step % stop.every_steps == 0 and step < steps and _recovered(model, stop, step, steps):
+                    return model.eval()
             if progress is not None:
                 progress(epoch, total / max(1, count))
+    if stop is not None:
+        stop.steps_run.append((step, steps))
     return model.eval()
+
+
+def _recovered(model: nn.Module, stop: StopRule, step: int, budget: int) -> bool:
+    """Whether ``model`` is back to the rule's held-out accuracy; if so, the run's steps are recorded."""
+    reached = accuracy(model, stop.x, stop.y) >= stop.target
+    model.train()
+    if reached:
+        stop.steps_run.append((step, budget))
+    return reached
 
 
 def split_validation(n: int, fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -114,3 +134,34 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarr
         for start in range(0, len(x), batch_size):
             out.append(model(torch.from_numpy(x[start : start + batch_size])).argmax(1).numpy())
     return np.concatenate(out)
+
+
+RECOVERY_TOLERANCE = 0.002  # a fine-tune ends once held-out accuracy is within 0.2 points of the original's
+HELD_OUT_SHARE, HELD_OUT_MAX, HELD_OUT_MIN = 0.1, 5_000, 2_000
+
+
+def with_recovery_rule(
+    original: nn.Module, x: np.ndarray, y: np.ndarray, config: TrainConfig
+) -> tuple[np.ndarray, np.ndarray, TrainConfig]:
+    """(fine-tune inputs, labels, config) where the config stops once the original's accuracy is back.
+
+    A seeded share of the training images (10%, at most 5,000) is held out of the fine-tune and judges
+    recovery against the original model on the same images. With fewer than 2,000 such images (digits
+    would hold out 143) the tolerance is a few images or less, so the data and the whole recipe are kept.
+    """
+    n_held = min(HELD_OUT_MAX, int(len(x) * HELD_OUT_SHARE))
+    if n_held < HELD_OUT_MIN or config.epochs <= 0:
+        return x, y, config
+    fit, held = split_validation(len(x), n_held / len(x), seed=config.seed)
+    target = accuracy(original, x[held], y[held]) - RECOVERY_TOLERANCE
+    return x[fit], y[fit], replace(config, stop=StopRule(x[held], y[held], target))
+
+
+def steps_note(stop: StopRule, first: int) -> str | None:
+    """What the training runs recorded since ``first`` took, in words (None when none ran)."""
+    runs = stop.steps_run[first:]
+    if not runs:
+        return None
+    done, budget = sum(r for r, _ in runs), sum(b for _, b in runs)
+    return (f"fine-tuned for {done:,} of the recipe's {budget:,} optimiser steps: it stops once accuracy on "
+            f"{len(stop.y):,} held-out training images is within {RECOVERY_TOLERANCE * 100:g} points of the original's")
