@@ -123,6 +123,7 @@ def test_a_first_answer_job_stores_the_quick_version_first_and_keeps_it_out_of_t
     point, settings = CompressionPoint(sparsity=0.5, bits=8), replace(fast_settings, energy_budget_s=4)
     quick_point, quick_settings = quick_version("digits-cnn", point, settings)
     assert quick_point == point.quick and quick_settings.repeats == 2 and quick_settings.energy_budget_s == 3
+    assert quick_settings.energy_window_s == min(settings.energy_window_s, 0.75)
     assert quick_settings.series() == settings.series()
     ticket = request_point("digits-cnn", point, settings, session="test", first_answer=True)
     seen_first_while_running = False
