@@ -92,26 +92,6 @@ def test_home_renders_without_exception():
     assert any("Nothing measured yet" in c.value for c in at.caption)
 
 
-def test_home_measures_the_starter_points_without_a_click(tmp_path, monkeypatch):
-    """An empty store: Home starts the starter points in the background and then answers in one sentence."""
-    monkeypatch.setenv("ECOCOMPRESS_STARTERS", "1")
-    monkeypatch.setenv("ECOCOMPRESS_HOME", str(tmp_path / "empty-home"))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.session_state["repeats"], at.session_state["energy_budget"] = 2, 1  # quick windows; still real readings
-    at.run()
-    _ok(at)
-    assert any("in the background" in i.value for i in at.info)
-    job = next(j for j in jobs.list_jobs() if j.id.startswith("starters-") and j.active)
-    assert [p.label() for p in job.points] == ["fp32 baseline", "8-bit", "90% sparse, 4-bit"]
-    assert _finished(job).state == "finished", job.error
-    at.run()
-    _ok(at)
-    assert not at.info  # nothing left running
-    sentence = next(m.value for m in at.markdown if "Recommended" in m.value or "Keep the uncompressed" in m.value)
-    assert "%" in sentence and at.get("plotly_chart")
-    assert "Energy per 1,000 inferences" in _metrics(at)
-
-
 @pytest.fixture(scope="module")
 def explore(module_home) -> AppTest:
     at = _app("pages/views/explore.py", fast=True)

@@ -299,6 +299,7 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             before_bits = thumb.get_attribute("aria-valuetext")
             assert before_bits and before_bits.startswith("0.00"), before_bits  # default: the fp32 baseline
             jobs_before = _jobs_started(tmp_path / "eco-home")
+            assert jobs_before == ["fp32 baseline", "8-bit", "90% sparse, 4-bit"], jobs_before  # Home's starters, unasked
             thumb.focus()
             for _ in range(5):
                 page.keyboard.press("ArrowRight")
@@ -320,6 +321,8 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
                 "browser-explore.png",
             )
             after_metrics, after_chart = _metrics(page), page.evaluate(CHART_JS)
+            explore_text = page.locator('[data-testid="stMain"]').inner_text()
+            assert not SCIENTIFIC.search(explore_text), SCIENTIFIC.search(explore_text)  # issue 18: Explore too
             print(f"[{time.monotonic() - started:.0f} s] after: {after_metrics}\n  chart: {after_chart}")
 
             assert thumb.get_attribute("aria-valuetext") == after_bits  # the app kept the new value
