@@ -96,6 +96,7 @@ def streamlit_url(tmp_path: Path) -> Iterator[str]:
     env.pop("ECOCOMPRESS_DB", None)
     env["ECOCOMPRESS_STARTERS"] = "1"  # as a user gets it: Home measures the starter points by itself
     env["ECOCOMPRESS_ENERGY_BUDGET_S"] = "8"  # the server's default time limit for energy per point (30 s): shorter
+    env["ECOCOMPRESS_ENERGY_PAIRS"] = "2"  # the server's default least pairs per point (4): fewer, a wider interval
     env.pop("ECOCOMPRESS_DEBOUNCE_S", None)  # the real slider debounce
     log = tmp_path / "streamlit.log"
     cmd = [

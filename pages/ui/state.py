@@ -67,7 +67,7 @@ DEFAULTS = {
     PER_LAYER_BUDGET: 0.2,
     PER_LAYER_OBJECTIVE: "size",
     COUNTRY: DEFAULT_COUNTRY,
-    REPEATS: 4,
+    REPEATS: max(2, min(20, int(env_number("ECOCOMPRESS_ENERGY_PAIRS", 4)))),  # the server's default
     SCENARIO: "batch",
     ENERGY_BUDGET: max(1, min(120, int(env_number("ECOCOMPRESS_ENERGY_BUDGET_S", 30)))),  # the server's default
     X_AXIS: "energy",
