@@ -141,12 +141,14 @@ def compress_model(
     variant = {} if point.fine_tuned else {"quick": True}  # in the cache keys of steps built differently
     tuned = "fine-tuned" if point.fine_tuned else "not fine-tuned"
     # Fine-tunes stop once held-out accuracy is back (``with_recovery_rule``, set up at the first step not in the
-    # cache); distillation keeps every image.
+    # cache that fine-tunes: holding images out copies the training set and scores the original on them);
+    # distillation keeps every image.
     original, x_fit, y_fit, ready = model, data.x_train, data.y_train, not early_stop
     if not early_stop:
         variant["full_recipe"] = True
 
-    def run_step(name: str, fraction: float, compute: Callable[[nn.Module], tuple[nn.Module, list[str]]], **settings):
+    def run_step(name: str, fraction: float, compute: Callable[[nn.Module], tuple[nn.Module, list[str]]], *,
+                 fine_tunes: bool = True, **settings):
         nonlocal model, notes, key, x_fit, y_fit, tune, ready
         key = step_key(key, name, seed=seed, **settings, **variant)
         hit = cache.get(key, spec)
@@ -154,7 +156,7 @@ def compress_model(
             model, notes = hit
             return
         progress(name, fraction)
-        if not ready:
+        if fine_tunes and not ready:
             x_fit, y_fit, tune = with_recovery_rule(original, x_fit, y_fit, tune)
             ready = True
         runs_before = len(tune.stop.steps_run) if tune.stop else 0
@@ -172,7 +174,7 @@ def compress_model(
             ]
 
         run_step("distilling a student" if point.fine_tuned else "distilling a student for one epoch", 0.1, do_distill,
-                 width=width)
+                 fine_tunes=False, width=width)
     if point.layer_settings:
         rates, widths = point.layer_sparsity, point.layer_bits
         qat = min(widths.values()) < 7 and point.fine_tuned
@@ -188,7 +190,7 @@ def compress_model(
             lambda m: (quantize_weights(m, widths, x_fit, y_fit, tune if qat else None),
                        [f"weights on per-channel grids of their own width ({', '.join(f'{n} {b}-bit' for n, b in widths.items())})"
                         + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
-            layer_bits=sorted(widths.items()),
+            fine_tunes=qat, layer_bits=sorted(widths.items()),
         )
         return model, notes
     if point.kept_units:
@@ -226,7 +228,7 @@ def compress_model(
             "quantization-aware fine-tuning" if qat else "quantizing weights", 0.45,
             lambda m: (quantize_weights(m, point.bits, x_fit, y_fit, tune if qat else None),
                        [f"weights on a per-channel {point.bits}-bit grid" + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")]),
-            bits=point.bits,
+            fine_tunes=qat, bits=point.bits,
         )
     elif point.bits == 16:
         model = fp16_weights(model)

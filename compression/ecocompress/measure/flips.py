@@ -140,15 +140,19 @@ def nearest(embeddings: np.ndarray, k: int) -> np.ndarray:
     return np.argsort(-similarity, axis=1, kind="stable")[:, :k]
 
 
+def shared_neighbours(before: np.ndarray, after: np.ndarray) -> int:
+    """How many nearest-neighbour places (rows of ``nearest``) two models' neighbour lists have in common."""
+    return int(sum(len(set(a) & set(b)) for a, b in zip(before.tolist(), after.tolist())))
+
+
 def neighbour_changes(reference: np.ndarray, embeddings: np.ndarray, *, keep: int = KEPT_EXAMPLES) -> NeighbourChanges:
     """Compare the original's (``reference``) and a point's embeddings of the same held-out sentences."""
     if reference.shape[0] != embeddings.shape[0]:
         raise ValueError(f"embeddings of different sentence counts: {reference.shape[0]}, {embeddings.shape[0]}")
     before, after = nearest(reference, NEIGHBOURS), nearest(embeddings, NEIGHBOURS)
     moved = np.flatnonzero(before[:, 0] != after[:, 0])
-    lost_slots = sum(NEIGHBOURS - len(set(a) & set(b)) for a, b in zip(before.tolist(), after.tolist()))
     lost = tuple(LostNeighbour(int(i), int(before[i, 0]), int(after[i, 0])) for i in moved[:keep])
-    return NeighbourChanges(len(reference), len(moved), int(lost_slots), lost)
+    return NeighbourChanges(len(reference), len(moved), before.size - shared_neighbours(before, after), lost)
 
 
 def changes_from_dict(data: dict[str, Any]) -> "PredictionChanges | NeighbourChanges":

@@ -219,12 +219,12 @@ class Fidelity:
 
 def fidelity(embeddings: np.ndarray, reference: np.ndarray) -> Fidelity:
     """How well ``embeddings`` keep the original's geometry on the same sentences."""
-    from ecocompress.measure.flips import NEIGHBOURS, nearest
+    from ecocompress.measure.flips import NEIGHBOURS, nearest, shared_neighbours
     from ecocompress.measure.session import wilson_interval
 
     ref, got = nearest(reference, NEIGHBOURS), nearest(embeddings, NEIGHBOURS)
     top1 = float((ref[:, 0] == got[:, 0]).mean())
-    kept = int(sum(len(set(a) & set(b)) for a, b in zip(ref.tolist(), got.tolist())))
+    kept = shared_neighbours(ref, got)
     cosine = float(np.mean(np.sum(embeddings * reference, axis=1) / (
         np.linalg.norm(embeddings, axis=1) * np.linalg.norm(reference, axis=1))))
     low, high = wilson_interval(kept, NEIGHBOURS * len(ref))
