@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from choice_checks import assert_cheapest_fitting
+from choice_checks import HAND_MADE_BITS, HAND_MADE_SPARSITY, assert_cheapest_fitting, hand_made_choice
 from ecocompress.build import allocation as alloc
 from ecocompress.build.pipeline import build_artifact
 from ecocompress.build.storage import pack, unpack
@@ -32,7 +32,7 @@ from ecocompress.service import layers as layer_service
 
 SPEC = get_model("digits-cnn")
 NAMES = [name for name, _ in weight_layers(SPEC.load())]
-PER_LAYER = tuple((name, s, b) for name, s, b in zip(NAMES, (0.0, 0.5, 0.8, 0.3), (8, 5, 3, 6)))
+PER_LAYER = tuple((name, s, b) for name, s, b in zip(NAMES, HAND_MADE_SPARSITY, HAND_MADE_BITS))
 
 
 def test_a_per_layer_point_validates_summarises_and_round_trips():
@@ -209,13 +209,14 @@ def test_run_per_layer_auto_end_to_end_writes_a_record_an_artifact_and_a_card(tm
 def test_search_and_sweep_try_the_per_layer_point(monkeypatch, fast_settings, capsys):
     """``search --per-layer auto`` tries the per-layer point first; ``sweep --per-layer auto`` adds it to the grid.
 
-    The choice itself is replaced by a fixed per-layer point here (it is tested above and end to end); the point
+    The choice itself is replaced by one made by hand here (it is tested above and end to end); the point
     is built and measured for real.
     """
     from ecocompress.service.search import run_search
 
-    point = CompressionPoint(sparsity=0.6, bits=8, layer_settings=PER_LAYER)
-    chosen = alloc.Allocation("size", 3.0, PER_LAYER, {name: 1 for name in NAMES}, 1.0, 4, 0.5, 24.0, 287, (), ())
+    chosen = hand_made_choice("size", 3.0)
+    point = chosen.point()
+    assert point.layer_settings == PER_LAYER
     monkeypatch.setattr(layer_service, "allocate_point", lambda model, **kwargs: (point, chosen))
     monkeypatch.setattr(layer_service, "cached_allocation", lambda model, **kwargs: None)
     space = {"sparsity": [0.0], "bits": [32], "student_width": [1.0], "structured": [False], "rank_ratio": [1.0]}

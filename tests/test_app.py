@@ -8,36 +8,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from choice_checks import hand_made_choice
 from ecocompress.service import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 TIMEOUT = 240
-
-
-def _choice(objective: str, budget: float):
-    """A per-layer choice for digits-cnn made by hand: the choice itself (sensitivities, dozens of short fine-tunes)
-    is tested for real in test_allocation and test_width_allocation; here the page shows it, then builds, fine-tunes
-    and measures the point it names, for real."""
-    from ecocompress.build import allocation as alloc
-    from ecocompress.build import width_allocation as widths
-    from ecocompress.build.techniques.layers import weight_layers
-    from ecocompress.models.registry import get_model
-
-    spec = get_model("digits-cnn")
-    model = spec.load()
-    layers = list(weight_layers(model))
-    if objective == "size":
-        settings = tuple((name, s, b) for (name, _), s, b in zip(layers, (0.0, 0.5, 0.8, 0.3), (8, 5, 3, 6)))
-        params = {name: module.weight.numel() for name, module in layers}
-        estimate = sum(alloc.stored_bytes(module.weight.numel(), module.weight.shape[0], s, b)
-                       for (_, module), (_, s, b) in zip(layers, settings))
-        return alloc.Allocation("size", budget, settings, params, estimate, 4 * sum(params.values()),
-                                budget / 2, budget, 287, (), ())
-    shape = widths.Shape.of(model, spec.dataset().input_shape)
-    kept = {name: full // 2 for name, full in shape.full.items()}
-    return widths.WidthAllocation("energy", budget, tuple(kept.items()), shape.full, shape.removed_share(kept),
-                                  shape.macs_of(kept), spec.baseline_macs, budget / 2, budget, 287, (), ())
 
 
 @pytest.fixture(autouse=True)
@@ -390,8 +366,8 @@ def test_explore_shows_where_the_energy_goes_per_layer(explore):
 
 
 def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explore, fake_allocation):
-    """The user path: toggle, choose (a choice made by hand, see ``_choice``), then fine-tune and measure for real."""
-    calls = fake_allocation(_choice("size", 2.0))
+    """The user path: toggle, choose (a choice made by hand, ``hand_made_choice``), then fine-tune and measure for real."""
+    calls = fake_allocation(hand_made_choice("size", 2.0))
     explore.toggle(key="per_layer").set_value(True).run()
     _ok(explore)
     assert explore.slider(key="sparsity").disabled and explore.select_slider(key="bits").disabled
@@ -415,7 +391,7 @@ def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explor
 
 def test_explore_per_layer_for_energy_keeps_fewer_channels_and_measures_them(explore, fake_allocation):
     """The energy aim: the choice says what each layer keeps, and the measured point is structurally smaller."""
-    calls = fake_allocation(_choice("energy", 2.0))
+    calls = fake_allocation(hand_made_choice("energy", 2.0))
     explore.toggle(key="per_layer").set_value(True).run()
     explore.radio(key="per_layer_objective").set_value("energy").run()
     explore.select_slider(key="per_layer_budget").set_value(2.0).run()
