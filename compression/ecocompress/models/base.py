@@ -104,20 +104,29 @@ class ModelKind(ABC):
         return settings.workload_batch
 
     def evaluate(self, session: ort.InferenceSession) -> AccuracyResult:
-        """The quality figure of a built artifact: top-1 accuracy on the test set, with its interval."""
-        from ecocompress.measure.session import measure_accuracy
+        """The quality figure of a built artifact (``score`` of its ``test_outputs``)."""
+        return self.score(self.test_outputs(session))
 
-        data = self.dataset()
-        return measure_accuracy(session, data.x_test, data.y_test)
+    def test_outputs(self, session: ort.InferenceSession) -> np.ndarray:
+        """The artifact's outputs on the test set: a measurement runs them once, for ``score`` and ``prediction_changes``."""
+        from ecocompress.measure.session import run_logits
 
-    def prediction_changes(self, session: ort.InferenceSession, baseline: ort.InferenceSession) -> PredictionChanges | None:
-        """Test examples whose class changed between the baseline's artifact and ``session`` (None: not a classifier)."""
+        return run_logits(session, self.dataset().x_test)
+
+    def score(self, outputs: np.ndarray) -> AccuracyResult:
+        """Top-1 accuracy of the test outputs, with its interval."""
+        from ecocompress.measure.session import accuracy_of
+
+        return accuracy_of(outputs, self.dataset().y_test)
+
+    def prediction_changes(self, outputs: np.ndarray, baseline: ort.InferenceSession) -> PredictionChanges | None:
+        """Test examples whose class changed between the baseline's artifact and these test outputs (None: not a
+        classifier)."""
         from ecocompress.measure.flips import prediction_changes
         from ecocompress.measure.session import run_logits
 
         data = self.dataset()
-        return prediction_changes(data.y_test, run_logits(baseline, data.x_test).argmax(1),
-                                  run_logits(session, data.x_test).argmax(1))
+        return prediction_changes(data.y_test, run_logits(baseline, data.x_test).argmax(1), outputs.argmax(1))
 
     def example_texts(self) -> list[str] | None:
         """The test examples as text, for kinds whose inputs are sentences (None: images or features)."""

@@ -70,8 +70,9 @@ def _measure_artifact(
     session = open_session(artifact.onnx_path, settings.ort_threads)
     base_session = open_session(baseline.onnx_path, settings.ort_threads) if baseline else None
     progress("measuring accuracy on the test set", 0.55)
-    acc = spec.evaluate(session)
-    changes = spec.prediction_changes(session, base_session) if base_session else None
+    outputs = spec.test_outputs(session)
+    acc = spec.score(outputs)
+    changes = spec.prediction_changes(outputs, base_session) if base_session else None
     waiting = lambda: progress("waiting: another process on this machine is measuring", 0.6)  # noqa: E731
     with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
         progress("measuring latency", 0.65)

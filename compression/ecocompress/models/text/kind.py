@@ -79,22 +79,26 @@ class TextModel(ModelKind):
         """32 sentences per call in the batch scenario: 256 sentences of 32 tokens take seconds per call on one thread."""
         return TEXT_BATCH if settings.scenario == "batch" else 1
 
-    def prediction_changes(self, session, baseline) -> "NeighbourChanges":
+    def prediction_changes(self, outputs, baseline) -> "NeighbourChanges":
         """Held-out sentences whose nearest neighbour moved, against the original model's embeddings (the same
-        reference the quality figure uses)."""
+        reference the quality figure uses, so ``baseline`` is not run)."""
         from ecocompress.measure.flips import neighbour_changes
-        from ecocompress.measure.session import run_logits
 
-        return neighbour_changes(self.reference("test"), run_logits(session, self.dataset().x_test, batch_size=64))
+        return neighbour_changes(self.reference("test"), outputs)
 
     def example_texts(self) -> list[str]:
         """The held-out sentences, in the order of the test set (what the neighbour changes point at)."""
         return test_sentences()
 
-    def evaluate(self, session) -> Fidelity:
+    def test_outputs(self, session):
+        """The held-out sentences' embeddings (64 sentences per call)."""
         from ecocompress.measure.session import run_logits
 
-        return fidelity(run_logits(session, self.dataset().x_test, batch_size=64), self.reference("test"))
+        return run_logits(session, self.dataset().x_test, batch_size=64)
+
+    def score(self, outputs) -> Fidelity:
+        """How well the embeddings keep the original's neighbourhoods (``encoder.fidelity``)."""
+        return fidelity(outputs, self.reference("test"))
 
     @property
     def dataset_description(self) -> str:
