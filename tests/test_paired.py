@@ -172,19 +172,31 @@ def test_a_no_op_setting_shows_no_measurable_difference_and_is_never_recommended
     assert "saves energy beyond its 95% interval" in rec.reason
 
 
-def test_int8_on_digits_is_a_measurable_saving_with_a_tight_interval():
-    """The real protocol on a real difference: static int8 runs in about 0.4x the energy of fp32 here.
+def test_half_the_work_is_a_measurable_saving_with_a_tight_interval(tmp_path):
+    """The real protocol (CodeCarbon, onnxruntime) on a difference that is real on every CPU.
 
-    (The runnable format is chosen by timing; should fp32 ever win that race, the point runs the baseline's
-    graph and the only right answer is "no measurable difference".)
+    The baseline runs the digits model twice per inference it reports, the point once: the true energy
+    ratio is 0.5 whatever the hardware. (Whether int8 beats fp32 depends on the CPU: static int8 was
+    0.4x fp32 on the development machine and 1.0x on the CI machine, so a compressed point cannot be the known truth
+    here; ``bench/precision.py`` measures those.)
     """
-    from ecocompress.service.api import measure_point
+    from ecocompress.measure.session import open_session, session_workload
+    from ecocompress.models.registry import get_model
 
-    m = measure_point("digits-cnn", CompressionPoint(bits=8), NOOP_SETTINGS)
-    found = (m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, m.energy_pairs, m.runtime_format)
-    if m.runtime_format == "onnxruntime fp32":  # the same graph on both sides: a ratio near 1
-        assert 0.9 <= m.energy_ratio_ci_low <= m.energy_ratio <= m.energy_ratio_ci_high <= 1.1, found
-        return
-    assert m.energy_difference_significant and m.saves_energy, found
-    assert m.energy_ratio_ci_high < 0.8, found
-    assert m.energy_ratio_half_width <= 0.15, found
+    spec = get_model("digits-cnn")
+    artifact = spec.build_artifact(CompressionPoint(), tmp_path / "fp32.onnx")
+    batch = spec.measure_batch(NOOP_SETTINGS)
+    once = session_workload(open_session(artifact.onnx_path), spec.dataset().x_test, batch)
+
+    def twice() -> int:
+        once()
+        return once()
+
+    result = measure_paired(twice, once, batch_size=batch, settings=NOOP_SETTINGS)
+    ratio = result.energy_ratio
+    found = (ratio.value, ratio.low, ratio.high, result.pairs, result.method.cpu_mode)
+    assert result.significant and ratio.high < 0.8, found
+    assert ratio.low <= 0.62 and ratio.high >= 0.4, found  # the interval lands on the truth (0.5)
+    assert 0.4 <= ratio.value <= 0.62, found
+    assert ratio.half_width <= 0.15, found
+    assert 0.4 <= result.latency_ratio.value <= 0.62, result.latency_ratio
