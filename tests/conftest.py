@@ -68,3 +68,26 @@ def fake_allocation(monkeypatch):
         return calls
 
     return install
+
+
+
+def _machine_line() -> str:
+    """The CPU and runtime, for the log: energy and latency ratios differ by CPU (int8 vs fp32 most of all)."""
+    import onnxruntime
+
+    cpu = "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"cpu: {cpu}, {os.cpu_count()} logical cores; onnxruntime {onnxruntime.__version__}"
+
+
+def pytest_report_header() -> list[str]:
+    return [_machine_line()]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Repeated at the end, where a log's tail (all CI keeps of a failure) still shows it."""
+    terminalreporter.write_line(_machine_line())
