@@ -70,7 +70,6 @@ def fake_allocation(monkeypatch):
     return install
 
 
-
 def _machine_line() -> str:
     """The CPU and runtime, for the log: energy and latency ratios differ by CPU (int8 vs fp32 most of all)."""
     import onnxruntime

@@ -56,6 +56,16 @@ SEARCH_OBJECTIVE = "search_objective"
 SEARCH_TRIALS = "search_trials"
 COMPARE_MODELS = "compare_models"
 
+# The sidebar's measurement numbers: the widgets' ranges, inside which a server default from the environment is kept.
+MEASURE_RANGES = {REPEATS: (2, 20), ENERGY_BUDGET: (1, 120)}
+
+
+def _server_default(key: str, variable: str, default: int) -> int:
+    """A sidebar number's default for this server (README's limits table), clamped to the widget's range."""
+    low, high = MEASURE_RANGES[key]
+    return max(low, min(high, int(env_number(variable, default))))
+
+
 DEFAULTS = {
     MODEL: DEFAULT_MODEL,
     SPARSITY: 0.0,
@@ -67,9 +77,9 @@ DEFAULTS = {
     PER_LAYER_BUDGET: 0.2,
     PER_LAYER_OBJECTIVE: "size",
     COUNTRY: DEFAULT_COUNTRY,
-    REPEATS: max(2, min(20, int(env_number("ECOCOMPRESS_ENERGY_PAIRS", 4)))),  # the server's default
+    REPEATS: _server_default(REPEATS, "ECOCOMPRESS_ENERGY_PAIRS", 4),
     SCENARIO: "batch",
-    ENERGY_BUDGET: max(1, min(120, int(env_number("ECOCOMPRESS_ENERGY_BUDGET_S", 30)))),  # the server's default
+    ENERGY_BUDGET: _server_default(ENERGY_BUDGET, "ECOCOMPRESS_ENERGY_BUDGET_S", 30),
     X_AXIS: "energy",
     LOG_X: False,
     REVIEW_BUDGET: 1.0,

@@ -47,8 +47,8 @@ def measurement_sidebar() -> None:
         )
         st.number_input(
             "Minimum measurement pairs",
-            min_value=2,
-            max_value=20,
+            min_value=state.MEASURE_RANGES[state.REPEATS][0],
+            max_value=state.MEASURE_RANGES[state.REPEATS][1],
             step=1,
             key=state.REPEATS,
             help="Energy is measured in pairs of 1.25-second CodeCarbon windows, the point alternating with its "
@@ -56,8 +56,8 @@ def measurement_sidebar() -> None:
         )
         st.number_input(
             "Time limit for energy, per point (s)",
-            min_value=1,
-            max_value=120,
+            min_value=state.MEASURE_RANGES[state.ENERGY_BUDGET][0],
+            max_value=state.MEASURE_RANGES[state.ENERGY_BUDGET][1],
             step=5,
             key=state.ENERGY_BUDGET,
             help="More time, more pairs, a narrower interval. The interval reached is shown with every figure.",
