@@ -5,7 +5,17 @@ Multipage navigation over thin views; all the work happens in the `compression` 
 
 import streamlit as st
 
+from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.settings import settings
+from ecocompress.core.units import escape_markdown
+
 st.set_page_config(page_title="ecocompress", page_icon="🌱", layout="wide")
+
+try:  # every ECOCOMPRESS_* setting, validated once: a bad value stops here with one sentence, not deep in a job
+    settings()
+except EcoCompressError as exc:
+    st.error(escape_markdown(str(exc)))
+    st.stop()
 
 navigation = st.navigation(
     [

@@ -39,6 +39,13 @@ def _shown(element) -> str:
     return re.sub(r"\\(.)", r"\1", element.value)
 
 
+def _x_title(chart) -> str:
+    """A plotly chart's x-axis title as a reader sees it."""
+    import json
+
+    return json.loads(chart.proto.spec)["layout"]["xaxis"]["title"]["text"]
+
+
 def _metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
@@ -170,7 +177,7 @@ def test_sweep_runs_in_the_background_and_compare_shows_it():
     assert any("2 settings" in i.value for i in at.info)
     at.button(key="start_sweep").click().run()
     _ok(at)
-    job = _finished(jobs.get_job(at.session_state["sweep_job"]))
+    job = _finished(jobs.get_job(at.session_state["sweep_job"], at.session_state["session_id"]))
     assert job.state == "finished" and len(job.done) == 2
     at.run()
     _ok(at)
@@ -198,11 +205,11 @@ def test_review_projects_models_and_exports(module_home):
     assert any("Sweden" in c.value for c in at.caption)
     assert "Sweden" in at.get("plotly_chart")[0].proto.spec  # region comparison chart
 
-    measured_axis = at.get("plotly_chart")[1].proto.spec
+    measured_axis = _x_title(at.get("plotly_chart")[1])  # the spec is JSON: "µ" may arrive as \u00b5
     assert re.search(r"Energy per 1,000 inferences \((µ|m)Wh\)", measured_axis)  # one unit for the chart, by magnitude
     at.radio(key="energy_basis").set_value("modelled").run()
     _ok(at)
-    modelled_axis = at.get("plotly_chart")[1].proto.spec
+    modelled_axis = _x_title(at.get("plotly_chart")[1])
     assert "not measured" in modelled_axis and not re.search(r"Energy per 1,000 inferences \((µ|m)?Wh\)", modelled_axis)
 
     at.button(key="build_report").click().run()
@@ -306,11 +313,11 @@ def test_find_best_runs_a_search_and_highlights_the_recommendation():
     at.number_input(key="search_trials").set_value(1).run()
     at.button(key="find_best").click().run()
     _ok(at)
-    job = _finished(jobs.get_job(at.session_state["search_job"]))
+    job = _finished(jobs.get_job(at.session_state["search_job"], at.session_state["session_id"]))
     assert job.state == "finished", job.error
     at.run()
     _ok(at)
-    message = next(m.value for m in [*at.success, *at.warning] if "Recommended" in m.value or "Closest" in m.value)
+    message = next(_shown(m) for m in [*at.success, *at.warning] if "Recommended" in m.value or "Closest" in m.value)
     assert job.recommendation.record.label in message and "points" in message
     assert any('"name":"recommended"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart"))
 

@@ -143,19 +143,24 @@ def test_memory_ceiling_refuses_new_work_with_a_sentence():
         q.submit("m", "m", lambda p: 1, session="s").result()
 
 
-def test_a_failed_measurement_leaves_a_failed_record_and_no_point(fast_settings, monkeypatch):
+def test_a_failed_measurement_leaves_a_failed_record_and_no_point(fast_settings, monkeypatch, caplog):
+    """A library's exception reaches the user as a fixed sentence (its kind only: the text can quote an upload's
+    node names); the whole exception is in the server's log."""
+    from ecocompress.core.errors import JobFailed
     from ecocompress.service import api
 
     def broken(*args, **kwargs):
-        raise RuntimeError("the exporter fell over")
+        raise RuntimeError("the exporter fell over at node [x](https://example.invalid)")
 
     monkeypatch.setattr(api, "_compute", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(JobFailed) as caught:
         measure_point("digits-cnn", CompressionPoint(bits=8), fast_settings)
+    assert "RuntimeError" in str(caught.value) and "example.invalid" not in str(caught.value)
     store = ResultsStore()
     assert store.count() == 0
     failed = store.jobs("failed")
-    assert failed and "the exporter fell over" in failed[-1]["reason"]
+    assert failed and "RuntimeError" in failed[-1]["reason"] and "example.invalid" not in failed[-1]["reason"]
+    assert "the exporter fell over" in caplog.text  # the operator still finds what happened
 
 
 KILLED_RUN = textwrap.dedent("""

@@ -59,7 +59,7 @@ def test_a_worker_serves_calls_in_its_own_process_and_relays_progress():
     [
         (_sleep, (60,), Limits(2000, 60, 1.5), "did not finish within 1.5 s"),
         (_spin, (), Limits(2000, 1, 30), "used more than 1 s of CPU"),
-        (_hog, (), Limits(1500, 60, 60), "needed more than 1500 MB of memory"),
+        (_hog, (), Limits(1500, 60, 60), "needed more than 1,500 MB of memory"),
     ],
     ids=["wall", "cpu", "memory"],
 )

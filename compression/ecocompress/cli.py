@@ -18,6 +18,7 @@ from ecocompress import __version__
 
 from ecocompress.core import units
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
+from ecocompress.core.files import refuse_link, write_file
 from ecocompress.core.records import Measurement
 
 EXIT_BAD_INPUT = 2
@@ -189,6 +190,7 @@ def _upload_flags(parser: argparse.ArgumentParser) -> None:
 
 
 _HELD_UPLOADS: list = []
+CLI_SESSION = "cli"  # the owner of the CLI's jobs and uploads in the compute queue and the store
 
 
 def _resolve_model(args: argparse.Namespace) -> str:
@@ -198,25 +200,18 @@ def _resolve_model(args: argparse.Namespace) -> str:
         return args.model
     if args.data is None:
         raise InvalidParameterError(f"{args.model!r} is a model file: give its labeled data with --data eval.csv (or .npz).")
+    from ecocompress.core.files import read_regular_file
     from ecocompress.models.uploads import load_upload, max_upload_bytes
 
     def read(path: Path, what: str) -> bytes:
-        """The file's bytes, its size checked with stat first: a 1.5 GB file is refused without being read."""
-        try:
-            size = Path(path).stat().st_size
-            if size > max_upload_bytes():
-                raise InvalidParameterError(
-                    f"The {what} {Path(path).name!r} is {size / 1e6:,.1f} MB; the limit is {max_upload_bytes() / 1e6:,.0f} MB "
-                    "(set ECOCOMPRESS_MAX_UPLOAD_MB to change it).")
-            return Path(path).read_bytes()
-        except OSError as exc:
-            raise InvalidParameterError(f"Cannot read the {what} {str(path)!r} ({exc.strerror or exc}).") from None
+        """A regular file's bytes, its size checked before reading (a device or a FIFO is refused unread)."""
+        return read_regular_file(path, limit=max_upload_bytes(), what=what)
 
     spec = load_upload(
         read(args.model, "model file"), Path(args.model).name, read(args.data, "data file"), Path(args.data).name,
         label_column=args.label_column,
         train_bytes=None if args.train is None else read(args.train, "training data file"),
-        train_filename=None if args.train is None else Path(args.train).name,
+        train_filename=None if args.train is None else Path(args.train).name, session=CLI_SESSION,
     )
     _HELD_UPLOADS.append(spec)  # reachable by name for the life of this command (``registry.hold_upload``)
     for warning in spec.warnings:
@@ -376,7 +371,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     model = _resolve_model(args)
     point = _per_layer_point(args, model, progress) or _point(args)
-    result = measure_point(model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress)
+    result = measure_point(model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress,
+                           session=CLI_SESSION)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -415,7 +411,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     frame = pd.DataFrame([r.to_dict() for r in results])
     if args.csv:
-        frame.to_csv(args.csv, index=False)
+        write_file(args.csv, frame.to_csv(index=False))
     fronts = {cost: pareto_table(results, cost) for cost in ("energy_wh_per_1k", "storage_bytes")}
     if args.json:
         print(json.dumps({
@@ -439,10 +435,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise invalid_parameter("out", "an .html file path", str(args.out))
     data = _report_data(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_html(data), encoding="utf-8")
+    write_file(args.out, render_html(data))
     print(f"report: {args.out} (chosen point: {data.chosen['label']}; open it in any browser, it works offline)")
     if args.csv:
-        args.csv.write_text(points_csv(data.records))
+        write_file(args.csv, points_csv(data.records))
         print(f"points: {args.csv} ({len(data.records)} rows)")
     if args.artifacts:
         for path in export_artifacts(data.chosen, args.artifacts):
@@ -602,8 +598,10 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise invalid_parameter("out" if folder is getattr(args, "out", None) else "artifacts", "a folder", str(folder))
         _writable_folder(folder)
     for file in files:
+        flag = "out" if file is getattr(args, "out", None) else "csv"
+        refuse_link(file, flag)  # and the write itself replaces, never follows, a link planted later
         if file.is_dir():
-            raise invalid_parameter("out" if file is getattr(args, "out", None) else "csv", "a file path, not a folder", str(file))
+            raise invalid_parameter(flag, "a file path, not a folder", str(file))
         _writable_folder(file.parent)
 
 
@@ -617,7 +615,10 @@ def _writable_folder(folder: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from ecocompress.core.settings import settings
+
     try:
+        settings()  # every ECOCOMPRESS_* setting validated before anything else: a bad one is one sentence
         args = build_parser().parse_args(argv)
         check_outputs(args)
         return COMMANDS[args.command](args)
@@ -627,20 +628,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("ecocompress: interrupted; results measured so far are kept.", file=sys.stderr)
         return 130
-    except OSError as exc:  # a full disk, a read-only or missing folder: the user's to fix, not a bug of ours
-        if exc.errno not in WRITE_ERRORS:
-            raise
-        print(f"ecocompress: cannot write {exc.filename or 'a file'} ({exc.strerror}); free disk space or choose a "
-              "writable folder. Results stored before are intact.", file=sys.stderr)
+    except OSError as exc:  # a full disk, a read-only or missing folder, a link loop: the user's to fix
+        if exc.filename is None and exc.errno not in WRITE_ERRORS:
+            return _internal_error(exc)
+        print(f"ecocompress: cannot use {exc.filename or 'a file'} ({exc.strerror or type(exc).__name__}); free disk "
+              "space or choose another path. Results stored before are intact.", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception as exc:  # a bug of ours: one sentence, traceback only on request
-        if os.environ.get("ECOCOMPRESS_DEBUG"):
-            traceback.print_exc()
-        print(
-            f"ecocompress: internal error ({type(exc).__name__}: {exc}); set ECOCOMPRESS_DEBUG=1 for details and report it.",
-            file=sys.stderr,
-        )
-        return 1
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug of ours: one sentence, the traceback only on request (ECOCOMPRESS_DEBUG=1)."""
+    from ecocompress.core.settings import settings
+
+    if settings().debug:
+        traceback.print_exception(exc)
+    print(f"ecocompress: internal error ({type(exc).__name__}: {exc}); set ECOCOMPRESS_DEBUG=1 for details and report it.",
+          file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecocompress.core.config import env_number
 from ecocompress.core.grid import DEFAULT_COUNTRY
+from ecocompress.core.settings import settings as server_settings
+from ecocompress.core.settings import spec_of
 from ecocompress.models.registry import DEFAULT_MODEL
 from ecocompress.core.points import CompressionPoint
 from ecocompress.review.projection import DEFAULT_REGIONS, Scale
@@ -56,14 +57,10 @@ SEARCH_OBJECTIVE = "search_objective"
 SEARCH_TRIALS = "search_trials"
 COMPARE_MODELS = "compare_models"
 
-# The sidebar's measurement numbers: the widgets' ranges, inside which a server default from the environment is kept.
-MEASURE_RANGES = {REPEATS: (2, 20), ENERGY_BUDGET: (1, 120)}
-
-
-def _server_default(key: str, variable: str, default: int) -> int:
-    """A sidebar number's default for this server (README's limits table), clamped to the widget's range."""
-    low, high = MEASURE_RANGES[key]
-    return max(low, min(high, int(env_number(variable, default))))
+# The sidebar's measurement numbers: the widgets' ranges are the server settings' declared ranges (core.settings),
+# whose values (validated at start-up) are the widgets' defaults.
+MEASURE_SETTINGS = {REPEATS: "energy_pairs", ENERGY_BUDGET: "energy_budget_s"}
+MEASURE_RANGES = {key: (int(spec_of(name).low), int(spec_of(name).high)) for key, name in MEASURE_SETTINGS.items()}
 
 
 DEFAULTS = {
@@ -77,9 +74,9 @@ DEFAULTS = {
     PER_LAYER_BUDGET: 0.2,
     PER_LAYER_OBJECTIVE: "size",
     COUNTRY: DEFAULT_COUNTRY,
-    REPEATS: _server_default(REPEATS, "ECOCOMPRESS_ENERGY_PAIRS", 4),
+    REPEATS: server_settings().energy_pairs,
     SCENARIO: "batch",
-    ENERGY_BUDGET: _server_default(ENERGY_BUDGET, "ECOCOMPRESS_ENERGY_BUDGET_S", 30),
+    ENERGY_BUDGET: server_settings().energy_budget_s,
     X_AXIS: "energy",
     LOG_X: False,
     REVIEW_BUDGET: 1.0,
@@ -152,13 +149,11 @@ def forget_uploaded_files(*files) -> None:
 
 
 def keep_upload(spec) -> None:
-    """Hold ``spec`` in this session (the newest ``ECOCOMPRESS_UPLOADS_PER_SESSION``, default 3; older ones let go)
+    """Hold ``spec`` in this session (the newest ``ECOCOMPRESS_UPLOADS_PER_SESSION``; older ones let go)
     and make it the model every page shows."""
-    from ecocompress.core.config import env_number
-
     uploads = {name: held for name, held in st.session_state[UPLOADS].items() if name != spec.name}
     uploads[spec.name] = spec
-    keep = max(1, int(env_number("ECOCOMPRESS_UPLOADS_PER_SESSION", 3)))
+    keep = server_settings().uploads_per_session
     st.session_state[UPLOADS] = dict(list(uploads.items())[-keep:])
     st.session_state[UPLOADED] = spec.name
     st.session_state[MODEL] = spec.name

@@ -16,7 +16,7 @@ from ecocompress.core.choice import recommend
 
 from ecocompress.core import units
 from ecocompress.core.grid import country_choices, country_grid
-from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.errors import EcoCompressError, failure_sentence
 from ecocompress.core.objectives import quality_name
 from ecocompress.core.records import SCENARIOS, Measurement
 from pages.ui import state
@@ -64,18 +64,25 @@ def measurement_sidebar() -> None:
         )
 
 
+MAX_SHOWN = 600  # characters of one message shown on a page: a sentence, never a file's worth
+
+
+def literal(text: object, limit: int = MAX_SHOWN) -> str:
+    """The one way a page shows text it did not write itself (error messages, an upload's title, its data note,
+    notes about what a job did): cut to ``limit`` characters and escaped, so Markdown in a file or node name
+    stays text and never renders as a link or an image, in this session or any other."""
+    return units.escape_markdown(units.clipped(text, limit))
+
+
 @contextlib.contextmanager
 def plain_errors() -> Iterator[None]:
     """Show back-end errors as one sentence, never a traceback; nothing stored is touched."""
     try:
         yield
     except EcoCompressError as exc:  # messages can quote a user's file name: shown literally, never as Markdown
-        st.error(units.escape_markdown(str(exc)))
-    except Exception as exc:  # a bug of ours: still one sentence for the user
-        st.error(
-            f"Something went wrong inside ecocompress ({type(exc).__name__}: {units.escape_markdown(str(exc))}). "
-            "Results measured before are safe; try again, or report this."
-        )
+        st.error(literal(exc))
+    except Exception as exc:  # a bug of ours: one sentence, its kind only (a library's text can quote an upload)
+        st.error(literal(failure_sentence(exc)))
 
 
 def measured_or_queued(model: str, point, settings) -> Measurement | None:
@@ -101,7 +108,7 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
     try:
         found = api.request_point(model, point, settings, session=session, first_answer=True)
     except ServerBusyError as exc:
-        st.warning(str(exc))
+        st.warning(literal(exc))
         return None
     if isinstance(found, Measurement):
         return found
@@ -128,7 +135,7 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
         try:
             result = ticket.result()
         except JobCancelled as exc:
-            status.update(label=str(exc), state="error", expanded=False)
+            status.update(label=literal(exc), state="error", expanded=False)
             return None
         status.update(label=f"Measured {point.label()} on {model} in {time.perf_counter() - started:.0f} s",
                       state="complete", expanded=False)
@@ -148,11 +155,11 @@ def _first_answer(slot, m: Measurement, point) -> None:
 
 
 def _settle(point) -> None:
-    """Wait ``ECOCOMPRESS_DEBOUNCE_S`` (default 1.5 s) before queueing a new point. A knob moved again meanwhile
+    """Wait ``ECOCOMPRESS_DEBOUNCE_S`` before queueing a new point. A knob moved again meanwhile
     reruns the page, which ends this wait at its next redraw: five quick notches start one job, not five."""
-    from ecocompress.core.config import env_number
+    from ecocompress.core.settings import settings
 
-    wait = env_number("ECOCOMPRESS_DEBOUNCE_S", 1.5)
+    wait = settings().debounce_s
     note = st.empty()
     deadline = time.monotonic() + wait
     while (left := deadline - time.monotonic()) > 0:
@@ -288,8 +295,8 @@ def point_details(m: Measurement) -> None:
         )
     with st.expander("What was done to this model, and how it was measured"):
         st.markdown(
-            f"- **Steps:** {m.technique_notes or 'none (the original model)'}\n"
-            f"- **Runs as:** {m.runtime_format}; {m.runtime_reason}\n"
+            f"- **Steps:** {literal(m.technique_notes or 'none (the original model)', 3000)}\n"
+            f"- **Runs as:** {literal(m.runtime_format)}; {literal(m.runtime_reason, 3000)}\n"
             f"- **Speed-up:** {units.ratio(m.speedup_measured)} measured (paired with the baseline) at batch {m.energy_batch_size}, "
             f"{units.ratio(m.speedup_theoretical)} theoretical from multiply-accumulates ({m.effective_macs:,} of "
             f"{m.macs:,} with a non-zero weight) and bit-width\n"
@@ -385,7 +392,7 @@ def per_layer_point(model: str, objective: str, budget: float):
         _, allocation = allocate_point(model, objective=objective, max_accuracy_drop=budget, session=state.session_id(),
                                        progress=lambda step, f: bar.progress(min(1.0, f), text=step))
         bar.empty()
-    st.caption("Chosen per layer: " + units.escape_markdown(summary.per_layer_sentence(allocation))
+    st.caption("Chosen per layer: " + literal(summary.per_layer_sentence(allocation), 3000)
                + ". The measured test accuracy is below.")
     return allocation.point()
 

@@ -6,7 +6,6 @@ import streamlit as st
 
 
 from ecocompress.models.registry import get_model
-from ecocompress.core import units
 from ecocompress.review import summary
 from pages.ui import state, widgets
 
@@ -30,9 +29,9 @@ st.selectbox(
 spec = get_model(st.session_state[state.MODEL])
 
 if spec.summary():
-    st.caption(units.escape_markdown(spec.summary()))
+    st.caption(widgets.literal(spec.summary()))
 for warning in spec.warnings:
-    st.warning(units.escape_markdown(warning))
+    st.warning(widgets.literal(warning))
 
 if not spec.per_layer_allocation:  # e.g. switched to an upload with the toggle on: it cannot apply, so it is off
     st.session_state[state.PER_LAYER] = False

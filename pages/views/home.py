@@ -11,7 +11,7 @@ import streamlit as st
 
 from ecocompress.core import units
 from ecocompress.core.choice import recommend
-from ecocompress.core.config import env_number
+from ecocompress.core.settings import settings as server_settings
 from ecocompress.models.registry import DEFAULT_MODEL, get_model
 from ecocompress.review import glossary, plots, summary
 from ecocompress.service import api, jobs
@@ -42,7 +42,7 @@ settings = state.settings()
 st.subheader(f"What compression buys on {spec.title}")
 starters = None
 with widgets.plain_errors():
-    if env_number("ECOCOMPRESS_STARTERS", 1) > 0:
+    if server_settings().starters:
         starters = jobs.ensure_starters(DEFAULT_MODEL, settings)
 running = starters is not None and starters.active
 
@@ -55,7 +55,7 @@ def live_answer() -> None:
             st.info(f"Measuring the first settings in the background ({len(starters.done)} of {starters.total} done; "
                     f"{starters.step}). The chart and the answer fill in as they arrive.", icon=":material/hourglass_top:")
         elif starters is not None and starters.state == "failed":
-            st.error(units.escape_markdown(starters.error or "The starter measurements failed."))
+            st.error(widgets.literal(starters.error or "The starter measurements failed."))
         if running and not starters.active:
             st.rerun()  # done: one full run draws the final state and stops the timer
         records = api.measured_points(DEFAULT_MODEL, settings)

@@ -132,7 +132,7 @@ s5.number_input("PUE", min_value=1.0, max_value=5.0, step=0.05, key=state.PUE,
 try:
     scale = state.scale()
 except EcoCompressError as exc:  # e.g. an empty currency label: say so, keep everything else as it was
-    st.error(str(exc))
+    st.error(widgets.literal(exc))
     st.stop()
 with widgets.plain_errors():
     st.info(f"**{chosen.label}**, per year at your volume: {summary.yearly_saving_text(chosen.to_dict(), scale)}",
@@ -266,4 +266,4 @@ with widgets.plain_errors():
                            Path(chosen.storage_path).read_bytes(), file_name=card["files"]["storage"],
                            mime="application/octet-stream", key="download_storage")
         d3.caption(f"{chosen.storage_format}; the model card explains how to turn it back into a runnable model.")
-st.caption(f"Base model: {get_model(model).title}.")
+st.caption(f"Base model: {widgets.literal(get_model(model).title)}.")

@@ -9,7 +9,7 @@ from ecocompress.service import api
 from ecocompress.review import plots
 
 from ecocompress.core import units
-from ecocompress.service.jobs import SearchJob, SweepJob, get_job, list_jobs, start_search, start_sweep
+from ecocompress.service.jobs import SearchJob, SweepJob, get_job, list_jobs, others_running, start_search, start_sweep
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.service.store import ResultsStore
 from ecocompress.service.sweep import estimate_seconds, grid
@@ -44,7 +44,8 @@ ranks = c[3].multiselect(
 )
 structured = st.toggle("Structured pruning (remove whole channels)", value=False)
 
-job: SweepJob | None = get_job(st.session_state.get(state.SWEEP_JOB))
+session = state.session_id()
+job: SweepJob | None = get_job(st.session_state.get(state.SWEEP_JOB), session)
 with widgets.plain_errors():
     if not (sparsities and bits and students and ranks):
         st.error("Choose at least one value for every knob, then start the sweep.")
@@ -58,16 +59,22 @@ with widgets.plain_errors():
         )
         busy = job is not None and job.active
         if st.button("Start sweep", type="primary", disabled=busy, key="start_sweep"):
-            job = start_sweep(model, points, settings)
+            job = start_sweep(model, points, settings, session=session)
             st.session_state[state.SWEEP_JOB] = job.id
 
-others = [j for j in list_jobs() if j.active and (job is None or j.id != job.id)]
-if others:
-    st.caption("Other sweeps running on this server: " + ", ".join(f"{j.id} ({j.model}, {len(j.done)}/{j.total})" for j in others))
-    follow = st.selectbox("Follow a running sweep", [""] + [j.id for j in others], key="follow_job")
+# this session's other sweeps (a sweep survives a closed tab, not a closed session); other sessions' are only counted
+mine = [j for j in list_jobs(session) if j.active and (job is None or j.id != job.id)]
+if mine:
+    follow = st.selectbox("Follow another of your running sweeps", [""] + [j.id for j in mine], key="follow_job",
+                          format_func=lambda i: i and next(f"{j.id} ({j.model}, {len(j.done)}/{j.total})" for j in mine
+                                                           if j.id == i))
     if follow:
         st.session_state[state.SWEEP_JOB] = follow
-        job = get_job(follow)
+        job = get_job(follow, session)
+if busy_elsewhere := others_running(session):
+    st.caption(f"{busy_elsewhere} sweep{'s' if busy_elsewhere != 1 else ''} or search{'es' if busy_elsewhere != 1 else ''} "
+               "of other sessions share the machine; the compute queue takes turns between sessions, one job each, so "
+               "your points never wait behind a whole sweep.")
 
 
 def job_status(job: SweepJob | SearchJob, done: int, total: int, text: str, unit: str, *, stopped: str) -> None:
@@ -77,7 +84,7 @@ def job_status(job: SweepJob | SearchJob, done: int, total: int, text: str, unit
         if st.button(f"Stop after the current {unit}", key=f"stop_{job.id}"):
             job.stop()
     elif job.state == "failed":
-        st.error(f"It stopped: {job.error} Completed {unit}s are kept.")
+        st.error(f"It stopped: {widgets.literal(job.error)} Completed {unit}s are kept.")
     elif job.state == "stopped":
         st.warning(stopped)
 
@@ -86,7 +93,7 @@ def render_job(job: SweepJob, live: bool) -> None:
     """Progress, stop control and the live chart of one sweep (re-run every second while live)."""
     if live and not job.active:
         st.rerun()  # the sweep ended: redraw the whole page once, which turns the live refresh off
-    st.subheader(f"Sweep {job.id} on {job.model}")
+    st.subheader(f"Sweep {job.id} on {widgets.literal(job.model)}")
     job_status(job, len(job.done), job.total, f"{len(job.done)} of {job.total} points: {job.step}", "point",
                stopped=f"Stopped after {len(job.done)} of {job.total} points; they are saved.")
     if job.state == "finished":
@@ -118,11 +125,11 @@ f2.radio("Minimise", list(OBJECTIVES), key=state.SEARCH_OBJECTIVE, horizontal=Tr
          format_func=lambda k: OBJECTIVES[k].name.lower())
 f3.number_input("Trials", min_value=1, max_value=200, step=1, key=state.SEARCH_TRIALS,
                 help="New trials to run now; a point measured before costs nothing.")
-search: SearchJob | None = get_job(st.session_state.get(state.SEARCH_JOB))
+search: SearchJob | None = get_job(st.session_state.get(state.SEARCH_JOB), session)
 with widgets.plain_errors():
     if st.button("Find best", type="primary", key="find_best", disabled=search is not None and search.active):
         search = start_search(model, int(st.session_state[state.SEARCH_TRIALS]), float(st.session_state[state.SEARCH_BUDGET]),
-                              st.session_state[state.SEARCH_OBJECTIVE], state.settings())
+                              st.session_state[state.SEARCH_OBJECTIVE], state.settings(), session=session)
         st.session_state[state.SEARCH_JOB] = search.id
 
 
@@ -136,7 +143,7 @@ def render_search(search: SearchJob, live: bool) -> None:
     rec = search.recommendation
     if rec is not None:
         (st.success if rec.within_budget else st.warning)(f"**{'Recommended' if rec.within_budget else 'Closest'}: "
-                                                          f"{rec.record.label}**: {rec.reason}.")
+                                                          f"{widgets.literal(rec.record.label)}**: {widgets.literal(rec.reason)}.")
     records = api.measured_points(search.model, search.settings)
     if records:
         axis = {"energy": "energy", "latency": "latency", "size": "size"}[search.objective]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ecocompress.core import units
 from ecocompress.core.errors import EcoCompressError
 from ecocompress.models.uploads import DEFAULT_LABEL_COLUMN, load_upload, max_upload_bytes
 from pages.ui import state, widgets
@@ -45,16 +44,19 @@ train_file = c3.file_uploader("Training data (optional)", type=["csv", "npz", "t
 c4.text_input("Label column (CSV)", value=DEFAULT_LABEL_COLUMN, key="upload_label_column")
 
 if st.button("Check and add the model", type="primary", key="upload_add", disabled=not (model_file and data_file)):
+    waiting = st.empty()
     try:
         spec = load_upload(
             model_file.getvalue(), model_file.name, data_file.getvalue(), data_file.name,
             label_column=st.session_state["upload_label_column"].strip() or None,
             train_bytes=train_file.getvalue() if train_file else None,
             train_filename=train_file.name if train_file else None,
+            session=state.session_id(), on_wait=lambda sentence: waiting.info(sentence, icon=":material/hourglass_top:"),
         )
     except EcoCompressError as exc:  # one sentence; nothing stored is touched
-        st.error(units.escape_markdown(str(exc)))
+        st.error(widgets.literal(exc))
     else:
+        waiting.empty()
         state.keep_upload(spec)
         state.forget_uploaded_files(model_file, data_file, train_file)  # the checked copy is all that is kept
 if not (model_file and data_file):
@@ -63,10 +65,10 @@ if not (model_file and data_file):
 spec = st.session_state[state.UPLOADS].get(st.session_state.get(state.UPLOADED))
 if spec is not None:
     with widgets.plain_errors():
-        st.success(f"Added **{units.escape_markdown(spec.name)}** ({spec.info.classes} classes, input "
-                   f"{list(spec.info.input_shape)}). {units.escape_markdown(spec.data_note)}.")
+        st.success(f"Added **{widgets.literal(spec.name)}** ({spec.info.classes} classes, input "
+                   f"{list(spec.info.input_shape)}). {widgets.literal(spec.data_note)}.")
         for warning in spec.warnings:
-            st.warning(units.escape_markdown(warning))
+            st.warning(widgets.literal(warning))
         st.page_link("pages/views/explore.py", label="Explore it", icon=":material/tune:")
         st.page_link("pages/views/sweep.py", label="Sweep it", icon=":material/grid_on:")
         st.page_link("pages/views/review.py", label="Review and report", icon=":material/summarize:")

@@ -1,14 +1,14 @@
-"""Where ecocompress keeps its files, configurable through environment variables.
+"""Where ecocompress keeps its files (``ECOCOMPRESS_HOME``, default ``~/.ecocompress``; ``core.settings``).
 
-``ECOCOMPRESS_HOME`` (default ``~/.ecocompress``) holds the results database
-(``results.sqlite``, or ``ECOCOMPRESS_DB``) and the compressed artifacts (``artifacts/``).
+The home holds the results database (``results.sqlite``, or ``ECOCOMPRESS_DB``) and the compressed
+artifacts (``artifacts/``). Paths are absolute: limited children run in private empty folders.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from ecocompress.core.settings import settings
 
 # The checkout: compression/ecocompress/core/config.py -> the folder holding sample_models/.
 PROJECT_DIR = Path(__file__).resolve().parents[3]
@@ -17,20 +17,12 @@ SAMPLE_DATA_DIR = SAMPLE_DIR / "data"
 
 
 def home_dir() -> Path:
-    return Path(os.environ.get("ECOCOMPRESS_HOME", Path.home() / ".ecocompress")).expanduser()
+    return settings().home
 
 
 def db_path() -> Path:
-    return Path(os.environ.get("ECOCOMPRESS_DB", home_dir() / "results.sqlite")).expanduser()
+    return settings().results_db
 
 
 def artifacts_dir() -> Path:
-    return home_dir() / "artifacts"
-
-
-def env_number(variable: str, default: float) -> float:
-    """A numeric setting from the environment; the default when it is unset or not a number."""
-    try:
-        return float(os.environ.get(variable, default))
-    except ValueError:
-        return default
+    return settings().artifacts

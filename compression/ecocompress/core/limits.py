@@ -6,6 +6,11 @@ Here the work runs in a spawned process with ``RLIMIT_AS`` and ``RLIMIT_CPU`` se
 it when the wall-clock limit passes or the caller cancels. When the child dies instead of answering,
 the caller gets one sentence saying which limit it hit.
 
+Limits compose with the environment's: a child gets the smaller of its configured limit and the one the
+server inherited (``ulimit -v`` in a container), never tries to raise a hard limit, and a job that runs
+out under an inherited limit says so. Every child starts in an empty private folder of its own, so a
+relative path inside an untrusted model can name no file of the server's.
+
 Two shapes share the limits and the answer protocol:
 
 - ``call_with_limits``: a fresh child for one call (upload checks: nothing survives them);
@@ -17,52 +22,77 @@ Two shapes share the limits and the answer protocol:
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import gc
 import multiprocessing
 import os
 import pickle
 import resource
+import shutil
 import signal
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from ecocompress.core.config import env_number
-from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.errors import EcoCompressError, ServerBusyError
 from ecocompress.core.progress import Progress, no_progress
+from ecocompress.core.settings import child_environment, settings
 
 POLL_S = 0.1  # how often a waiting parent checks for cancellation: Cancel takes effect within this plus a kill
 
 
+def inherited_memory_mb() -> float | None:
+    """The address-space limit this process inherited (``ulimit -v``), in MB; None when there is none."""
+    finite = [v for v in resource.getrlimit(resource.RLIMIT_AS) if v != resource.RLIM_INFINITY]
+    return min(finite) / 1e6 if finite else None
+
+
 @dataclass(frozen=True)
 class Limits:
-    """What one call may use. ``for_checks`` (upload checks) and ``for_jobs`` (build and measure) read settings."""
+    """What one call may use. ``for_checks`` (upload checks) and ``for_jobs`` (build and measure) read settings.
+
+    ``memory_mb`` is what the settings ask for; a child gets ``granted_mb``, the smaller of that and the limit the
+    environment already imposes (``setting`` names the variable, for messages).
+    """
 
     memory_mb: float = 1500.0
     cpu_seconds: float = 60.0
     wall_seconds: float = 90.0
+    setting: str = "ECOCOMPRESS_*_MEMORY_MB"
 
     @classmethod
     def for_checks(cls) -> "Limits":
-        return cls(
-            memory_mb=env_number("ECOCOMPRESS_CHECK_MEMORY_MB", cls.memory_mb),
-            cpu_seconds=env_number("ECOCOMPRESS_CHECK_CPU_S", cls.cpu_seconds),
-            wall_seconds=env_number("ECOCOMPRESS_CHECK_WALL_S", cls.wall_seconds),
-        )
+        s = settings()
+        return cls(min(s.check_memory_mb, s.checks_memory_mb), s.check_cpu_s, s.check_wall_s, "ECOCOMPRESS_CHECK_MEMORY_MB")
 
     @classmethod
     def for_jobs(cls) -> "Limits":
         """One compute job (fine-tune, export, measure): generous, since jobs run one at a time per server."""
-        return cls(
-            memory_mb=env_number("ECOCOMPRESS_JOB_MEMORY_MB", 6000.0),
-            cpu_seconds=env_number("ECOCOMPRESS_JOB_CPU_S", 1200.0),
-            wall_seconds=env_number("ECOCOMPRESS_JOB_WALL_S", 900.0),
-        )
+        s = settings()
+        return cls(s.job_memory_mb, s.job_cpu_s, s.job_wall_s, "ECOCOMPRESS_JOB_MEMORY_MB")
+
+    @property
+    def granted_mb(self) -> float:
+        inherited = inherited_memory_mb()
+        return self.memory_mb if inherited is None else min(self.memory_mb, inherited)
+
+    @property
+    def inherited_cap(self) -> bool:
+        """Whether the environment's limit, not the setting, is what binds."""
+        return self.granted_mb < self.memory_mb
+
+    def memory_text(self) -> str:
+        if self.inherited_cap:
+            return (f"{self.granted_mb:,.0f} MB of memory, the limit this server inherited from its environment "
+                    f"(ulimit -v; {self.setting} asks for {self.memory_mb:,.0f} MB)")
+        return f"{self.memory_mb:,.0f} MB of memory"
 
     def text(self) -> str:
-        return f"{self.memory_mb:g} MB of memory, {self.cpu_seconds:g} s of CPU, {self.wall_seconds:g} s in all"
+        return f"{self.memory_text()}, {self.cpu_seconds:g} s of CPU, {self.wall_seconds:g} s in all"
 
 
 class LimitExceeded(EcoCompressError):
@@ -71,9 +101,6 @@ class LimitExceeded(EcoCompressError):
 
 class MemoryCeilingError(EcoCompressError):
     """The server is above its memory ceiling: new jobs and uploads wait for memory rather than crash everyone."""
-
-
-MEMORY_SHARE = 0.8  # default ceiling: this share of the machine's memory for the server process
 
 
 def rss_mb() -> float:
@@ -87,14 +114,8 @@ def rss_mb() -> float:
 
 
 def memory_ceiling_mb() -> float:
-    """``ECOCOMPRESS_MAX_RSS_MB``, or ``MEMORY_SHARE`` of the machine's memory."""
-    try:
-        with open("/proc/meminfo") as handle:
-            total_kb = next(int(line.split()[1]) for line in handle if line.startswith("MemTotal"))
-        default = total_kb / 1e3 * MEMORY_SHARE
-    except (OSError, StopIteration, ValueError):
-        default = float("inf")
-    return env_number("ECOCOMPRESS_MAX_RSS_MB", default)
+    """``ECOCOMPRESS_MAX_RSS_MB``, or a share of the machine's memory (``core.settings``)."""
+    return settings().memory_ceiling_mb
 
 
 def check_memory(what: str, ceiling_mb: float | None = None) -> None:
@@ -126,22 +147,37 @@ def _die_with_parent() -> None:
         pass
 
 
+def _lowered(limit: int, current: tuple[int, int]) -> int:
+    """``limit``, or less where the inherited soft or hard limit is lower (a limit is never raised)."""
+    return min([limit, *(v for v in current if v != resource.RLIM_INFINITY)])
+
+
 def _set_cpu_limit(seconds: float) -> None:
-    """Allow ``seconds`` more CPU from now (RLIMIT_CPU counts the process's whole life)."""
+    """Allow ``seconds`` more CPU from now (RLIMIT_CPU counts the process's whole life), within the inherited limit."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    soft = int(usage.ru_utime + usage.ru_stime + max(1.0, seconds)) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, resource.RLIM_INFINITY))
+    current = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = _lowered(int(usage.ru_utime + usage.ru_stime + max(1.0, seconds)) + 1, current)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, current[1]))
 
 
-def _enter_child(memory_mb: float) -> None:
+def _enter_child(memory_mb: float, folder: str) -> None:
+    """Limit this child's memory (never above what it inherited) and move it into its empty private ``folder``."""
     global _INSIDE_WORKER
     _INSIDE_WORKER = True
     _die_with_parent()
     # pyarrow (under pandas) reserves about a gigabyte of address space for its own allocator: under RLIMIT_AS
     # that would leave nothing for onnxruntime. The system allocator reserves only what is used.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    memory = int(memory_mb * 1e6)
+    memory = _lowered(int(memory_mb * 1e6), resource.getrlimit(resource.RLIMIT_AS))
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    # imports found through the server's folder ('' on sys.path) keep working from the private one
+    sys.path[:] = [os.path.abspath(p) for p in sys.path]
+    os.chdir(folder)
+
+
+def private_folder() -> str:
+    """A new empty folder only this user can read, for one child (the parent removes it when the child ends)."""
+    return tempfile.mkdtemp(prefix="ecocompress-cage-")
 
 
 def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[str, Any]:
@@ -160,8 +196,9 @@ def _answer(function: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[st
             return "failed", RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _child(connection, limits: Limits, function: Callable[..., Any], args: tuple, environ: dict[str, str]) -> None:
-    _enter_child(limits.memory_mb)
+def _child(connection, limits: Limits, function: Callable[..., Any], args: tuple, environ: dict[str, str],
+           folder: str) -> None:
+    _enter_child(limits.memory_mb, folder)
     os.environ.clear()  # the caller's settings now, not those the fork server started with
     os.environ.update({"ARROW_DEFAULT_MEMORY_POOL": "system", **environ})
     _set_cpu_limit(limits.cpu_seconds)
@@ -171,18 +208,17 @@ def _child(connection, limits: Limits, function: Callable[..., Any], args: tuple
         connection.close()
 
 
-def _serve(connection, memory_mb: float) -> None:
-    """The long-lived worker: one call at a time; the parent's environment and folder are applied per call."""
-    _enter_child(memory_mb)
+def _serve(connection, memory_mb: float, folder: str) -> None:
+    """The long-lived worker: one call at a time, in its private folder; the parent's environment is applied per call."""
+    _enter_child(memory_mb, folder)
     warm: dict[tuple, Any] = {}
     while True:
         try:
-            function, args, environ, cwd, cpu_seconds = connection.recv()
+            function, args, environ, cpu_seconds = connection.recv()
         except (EOFError, OSError):
             return
         os.environ.clear()
         os.environ.update({"ARROW_DEFAULT_MEMORY_POOL": "system", **environ})
-        os.chdir(cwd)
         _set_cpu_limit(cpu_seconds)
 
         def progress(step: str, fraction: float) -> None:
@@ -209,7 +245,7 @@ def _decode(kind: str, value: Any, limits: Limits, what: str) -> Any:
         return value
     if kind in ("refused", "failed"):
         raise value
-    raise LimitExceeded(f"{what} needed more than {limits.memory_mb:g} MB of memory and was stopped; a model that "
+    raise LimitExceeded(f"{what} needed more than {limits.memory_text()} and was stopped; a model that "
                         "asks for that much is refused.")
 
 
@@ -245,31 +281,77 @@ def _check_context() -> multiprocessing.context.BaseContext:
     return context
 
 
-def call_with_limits(function: Callable[..., Any], *args: Any, limits: Limits, what: str) -> Any:
+class CheckPool:
+    """Upload checks share the server: at most ``check_concurrency`` at once and ``checks_memory_mb`` of memory
+    limits together (settings); a check that finds no room waits, is told so once, and gives up after its
+    wall-time limit with a sentence."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self.running = 0
+        self.memory_mb = 0.0
+
+    @contextlib.contextmanager
+    def slot(self, memory_mb: float, *, wait_s: float, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        s = settings()
+        with self._changed:
+            deadline, told = time.monotonic() + wait_s, False
+            while self.running >= s.check_concurrency or self.memory_mb + memory_mb > s.checks_memory_mb:
+                if not told and on_wait is not None:
+                    on_wait(f"Waiting for a free upload check: {self.running} running, at most {s.check_concurrency} "
+                            f"at once (ECOCOMPRESS_CHECK_CONCURRENCY).")
+                    told = True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServerBusyError(f"The server is checking {self.running} other uploads and none finished "
+                                          f"within {wait_s:g} s; try again in a minute.")
+                self._changed.wait(min(left, POLL_S * 10))
+            self.running += 1
+            self.memory_mb += memory_mb
+        try:
+            yield
+        finally:
+            with self._changed:
+                self.running -= 1
+                self.memory_mb -= memory_mb
+                self._changed.notify_all()
+
+
+CHECKS = CheckPool()
+
+
+def call_with_limits(
+    function: Callable[..., Any], *args: Any, limits: Limits, what: str, on_wait: Callable[[str], None] | None = None,
+) -> Any:
     """``function(*args)`` in a fresh child process under ``limits``; its return value, or one sentence about ``what``.
 
+    The child takes a slot of the server's ``CHECKS`` pool first (``on_wait`` hears once if it has to wait).
     ``function`` must be importable by name (a module-level function) and its arguments picklable.
     Errors of ecocompress's own (``EcoCompressError``) raised in the child are raised here unchanged.
     """
     if inside_worker():
         return function(*args)
-    context = _check_context()
-    parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(child, limits, function, args, dict(os.environ)), daemon=True)
-    process.start()
-    child.close()
-    try:
-        if not parent.poll(limits.wall_seconds):
-            raise _timed_out(limits, what)
+    with CHECKS.slot(limits.memory_mb, wait_s=limits.wall_seconds, on_wait=on_wait):
+        context = _check_context()
+        folder = private_folder()
+        parent, child = context.Pipe(duplex=False)
+        process = context.Process(target=_child, args=(child, limits, function, args, child_environment(), folder),
+                                  daemon=True)
         try:
-            kind, value = parent.recv()
-        except EOFError:  # the child died: the CPU limit's SIGXCPU, or the memory limit inside a native call
-            raise _died(process, limits, what) from None
-    finally:
-        if process.is_alive():
-            process.kill()
-        process.join(5)
-        parent.close()
+            process.start()
+            child.close()
+            if not parent.poll(limits.wall_seconds):
+                raise _timed_out(limits, what)
+            try:
+                kind, value = parent.recv()
+            except EOFError:  # the child died: the CPU limit's SIGXCPU, or the memory limit inside a native call
+                raise _died(process, limits, what) from None
+        finally:
+            if process.is_alive():
+                process.kill()
+            process.join(5)
+            parent.close()
+            shutil.rmtree(folder, ignore_errors=True)
     return _decode(kind, value, limits, what)
 
 
@@ -285,6 +367,7 @@ class Worker:
         self.memory_mb = memory_mb
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection = None
+        self._folder: str | None = None
         self._turn = threading.Lock()
 
     @property
@@ -296,7 +379,8 @@ class Worker:
             return
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe(duplex=True)
-        self._process = context.Process(target=_serve, args=(child, self.memory_mb), daemon=True,
+        self._folder = private_folder()
+        self._process = context.Process(target=_serve, args=(child, self.memory_mb, self._folder), daemon=True,
                                         name="ecocompress-worker")
         self._process.start()
         child.close()
@@ -324,6 +408,9 @@ class Worker:
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        folder, self._folder = self._folder, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def call(
         self, function: Callable[..., Any], *args: Any, limits: Limits, what: str,
@@ -334,7 +421,7 @@ class Worker:
             process, connection = self._process, self._connection
             deadline = time.monotonic() + limits.wall_seconds
             try:
-                connection.send((function, args, dict(os.environ), os.getcwd(), limits.cpu_seconds))
+                connection.send((function, args, child_environment(), limits.cpu_seconds))
                 while True:
                     check()
                     if time.monotonic() > deadline:

@@ -128,3 +128,10 @@ def escape_markdown(text: str) -> str:
     """``text`` shown literally where a page renders Markdown: a user's file name such as
     ``![t](https://example.invalid/?x).csv`` stays text and is never turned into an image or a link."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
+def clipped(text: object, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters, an ellipsis saying so: what a message quotes from a user's file (a
+    column name, a value, a node name) never turns a sentence into megabytes (a 10 MB CSV header)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"

@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import os
-import tempfile
-from pathlib import Path
 from typing import Callable, Iterator
 
-LOCK_PATH = Path(os.environ.get("ECOCOMPRESS_MEASURE_LOCK", Path(tempfile.gettempdir()) / "ecocompress-measure.lock"))
+from ecocompress.core.settings import settings
 
 
 @contextlib.contextmanager
 def machine_measurement(on_wait: Callable[[], None] | None = None) -> Iterator[None]:
     """Hold the machine-wide measurement lock for the block; ``on_wait`` is called if we must wait."""
-    LOCK_PATH.parent.mkdir(parents=True, exist_ok=True)
-    with open(LOCK_PATH, "a+") as handle:
+    path = settings().measure_lock
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

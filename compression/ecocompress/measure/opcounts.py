@@ -101,7 +101,7 @@ def _count(path: str, _mtime_ns: int, _size: int) -> OpCounts:
     try:
         model = onnx.shape_inference.infer_shapes(onnx.load(path))
     except Exception as exc:
-        raise MeasurementError(f"Cannot read the operations of {Path(path).name} ({type(exc).__name__}: {exc}).") from exc
+        raise MeasurementError(f"Cannot read the operations of {Path(path).name} ({type(exc).__name__}).") from exc
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
     producers = {out: node for node in graph.node for out in node.output}

@@ -71,7 +71,17 @@ def measure_accuracy(session: ort.InferenceSession, x: np.ndarray, y: np.ndarray
 
 
 def accuracy_of(logits: np.ndarray, y: np.ndarray) -> AccuracyResult:
-    """Top-1 accuracy of outputs already computed, with its 95% Wilson interval."""
+    """Top-1 accuracy of outputs already computed, with its 95% Wilson interval.
+
+    Scores that are NaN or infinite are not a classifier's answers (argmax would pick a class anyway): the
+    measurement stops with a sentence, and nothing is stored.
+    """
+    from ecocompress.core.errors import MeasurementError
+
+    bad = int((~np.isfinite(logits)).any(axis=1).sum())
+    if bad:
+        raise MeasurementError(f"The model returned NaN or infinite scores for {bad:,} of {len(logits):,} test examples, "
+                               "so its accuracy cannot be measured; nothing was stored. Check the model and the data's scale.")
     correct = int((logits.argmax(axis=1) == y).sum())
     low, high = wilson_interval(correct, len(y))
     return AccuracyResult(correct / len(y), low, high, correct, len(y))

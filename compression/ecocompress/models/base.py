@@ -17,6 +17,7 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 
 if TYPE_CHECKING:  # torch and onnxruntime load only when something must be computed
+    import numpy as np
     import onnxruntime as ort
     from torch import nn
 

@@ -4,7 +4,8 @@ Built-in samples are always there; the text model when its extra is installed; a
 model (``custom.CustomModel``) after an explicit ``register_model`` call. An upload
 (``uploads.UploadedModel``) is *held* by whoever made it (the browser session, the CLI command):
 the registry finds it by name only while that holder keeps it, so a closed session's data goes
-with it, and the uploads held at once are bounded in total size.
+with it. The uploads held at once are bounded in total size, and each session's within its share
+of that total, so a few tabs can never take the whole budget from everyone else.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import threading
 import weakref
 from collections import OrderedDict
 
-from ecocompress.core.config import env_number
 from ecocompress.core.errors import InvalidParameterError, UnknownModelError
+from ecocompress.core.settings import settings
 from ecocompress.models.base import ModelKind
 from ecocompress.models.samples import DEFAULT_MODEL, SAMPLE_MODELS, SampleModel
 from ecocompress.models.text import encoder as minilm
@@ -27,17 +28,24 @@ __all__ = [
 
 _REGISTERED: OrderedDict[str, ModelKind] = OrderedDict()
 _HELD: weakref.WeakValueDictionary[str, ModelKind] = weakref.WeakValueDictionary()  # uploads, while someone holds them
+_OWNERS: dict[str, str] = {}  # upload name -> the session that first held it (its bytes count toward that session)
 _HELD_LOCK = threading.Lock()
 
 
 def max_held_bytes() -> int:
-    """Total size of the uploads held at once by every session (``ECOCOMPRESS_MAX_UPLOADS_MB``, default 2,000 MB)."""
-    return int(env_number("ECOCOMPRESS_MAX_UPLOADS_MB", 2000.0) * 1e6)
+    """Total size of the uploads held at once by every session (``ECOCOMPRESS_MAX_UPLOADS_MB``)."""
+    return int(settings().max_uploads_mb * 1e6)
 
 
-def held_bytes() -> int:
-    """Memory held by the uploads alive now (model bytes and arrays)."""
-    return sum(spec.held_bytes for spec in list(_HELD.values()))
+def session_held_bytes_limit() -> int:
+    """Size of the uploads one session may hold at once (``ECOCOMPRESS_SESSION_UPLOADS_MB``)."""
+    return int(settings().session_uploads_mb * 1e6)
+
+
+def held_bytes(session: str | None = None) -> int:
+    """Memory held by the uploads alive now (model bytes and arrays): all, or those ``session`` brought."""
+    alive = list(_HELD.items())
+    return sum(spec.held_bytes for name, spec in alive if session is None or _OWNERS.get(name) == session)
 
 
 _COLLECTED = [0.0]
@@ -72,17 +80,26 @@ def _libc_call(name: str, *args: int) -> int:
         return 0
 
 
-def hold_upload(spec: ModelKind) -> ModelKind:
+def hold_upload(spec: ModelKind, *, session: str = "cli") -> ModelKind:
     """Make an upload reachable by name for as long as the caller keeps the returned object (weakly registered).
 
     The same model with the same data uploaded again returns the copy already held (one copy in memory);
-    a new one beyond the total-size limit is refused with a sentence.
+    a new one beyond ``session``'s share or the total for all sessions is refused with a sentence.
     """
     check_user_name(spec.name)
     with _HELD_LOCK:
         held = _HELD.get(spec.name)
         if held is not None:
             return held
+        for name in [n for n in _OWNERS if n not in _HELD]:  # uploads let go since
+            del _OWNERS[name]
+        mine, share = held_bytes(session), session_held_bytes_limit()
+        if mine + spec.held_bytes > share:
+            raise InvalidParameterError(
+                f"Your uploads already hold {mine / 1e6:,.0f} MB and this one needs {spec.held_bytes / 1e6:,.0f} MB more; "
+                f"one session may hold {share / 1e6:,.0f} MB (ECOCOMPRESS_SESSION_UPLOADS_MB): upload less data, or "
+                "close the tabs that hold other uploads."
+            )
         total, limit = held_bytes(), max_held_bytes()
         if total + spec.held_bytes > limit:
             raise InvalidParameterError(
@@ -91,12 +108,13 @@ def hold_upload(spec: ModelKind) -> ModelKind:
                 "try again when other sessions have closed, or upload less data."
             )
         _HELD[spec.name] = spec
+        _OWNERS[spec.name] = session
         return spec
 
 
 def max_registered() -> int:
-    """How many user models one process keeps (``ECOCOMPRESS_MAX_UPLOADS``, default 32); the oldest go first."""
-    return max(1, int(env_number("ECOCOMPRESS_MAX_UPLOADS", 32)))
+    """How many user models one process keeps (``ECOCOMPRESS_MAX_UPLOADS``); the oldest go first."""
+    return settings().max_uploads
 
 
 def check_user_name(name: str) -> None:

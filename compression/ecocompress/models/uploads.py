@@ -4,7 +4,13 @@ Uploads are *parsed*, never executed: ONNX is a protobuf (read with ``onnx``), C
 with pandas), NPZ is read with ``allow_pickle=False``. Pickle-based files (``.pt``, ``.pkl``, ...)
 are refused before anything reads them, by name and by their first bytes. Nothing is written under
 the user's file name: uploads are held in memory; derived artifacts get content-addressed names.
-Every problem becomes one sentence that says what is wrong and what to do.
+Every problem becomes one sentence that says what is wrong and what to do; anything quoted from the
+user's files in it is cut short (``clipped``), and nothing the model computed is ever quoted.
+
+Sizes are known before anything expands: an NPZ's arrays from its zip directory and ``.npy`` headers,
+a CSV's rows counted the way its parser splits them, an input's elements with exact integer
+arithmetic; data that would take more than ``ECOCOMPRESS_MAX_EXPANSION`` times its file size in
+memory is refused before it is held.
 """
 
 from __future__ import annotations
@@ -16,54 +22,61 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ecocompress.core.config import env_number
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
-from ecocompress.core.units import slug
+from ecocompress.core.settings import settings
+from ecocompress.core.units import clipped, slug
 from ecocompress.models.base import ModelKind
 
 if TYPE_CHECKING:
     from ecocompress.build.artifact import Artifact
 
-DEFAULT_MAX_UPLOAD_MB = 100.0
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".bin", ".ckpt", ".sav")
 DEFAULT_LABEL_COLUMN = "label"
 HELD_OUT_SHARE = 0.3  # without a separate training file, this share of the data is kept for evaluation
 SMALL_DATA = 1000  # fewer training examples than this: a student trained on them is not to be trusted
+MAX_INPUT_RANK = 8  # dimensions of one example (images are 3, video 4)
+MAX_INPUT_ELEMENTS = 2**26  # numbers in one example (a 4096 x 4096 RGBA image is 2**26)
+MAX_CLASSES = 1_000_000
 
 
 class UploadError(InvalidParameterError):
     """An uploaded file that cannot be used, with the reason and the fix in one sentence."""
 
 
-def _limit_mb(variable: str, default_mb: float) -> int:
-    return int(env_number(variable, default_mb) * 1e6)
-
-
 def max_array_bytes() -> int:
-    """Largest total of arrays an NPZ upload may expand to, from ``ECOCOMPRESS_MAX_ARRAY_MB`` (default 400 MB),
-    checked on the headers before any array is read (a 1 MB zip can declare gigabytes)."""
-    return _limit_mb("ECOCOMPRESS_MAX_ARRAY_MB", 400.0)
+    """Largest total of arrays an NPZ upload may expand to (``ECOCOMPRESS_MAX_ARRAY_MB``), checked on the headers
+    before any array is read (a 1 MB zip can declare gigabytes)."""
+    return int(settings().max_array_mb * 1e6)
 
 
 def max_csv_cells() -> int:
-    """Largest rows x columns a CSV upload may have, from ``ECOCOMPRESS_MAX_CSV_CELLS`` (default 20 million)."""
-    return int(env_number("ECOCOMPRESS_MAX_CSV_CELLS", 2e7))
+    """Largest rows x columns a CSV upload may have (``ECOCOMPRESS_MAX_CSV_CELLS``)."""
+    return settings().max_csv_cells
 
 
 def max_upload_bytes() -> int:
-    """The upload size limit, from ``ECOCOMPRESS_MAX_UPLOAD_MB`` (default 100 MB)."""
-    return _limit_mb("ECOCOMPRESS_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)
+    """The upload size limit (``ECOCOMPRESS_MAX_UPLOAD_MB``)."""
+    return int(settings().max_upload_mb * 1e6)
 
 
 def _display_name(filename: str) -> str:
     """The file's base name for messages (a name is only ever shown, never used as a path)."""
     return re.split(r"[\\/]", str(filename))[-1][:80] or "upload"
+
+
+def _check_expansion(in_memory: int, on_the_wire: int, name: str) -> None:
+    """Refuse data that would take more than ``ECOCOMPRESS_MAX_EXPANSION`` times its file size once read."""
+    ratio = settings().max_expansion
+    if in_memory > ratio * max(1, on_the_wire):
+        raise UploadError(f"{name!r} would take {in_memory / 1e6:,.0f} MB in memory from {on_the_wire / 1e6:,.2f} MB "
+                          f"on the wire, more than {ratio:g} times its size (ECOCOMPRESS_MAX_EXPANSION); upload the "
+                          "data uncompressed or as a smaller sample.")
 
 
 def _check_size_and_kind(data: bytes, filename: str, what: str) -> None:
@@ -111,15 +124,15 @@ def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
         onnx.checker.check_model(model)
     except UploadError:
         raise
-    except Exception as exc:
+    except Exception as exc:  # the checker's text names the model's nodes: only its kind is told
         raise UploadError(
-            f"{name!r} is not a readable ONNX model ({type(exc).__name__}: {str(exc)[:120]}); the file may be "
-            "truncated or not ONNX: export it again with torch.onnx.export or skl2onnx."
+            f"{name!r} is not a readable ONNX model ({type(exc).__name__}); the file may be truncated, not ONNX, "
+            "or break ONNX's rules: export it again with torch.onnx.export or skl2onnx."
         ) from None
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
-        listed = ", ".join(i.name for i in inputs) or "none"
+        listed = ", ".join(clipped(i.name, 30) for i in inputs[:4]) + (", ..." if len(inputs) > 4 else "") or "none"
         raise UploadError(
             f"{name!r} has {len(inputs)} inputs ({listed}); ecocompress handles classifiers with one input tensor."
         )
@@ -128,18 +141,28 @@ def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
         dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "not a tensor"
         raise UploadError(f"The input of {name!r} is {dtype}; ecocompress expects float32 features.")
     dims = list(tensor.shape.dim)
+    if len(dims) > MAX_INPUT_RANK + 1:
+        raise UploadError(f"The input of {name!r} has {len(dims)} dimensions; ecocompress takes at most "
+                          f"{MAX_INPUT_RANK + 1} (the batch and {MAX_INPUT_RANK} for one example).")
     if len(dims) < 2 or any(not d.HasField("dim_value") or d.dim_value <= 0 for d in dims[1:]):
         raise UploadError(
             f"The input of {name!r} needs a batch dimension and fixed sizes for the others (it has "
             f"{_shape_text(dims)}); export it with fixed feature or image sizes."
         )
+    elements = math.prod(int(d.dim_value) for d in dims[1:])  # Python integers: exact, never wraps around
+    if elements > MAX_INPUT_ELEMENTS:
+        raise UploadError(f"One example of {name!r} has {elements:,} numbers ({_shape_text(dims)}); ecocompress takes "
+                          f"at most {MAX_INPUT_ELEMENTS:,} per example.")
     scores = _class_output(model)
     if scores is None:
-        shapes = "; ".join(f"{o.name} {_shape_text(o.type.tensor_type.shape.dim)}" for o in model.graph.output)
+        shapes = "; ".join(f"{clipped(o.name, 30)} {_shape_text(o.type.tensor_type.shape.dim)}"
+                           for o in model.graph.output[:4]) + ("; ..." if len(model.graph.output) > 4 else "")
         raise UploadError(
             f"{name!r} has no output of class scores shaped [batch, classes] (its outputs: {shapes}); "
             "upload a classifier that returns logits or probabilities."
         )
+    if scores[1] > MAX_CLASSES:
+        raise UploadError(f"{name!r} returns {scores[1]:,} class scores; ecocompress takes at most {MAX_CLASSES:,} classes.")
     return OnnxClassifier(inputs[0].name, tuple(d.dim_value for d in dims[1:]), scores[0], scores[1])
 
 
@@ -149,43 +172,59 @@ def _is_external(tensor) -> bool:
     return tensor.data_location == onnx.TensorProto.EXTERNAL or len(tensor.external_data) > 0
 
 
-def all_tensors(model):
-    """Every tensor stored in the model: initializers, sparse initializers and node attributes, in the main
-    graph, every subgraph (If, Loop, Scan bodies) and every local function, recursively."""
+@functools.lru_cache(maxsize=1)
+def _fields_toward_tensors() -> dict[str, tuple[tuple[str, bool], ...]]:
+    """For every message type reachable from ``ModelProto``: its fields (name, repeated) whose type can hold a
+    ``TensorProto`` somewhere inside. Derived from the protobuf descriptors, so a place the schema allows (a
+    function's default attributes, ``training_info``, one a future ONNX adds) is never missed by a hand-made list."""
     import onnx
 
-    def of_sparse(sparse):
-        yield sparse.values
-        yield sparse.indices
+    descriptors, stack = {}, [onnx.ModelProto.DESCRIPTOR]
+    while stack:
+        descriptor = stack.pop()
+        if descriptor.full_name not in descriptors:
+            descriptors[descriptor.full_name] = descriptor
+            stack.extend(f.message_type for f in descriptor.fields if f.message_type is not None)
+    holds = {onnx.TensorProto.DESCRIPTOR.full_name}
+    while True:  # a type holds tensors when one of its fields' types does: grow to the fixed point
+        more = {name for name, d in descriptors.items() if name not in holds
+                and any(f.message_type is not None and f.message_type.full_name in holds for f in d.fields)}
+        if not more:
+            break
+        holds |= more
+    return {name: tuple((f.name, _repeated(f)) for f in d.fields
+                        if f.message_type is not None and f.message_type.full_name in holds)
+            for name, d in descriptors.items()}
 
-    def of_nodes(nodes):
-        for node in nodes:
-            for attr in node.attribute:
-                if attr.HasField("t"):
-                    yield attr.t
-                yield from attr.tensors
-                if attr.HasField("sparse_tensor"):
-                    yield from of_sparse(attr.sparse_tensor)
-                for sparse in attr.sparse_tensors:
-                    yield from of_sparse(sparse)
-                if attr.HasField("g"):
-                    yield from of_graph(attr.g)
-                for graph in attr.graphs:
-                    yield from of_graph(graph)
 
-    def of_graph(graph: onnx.GraphProto):
-        yield from graph.initializer
-        for sparse in graph.sparse_initializer:
-            yield from of_sparse(sparse)
-        yield from of_nodes(graph.node)
+def _repeated(field) -> bool:
+    """Whether a protobuf field is repeated (``is_repeated`` in protobuf >= 5.28, ``label`` before)."""
+    flag = getattr(field, "is_repeated", None)
+    return bool(flag) if flag is not None else field.label == field.LABEL_REPEATED
 
-    yield from of_graph(model.graph)
-    for function in model.functions:
-        yield from of_nodes(function.node)
+
+def all_tensors(model):
+    """Every ``TensorProto`` in the model wherever the schema lets one sit: initializers, sparse tensors, node
+    attributes, subgraphs of If/Loop/Scan, local functions and their default attributes, training info..."""
+    import onnx
+
+    fields, tensor = _fields_toward_tensors(), onnx.TensorProto.DESCRIPTOR.full_name
+    stack = [model]
+    while stack:  # iterative: nesting depth is bounded by protobuf's parser, not by Python's stack
+        message = stack.pop()
+        kind = message.DESCRIPTOR.full_name
+        if kind == tensor:
+            yield message
+        for name, repeated in fields.get(kind, ()):
+            if repeated:
+                stack.extend(getattr(message, name))
+            elif message.HasField(name):
+                stack.append(getattr(message, name))
 
 
 def _shape_text(dims) -> str:
-    return "[" + ", ".join(str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in dims) + "]"
+    shown = [str(d.dim_value) if d.HasField("dim_value") else clipped(d.dim_param or "?", 12) for d in list(dims)[:10]]
+    return "[" + ", ".join(shown) + (", ..." if len(dims) > 10 else "") + "]"
 
 
 def _class_output(model) -> tuple[int, int] | None:
@@ -229,18 +268,21 @@ def _npz_members(data: bytes, name: str) -> dict[str, tuple[tuple[int, ...], np.
                               f"{max_array_bytes() / 1e6:,.0f} MB (ECOCOMPRESS_MAX_ARRAY_MB).")
         members: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
         for info in infos:
+            key = info.filename.removesuffix(".npy")
+            if key in members:  # 'x' and 'x.npy', or one name twice: the size checked could be another's than the one read
+                raise UploadError(f"{name!r} holds two arrays named {clipped(key, 30)!r}; save it again with numpy.savez.")
             with archive.open(info) as handle:
                 version = np.lib.format.read_magic(handle)
                 read_header = NPY_HEADERS.get(version)
                 if read_header is None:
                     raise UploadError(f"{name!r} uses .npy format version {version}; save it with numpy.savez.")
                 shape, _, dtype = read_header(handle)  # the header only: no data is read
-            members[info.filename.removesuffix(".npy")] = (tuple(shape), np.dtype(dtype))
+            members[key] = (tuple(int(d) for d in shape), np.dtype(dtype))
     except UploadError:
         raise
     except Exception as exc:
         raise UploadError(f"{name!r} is not a readable NPZ file ({type(exc).__name__}); save it with numpy.savez.") from None
-    declared = sum(int(np.prod(shape, dtype=np.float64)) * dtype.itemsize for shape, dtype in members.values())
+    declared = sum(math.prod(shape) * dtype.itemsize for shape, dtype in members.values())  # exact integers
     if declared > max_array_bytes():
         raise UploadError(f"The arrays in {name!r} would take {declared / 1e6:,.0f} MB; the limit is "
                           f"{max_array_bytes() / 1e6:,.0f} MB (ECOCOMPRESS_MAX_ARRAY_MB).")
@@ -253,13 +295,16 @@ def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     members = _npz_members(data, name)
     missing = [k for k in ("x", "y") if k not in members]
     if missing:
-        raise UploadError(f"{name!r} has arrays {sorted(members)}; it needs arrays named 'x' (features) and 'y' (labels).")
+        listed = ", ".join(clipped(k, 20) for k in sorted(members)[:6]) + (", ..." if len(members) > 6 else "")
+        raise UploadError(f"{name!r} has arrays [{listed}]; it needs arrays named 'x' (features) and 'y' (labels).")
     for key, what in (("x", "one row of features per example"), ("y", "one class index per example")):
         if len(members[key][0]) == 0:
             raise UploadError(f"The array {key!r} in {name!r} is a single number; it must be an array with {what}.")
     if len(members["y"][0]) > 1 and any(d > 1 for d in members["y"][0][1:]):
         raise UploadError(f"The labels 'y' in {name!r} have {len(members['y'][0])} dimensions (one-hot rows?); give one "
                           "class index per example, e.g. y.argmax(axis=1).")
+    # once read: float32 features, int64 labels
+    _check_expansion(math.prod(members["x"][0]) * 4 + math.prod(members["y"][0]) * 8, len(data), name)
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             x, y = npz["x"], npz["y"]
@@ -279,24 +324,34 @@ def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     return x, _labels(y, name, offset=0)
 
 
+def _csv_shape(data: bytes) -> tuple[int, int]:
+    """(rows, columns) counted the way pandas' parser splits them: "\\n", "\\r\\n" and a lone "\\r" each end a row
+    (a file of "\\r" endings is not one long row); columns from the first row."""
+    breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    first = re.split(rb"\r\n|\r|\n", data, maxsplit=1)[0]
+    return breaks + 1, first.count(b",") + 1
+
+
 def _read_csv(data: bytes, name: str, label_column: str) -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
 
-    rows = data.count(b"\n") + 1
-    columns = data.split(b"\n", 1)[0].count(b",") + 1
+    rows, columns = _csv_shape(data)
     if rows * columns > max_csv_cells():
         raise UploadError(f"{name!r} has about {rows:,} rows x {columns:,} columns; the limit is {max_csv_cells():,} "
                           "values (ECOCOMPRESS_MAX_CSV_CELLS): upload a sample of the data.")
-    try:
-        frame = pd.read_csv(io.BytesIO(data))
+    try:  # at most the rows counted: a quoted line break can only make fewer
+        frame = pd.read_csv(io.BytesIO(data), nrows=rows)
     except pd.errors.EmptyDataError:
-        raise UploadError(f"{name!r} has no header and no rows; give a CSV with feature columns and a '{label_column}' column.") from None
+        raise UploadError(f"{name!r} has no header and no rows; give a CSV with feature columns and a "
+                          f"{clipped(label_column, 30)!r} column.") from None
     except Exception as exc:
-        raise UploadError(f"{name!r} is not a readable CSV file ({type(exc).__name__}: {str(exc)[:120]}).") from None
+        raise UploadError(f"{name!r} is not a readable CSV file ({type(exc).__name__}: {clipped(exc, 120)}).") from None
+    if frame.size > max_csv_cells():
+        raise UploadError(f"{name!r} has {frame.size:,} values; the limit is {max_csv_cells():,} (ECOCOMPRESS_MAX_CSV_CELLS).")
     if label_column not in frame.columns:
-        shown = ", ".join(map(str, frame.columns[:8])) + (", ..." if len(frame.columns) > 8 else "")
+        shown = ", ".join(clipped(c, 30) for c in frame.columns[:8]) + (", ..." if len(frame.columns) > 8 else "")
         raise UploadError(
-            f"{name!r} has no {label_column!r} column (its columns: {shown}); name the label column "
+            f"{name!r} has no {clipped(label_column, 30)!r} column (its columns: {shown}); name the label column "
             "(--label-column NAME, or the label column box)."
         )
     if frame.empty:
@@ -310,18 +365,20 @@ def _read_csv(data: bytes, name: str, label_column: str) -> tuple[np.ndarray, np
         if text.any():
             row = int(np.flatnonzero(text.to_numpy())[0])
             raise UploadError(
-                f"Feature column {str(column)!r} in {name!r} holds text (row {row + 2}: {str(features[column].iloc[row])[:20]!r}); "
+                f"Feature column {clipped(column, 30)!r} in {name!r} holds text (row {row + 2}: "
+                f"{clipped(features[column].iloc[row], 20)!r}); "
                 "all feature columns must be numbers."
             )
         if values.isna().any() or not np.isfinite(values.to_numpy(dtype=float)).all():
             row = int(np.flatnonzero(~np.isfinite(values.to_numpy(dtype=float)))[0])
-            raise UploadError(f"Feature column {str(column)!r} in {name!r} has a missing value in row {row + 2}; fill or drop it.")
+            raise UploadError(f"Feature column {clipped(column, 30)!r} in {name!r} has a missing value in row {row + 2}; "
+                              "fill or drop it.")
         features[column] = values
     x = features.to_numpy(dtype=np.float64)
     too_big = np.argwhere(np.abs(x) > np.finfo(np.float32).max)
     if len(too_big):
         row, col = too_big[0]
-        raise UploadError(f"Feature column {str(features.columns[col])!r} in {name!r} has a value too large for float32 in "
+        raise UploadError(f"Feature column {clipped(features.columns[col], 30)!r} in {name!r} has a value too large for float32 in "
                           f"row {row + 2}; scale the features.")
     return x.astype(np.float32), _labels(frame[label_column].to_numpy(), name, offset=2)
 
@@ -333,7 +390,7 @@ def _labels(y: np.ndarray, name: str, *, offset: int) -> np.ndarray:
     bad = np.flatnonzero(~np.isfinite(numeric) | (numeric != np.round(numeric)) | (np.abs(numeric) >= 2**31))
     if len(bad):
         where = f"row {bad[0] + offset}" if offset else f"example {bad[0]}"
-        raise UploadError(f"Labels in {name!r} must be whole-number class indices; {where} has {str(y[bad[0]])[:20]!r}.")
+        raise UploadError(f"Labels in {name!r} must be whole-number class indices; {where} has {clipped(y[bad[0]], 20)!r}.")
     return numeric.astype(np.int64)
 
 
@@ -346,7 +403,7 @@ def _as_number(value: Any) -> float:
 
 def fit_to_model(x: np.ndarray, y: np.ndarray, info: OnnxClassifier, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Reshape examples to the model's input and check labels against its classes."""
-    per_example = int(np.prod(info.input_shape))
+    per_example = math.prod(info.input_shape)
     flat = x.reshape(len(x), -1)
     if flat.shape[1] != per_example:
         raise UploadError(
@@ -441,7 +498,7 @@ class UploadedModel(ModelKind):
         import onnx
 
         model = onnx.load_from_string(self.onnx_bytes)
-        return int(sum(np.prod(t.dims) for t in model.graph.initializer if len(t.dims) >= 1))
+        return sum(math.prod(t.dims) for t in model.graph.initializer if len(t.dims) >= 1)
 
     def finetune_config(self, seed: int = 0):
         from ecocompress.core.recipes import TrainConfig
@@ -468,11 +525,15 @@ def load_upload(
     train_bytes: bytes | None = None,
     train_filename: str | None = None,
     register: bool = True,
+    session: str = "cli",
+    on_wait: Callable[[str], None] | None = None,
 ) -> UploadedModel:
     """Check an uploaded model and its data together, and make it available by name while the caller holds it.
 
     Keep the returned object for as long as the model should be reachable by name (``registry.hold_upload``):
-    a browser session keeps it in its state, the CLI for the life of the command.
+    a browser session keeps it in its state, the CLI for the life of the command. The files are parsed and the
+    model run in a limited child, one of a bounded pool (``on_wait`` hears once if the pool is full); ``session``'s
+    uploads together are held within its share of the server's upload memory.
     """
     from ecocompress.core.limits import Limits, call_with_limits, check_memory
 
@@ -480,11 +541,11 @@ def load_upload(
     # parsed and checked in a limited child: the server never expands a file or imports onnx for an upload
     spec = call_with_limits(parse_upload, model_bytes, model_filename, data_bytes, data_filename, label_column,
                             train_bytes, train_filename, limits=Limits.for_checks(),
-                            what=f"Checking {_display_name(model_filename)!r}")
+                            what=f"Checking {_display_name(model_filename)!r}", on_wait=on_wait)
     if register:
         from ecocompress.models.registry import hold_upload
 
-        spec = hold_upload(spec)
+        spec = hold_upload(spec, session=session)
     return spec
 
 
@@ -513,6 +574,8 @@ def parse_upload(
         x_train, y_train, x_test, y_test = x[order[:cut]], y[order[:cut]], x[order[cut:]], y[order[cut:]]
         note = (f"your data ({eval_name}): {len(y_test):,} examples ({HELD_OUT_SHARE:.0%}) held out for every accuracy "
                 f"figure, {len(y_train):,} used for calibration and students")
+    arrays = (x_train, y_train, x_test, y_test)
+    _check_expansion(sum(a.nbytes for a in arrays), len(data_bytes) + len(train_bytes or b""), eval_name)
     warnings = []
     if len(y_train) < SMALL_DATA:
         warnings.append(
@@ -551,7 +614,8 @@ def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxC
 
 
 def _probe_scores(model_bytes: bytes, input_name: str, output_index: int, x: np.ndarray) -> tuple[int, ...] | str:
-    """Run the uploaded model once, on one thread; only the shape of its scores comes back (or the error's kind).
+    """Run the uploaded model once, on one thread; only the shape of its scores comes back, or "non-finite" (NaN or
+    infinite scores), or the error's kind.
 
     Runs in a child process under ``core.limits`` (see ``_check_runs``): nothing the model computed,
     and none of onnxruntime's text about it, leaves that process.
@@ -566,6 +630,8 @@ def _probe_scores(model_bytes: bytes, input_name: str, output_index: int, x: np.
     except Exception as exc:  # onnxruntime's text can carry what the model computed: only the kind goes back
         text = str(exc).lower()
         return "memory" if "alloc" in text or "memory" in text else type(exc).__name__
+    if not np.all(np.isfinite(out)):
+        return "non-finite"
     return tuple(getattr(out, "shape", ()))
 
 
@@ -577,8 +643,11 @@ def _check_runs(model_bytes: bytes, info: OnnxClassifier, x: np.ndarray, name: s
     found = call_with_limits(_probe_scores, model_bytes, info.input_name, info.output_index, x,
                              limits=limits, what=f"Checking {name!r}")
     if found == "memory":
-        raise UploadError(f"{name!r} asked for more than {limits.memory_mb:g} MB of memory on two examples and was stopped "
-                          "(ECOCOMPRESS_CHECK_MEMORY_MB); a model that needs that much is refused.")
+        raise UploadError(f"{name!r} asked for more than {limits.memory_text()} on two examples and was stopped; a model "
+                          "that needs that much is refused.")
+    if found == "non-finite":
+        raise UploadError(f"{name!r} returned NaN or infinite class scores on your first examples; ecocompress measures "
+                          "classifiers whose scores are numbers: check the model and the data's scale.")
     if isinstance(found, str):
         raise UploadError(f"onnxruntime cannot run {name!r} on your data ({found}); check that the model "
                           "runs in onnxruntime on a few of your examples.")

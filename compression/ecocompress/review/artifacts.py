@@ -7,7 +7,6 @@ how it was made, what was measured on it (with units and method) and how to run 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -135,17 +134,15 @@ def _per_layer_lines(layers: list[dict[str, Any]], kept: list[dict[str, Any]]) -
 
 def export_artifacts(record: dict, out_dir: Path | str) -> list[Path]:
     """Copy the point's ONNX and storage files into ``out_dir`` and write its card (JSON and Markdown)."""
+    from ecocompress.core.files import copy_file, write_file
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = _stem(record)
-    written = [out / f"{stem}.onnx"]
-    shutil.copyfile(record["onnx_path"], written[0])
+    written = [copy_file(record["onnx_path"], out / f"{stem}.onnx")]  # never through a link planted in ``out``
     if record.get("storage_path") and Path(record["storage_path"]).is_file():
-        written.append(out / f"{stem}.ecz")
-        shutil.copyfile(record["storage_path"], written[-1])
+        written.append(copy_file(record["storage_path"], out / f"{stem}.ecz"))
     card = model_card(record)
-    written.append(out / f"{stem}.card.json")
-    written[-1].write_text(json.dumps(card, indent=2) + "\n")
-    written.append(out / f"{stem}.card.md")
-    written[-1].write_text(card_markdown(card))
+    written.append(write_file(out / f"{stem}.card.json", json.dumps(card, indent=2) + "\n"))
+    written.append(write_file(out / f"{stem}.card.md", card_markdown(card)))
     return written

@@ -8,7 +8,6 @@ fetch anything while it is printed.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
@@ -26,9 +25,11 @@ class PdfUnavailable(EcoCompressError):
 
 def chromium() -> str | None:
     """The browser binary used for printing, or None."""
-    named = os.environ.get("ECOCOMPRESS_CHROMIUM")
-    if named:
-        return named if Path(named).is_file() else None
+    from ecocompress.core.settings import settings
+
+    named = settings().chromium
+    if named is not None:
+        return str(named) if named.is_file() else None
     return next((found for name in CANDIDATES if (found := shutil.which(name))), None)
 
 

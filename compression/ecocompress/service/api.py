@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 import hashlib
-import shutil
 import statistics
 import tempfile
 import uuid
@@ -184,10 +183,19 @@ def lookup(
     spec = resolve(model)
     settings = settings or MeasureSettings()
     store = store or ResultsStore()
-    row = store.get(*cache_key(spec, point, settings))
-    if row is None or not Path(row["onnx_path"]).is_file():
+    record = _record(store.get(*cache_key(spec, point, settings)))
+    if record is None or not Path(record.onnx_path).is_file():
         return None
-    return Measurement.from_dict({**row, "cached": True}).in_region(settings.country)
+    return replace(record, cached=True).in_region(settings.country)
+
+
+def _record(row: dict[str, Any] | None) -> Measurement | None:
+    """A stored row as a ``Measurement``; None when it is missing or does not hold one (a damaged row is
+    measured again, and the rows that decode are still served)."""
+    try:
+        return None if row is None else Measurement.from_dict(row)
+    except (TypeError, ValueError, KeyError):
+        return None
 
 
 def measure_point(
@@ -200,27 +208,33 @@ def measure_point(
     out_dir: Path | None = None,
     progress: Progress = no_progress,
     session: str | None = None,
+    wait_for_room: bool = False,
 ) -> Measurement:
     """Measure ``point`` on ``model`` (or serve it from the store) and return the record.
 
     New work goes through the process-wide compute queue: one job at a time, identical requests
-    from several sessions computed once. The uncompressed baseline is measured first (or served
-    from the store) so every point carries its deltas. With ``out_dir`` the artifact is also copied there.
+    from several sessions computed once, ``session``'s jobs within its share (``wait_for_room``: wait for one of
+    them to end instead of refusing, for background sweeps and searches). The uncompressed baseline is measured
+    first (or served from the store) so every point carries its deltas. With ``out_dir`` the artifact is also
+    copied there.
     """
     spec, settings, store = _prepare(model, point, settings, store)
     result = None if fresh else lookup(spec, point, settings, store=store)
     if result is None:
         from ecocompress.service.compute_queue import compute_queue
 
+        session = session or f"call-{uuid.uuid4().hex[:12]}"
         result = compute_queue().run(
             _job_key(spec, point, settings, store, fresh), f"{point.label()} on {spec.name}",
-            _job(spec, point, settings, store, fresh), session=session or f"call-{uuid.uuid4().hex[:12]}",
-            progress=progress,
+            _job(spec, point, settings, store, fresh, owner=session), session=session, progress=progress,
+            wait_for_room=wait_for_room,
         )
     if out_dir is not None:
+        from ecocompress.core.files import copy_file
+
         target = Path(out_dir) / f"{spec.name}-{slug(point.label())}.onnx"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.onnx_path, target)
+        copy_file(result.onnx_path, target)  # a link planted at the target is replaced, never followed
         result = Measurement.from_dict({**result.to_dict(), "onnx_path": str(target)})
     progress("done", 1.0)
     return result
@@ -243,7 +257,7 @@ def request_point(
         return found
     return compute_queue().submit(
         _job_key(spec, point, settings, store, False), f"{point.label()} on {spec.name}",
-        _job(spec, point, settings, store, False, first_answer=first_answer), session=session,
+        _job(spec, point, settings, store, False, first_answer=first_answer, owner=session), session=session,
     )
 
 
@@ -300,8 +314,13 @@ FIRST_ANSWER_SHARE = 0.2  # of a first-answer job's progress bar: the quick vers
 
 
 def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool,
-         *, first_answer: bool = False):
-    """The queued work for one point: recorded as a job, so a failure or a kill leaves its reason."""
+         *, first_answer: bool = False, owner: str = "cli"):
+    """The queued work for one point: recorded as a job of ``owner``, so a failure or a kill leaves its reason.
+
+    A failure that is not one of ecocompress's own sentences reaches the user as ``failure_sentence`` (its kind,
+    never a library's text, which can quote an uploaded model's node names).
+    """
+    from ecocompress.core.errors import EcoCompressError, JobFailed, failure_sentence
     from ecocompress.service.compute_queue import JobCancelled
 
     def work(progress: Progress) -> Measurement:
@@ -311,23 +330,26 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
         again = None if fresh else lookup(spec, point, settings, store=store)  # measured while we waited
         if again is not None:
             return again
-        job_id = store.start_job(spec.name, point.label())
+        job_id = store.start_job(spec.name, point.label(), owner=owner)
         try:
             if first_answer:
                 quick_point, quick_settings = quick_version(spec, point, settings)
                 if (quick_point, quick_settings) != (point, settings) and lookup(spec, quick_point, quick_settings, store=store) is None:
-                    _compute(spec, quick_point, quick_settings, store,
+                    _compute(spec, quick_point, quick_settings, store, owner,
                              lambda step, f: progress(f"first answer (before fine-tuning): {step}", FIRST_ANSWER_SHARE * f))
                 progress = _scaled(progress, FIRST_ANSWER_SHARE)
-            result = _compute(spec, point, settings, store, progress)
+            result = _compute(spec, point, settings, store, owner, progress)
         except JobCancelled:
             store.finish_job(job_id, "cancelled", "cancelled: nobody waited for it any more; nothing was stored")
             store.recover_interrupted()  # the killed worker's own rows (a baseline it was measuring)
             raise
         except BaseException as exc:
-            store.finish_job(job_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
+            sentence = failure_sentence(exc)
+            store.finish_job(job_id, "failed", sentence[:500])
             store.recover_interrupted()
-            raise
+            if isinstance(exc, (EcoCompressError, KeyboardInterrupt, SystemExit)):
+                raise
+            raise JobFailed(f"The job for {point.label()} on {spec.name} failed: {sentence}") from None
         store.finish_job(job_id, "done")
         return result
 
@@ -353,7 +375,8 @@ def _scaled(progress: Progress, start: float) -> Progress:
 
 
 def _compute(
-    spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, progress: Progress
+    spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, owner: str,
+    progress: Progress,
 ) -> Measurement:
     """Build and measure one point (the baseline first, if needed) and store it, in the limited worker process."""
     from ecocompress.core.limits import inside_worker
@@ -361,15 +384,15 @@ def _compute(
     if spec.runs_in_worker and not inside_worker():
         from ecocompress.service.compute_queue import run_in_worker
 
-        return run_in_worker(_compute, spec, point, settings, store, what=f"The job for {point.label()} on {spec.name}",
-                             progress=progress)
+        return run_in_worker(_compute, spec, point, settings, store, owner,
+                             what=f"The job for {point.label()} on {spec.name}", progress=progress)
     from ecocompress.measure.energy import warm_up_codecarbon
 
     baseline = None
     if not point.is_baseline:
         progress("measuring the uncompressed baseline (once per model)", 0.02)
         baseline = _baseline_in_series(spec, settings, store) or _job(
-            spec, CompressionPoint(), settings, store, False)(progress)
+            spec, CompressionPoint(), settings, store, False, owner=owner)(progress)
     warm_up_codecarbon(settings.country)
     artifact = spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress)
     result, paired = _measure_artifact(spec, point, artifact, settings, baseline, progress)
@@ -434,15 +457,15 @@ def measured_points(
     settings = settings or MeasureSettings()
     series = settings.series(spec.measure_batch(settings))
     store = store or ResultsStore()
-    latest: dict[tuple, dict] = {}
-    for record in store.results(spec.name, code_version=code_version()):
-        if record.get("series") != series:
+    latest: dict[tuple, Measurement] = {}
+    for record in map(_record, store.results(spec.name, code_version=code_version())):
+        if record is None or record.series != series:
             continue
-        if not record.get("fine_tuned", True):
+        if not record.fine_tuned:
             continue  # a quick first answer is shown beside its setting while it trains, never as a point of its own
-        key = tuple(record[k] for k in ("sparsity", "bits", "student_width", "structured", "rank_ratio"))
+        key = (record.sparsity, record.bits, record.student_width, record.structured, record.rank_ratio)
         latest[key] = record  # results are oldest first: the last one wins
-    return [Measurement.from_dict(r).in_region(settings.country) for r in latest.values()]
+    return [r.in_region(settings.country) for r in latest.values()]
 
 
 def compress(

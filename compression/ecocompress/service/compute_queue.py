@@ -2,36 +2,41 @@
 
 Energy is read for the whole machine, so two measurements at the same time would each count the
 other's load; training jobs would also fight over two cores. Every compute job (build, fine-tune,
-export, measure) therefore goes through this queue, served by one thread in submission order, which
-hands the heavy part to one long-lived limited child process (``run_in_worker``, ``core.limits``):
-a job over its memory, CPU or time limit fails with a sentence and the server is untouched.
-A request identical to one already queued or running (same content key) joins it: it is
-computed once and every waiting session gets the result. A session sees its place in the line and
-can cancel; a job nobody waits for any more is dropped (or, if running, its worker is killed within
-``POLL_S``, and nothing half-measured is stored). Caps per session and in total turn overload into a
-sentence ("busy, try again in N s"), never a hang.
+export, measure) therefore goes through this queue, served by one thread, which hands the heavy part
+to one long-lived limited child process (``run_in_worker``, ``core.limits``): a job over its memory,
+CPU or time limit fails with a sentence and the server is untouched.
+
+The line is shared fairly: every job belongs to the session that first asked for it (a browser
+session, whatever page or background sweep or search asked, or the CLI), and the next job to run is
+the oldest job of the session served least recently (round-robin), so one session's sweep, search
+and Explore point never keep another session's single point waiting behind all three. A request
+identical to one already queued or running (same content key) joins it: it is computed once and
+every waiting session gets the result. A session sees its place in the line and can cancel; a job
+nobody waits for any more is dropped (or, if running, its worker is killed within ``POLL_S``, and
+nothing half-measured is stored). Caps per session (queued and running) and in total turn overload
+into a sentence ("busy, try again in N s"), never a hang.
 """
 
 from __future__ import annotations
 
 import collections
 import itertools
-import os
 import statistics
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.errors import EcoCompressError, ServerBusyError  # noqa: F401 (re-exported)
 from ecocompress.core.limits import Limits, MemoryCeilingError, Worker, check_memory, rss_mb  # noqa: F401 (re-exported)
 from ecocompress.core.limits import memory_ceiling_mb as memory_ceiling_mb_setting
+from ecocompress.core.settings import Settings, settings
 
 Progress = Callable[[str, float], None]
 Work = Callable[[Progress], Any]
 
-MAX_PER_SESSION = 3
-MAX_TOTAL = 60
+MAX_PER_SESSION = Settings.max_jobs_per_session
+MAX_TOTAL = Settings.max_queued_jobs
 DEFAULT_JOB_SECONDS = 20.0
 
 _CURRENT = threading.local()  # the job the calling queue thread is running, for ``raise_if_cancelled``
@@ -42,10 +47,6 @@ def raise_if_cancelled() -> None:
     job = getattr(_CURRENT, "job", None)
     if job is not None and job._cancel.is_set():
         raise JobCancelled(f"The measurement of {job.label} was cancelled; nothing was stored.")
-
-
-class ServerBusyError(EcoCompressError):
-    """Too much is queued: say so, with an estimate of when to try again."""
 
 
 class JobCancelled(EcoCompressError):
@@ -59,6 +60,7 @@ class Job:
     label: str
     work: Work
     subscribers: set[str]
+    owner: str = ""  # the session that asked first: its turn in the round-robin
     state: str = "queued"  # queued, running, done, failed, cancelled
     step: str = "queued"
     fraction: float = 0.0
@@ -118,7 +120,8 @@ class Ticket:
 
 
 class ComputeQueue:
-    """FIFO of compute jobs, one worker thread, deduplicated by key, bounded per session and in total."""
+    """Compute jobs served round-robin by session, one worker thread, deduplicated by key, bounded per session
+    (queued and running) and in total."""
 
     def __init__(
         self, *, max_per_session: int = MAX_PER_SESSION, max_total: int = MAX_TOTAL, memory_ceiling_mb: float | None = None
@@ -130,6 +133,8 @@ class ComputeQueue:
         self._by_key: dict[str, Job] = {}
         self._running: Job | None = None
         self._ids = itertools.count(1)
+        self._turns = itertools.count(1)
+        self._served: dict[str, int] = {}  # session -> the turn its last job started (round-robin)
         self._durations: collections.deque[float] = collections.deque(maxlen=50)
         # (job id, label, started, finished, state) on the monotonic clock, for benchmarks and diagnosis
         self.log: collections.deque[tuple[str, str, float, float, str]] = collections.deque(maxlen=10_000)
@@ -137,35 +142,45 @@ class ComputeQueue:
         self._worker.start()
 
     # ---- submitting ---------------------------------------------------------------------------------------------
-    def submit(self, key: str, label: str, work: Work, *, session: str) -> Ticket:
-        """Queue ``work`` (or join the identical job already queued or running) for ``session``."""
+    def submit(self, key: str, label: str, work: Work, *, session: str, wait_for_room: bool = False) -> Ticket:
+        """Queue ``work`` (or join the identical job already queued or running) for ``session``.
+
+        A session at its cap is refused with a sentence, or with ``wait_for_room`` (its own background sweep or
+        search) waits until one of its jobs ends: background work never fails for being busy, and never takes
+        more than the session's share.
+        """
         with self._lock:
-            job = self._by_key.get(key)
-            if job is not None and not job.finished:
-                job.subscribers.add(session)
-                return Ticket(self, job, session)
-            mine = sum(session in j.subscribers for j in self._queued)
+            while True:
+                job = self._by_key.get(key)
+                if job is not None and not job.finished:
+                    job.subscribers.add(session)
+                    return Ticket(self, job, session)
+                mine = self.jobs_of(session)
+                if mine < self.max_per_session or not wait_for_room:
+                    break
+                self._lock.wait(1.0)
             if mine >= self.max_per_session:
                 raise ServerBusyError(
-                    f"You already have {mine} measurements waiting (the limit is {self.max_per_session}); "
-                    "wait for one to finish or cancel it, then try again."
+                    f"You already have {mine} measurements waiting or running (sweeps and searches count; the limit "
+                    f"is {self.max_per_session}); wait for one to finish or cancel it, then try again."
                 )
             if len(self._queued) >= self.max_total:
                 raise ServerBusyError(
                     f"The server is busy: {len(self._queued)} measurements are waiting; try again in about "
                     f"{self._estimate(len(self._queued)):.0f} s."
                 )
-            job = Job(f"job-{next(self._ids)}", key, label, work, {session})
+            job = Job(f"job-{next(self._ids)}", key, label, work, {session}, owner=session)
             self._queued.append(job)
             self._by_key[key] = job
             self._lock.notify_all()
             return Ticket(self, job, session)
 
-    def run(self, key: str, label: str, work: Work, *, session: str, progress: Progress | None = None) -> Any:
+    def run(self, key: str, label: str, work: Work, *, session: str, progress: Progress | None = None,
+            wait_for_room: bool = False) -> Any:
         """Submit and wait, forwarding progress; inline when called from the worker itself (nested work)."""
         if threading.current_thread() is self._worker:
             return work(progress or (lambda step, fraction: None))
-        ticket = self.submit(key, label, work, session=session)
+        ticket = self.submit(key, label, work, session=session, wait_for_room=wait_for_room)
         last = None
         while not ticket.wait(0.25):
             text = ticket.describe()
@@ -175,17 +190,35 @@ class ComputeQueue:
         return ticket.result()
 
     # ---- reading the line -------------------------------------------------------------------------------------
+    def jobs_of(self, session: str) -> int:
+        """Jobs ``session`` waits for, queued or running (call with the lock held)."""
+        running = self._running is not None and session in self._running.subscribers
+        return sum(session in j.subscribers for j in self._queued) + running
+
+    def _order(self) -> list[Job]:
+        """The queued jobs in the order they will start if nothing else arrives: each round takes the oldest job
+        of every session, sessions served least recently first."""
+        served = dict(self._served)
+        waiting = list(self._queued)
+        order = []
+        while waiting:
+            job = min(waiting, key=lambda j: served.get(j.owner, 0))  # min keeps the oldest among equals
+            waiting.remove(job)
+            order.append(job)
+            served[job.owner] = max(served.values(), default=0) + 1
+        return order
+
     def position(self, job: Job) -> int:
+        """0 while running or finished; 1 for the next to start, and so on."""
         with self._lock:
-            try:
-                return self._queued.index(job) + 1
-            except ValueError:
-                return 0
+            order = self._order()
+            return order.index(job) + 1 if job in order else 0
 
     def jobs_ahead(self, job: Job) -> int:
-        """Jobs that will run before ``job``: the one running and those queued in front of it."""
+        """Jobs that will run before ``job``: the one running and those that start before it."""
         with self._lock:
-            before = self._queued.index(job) if job in self._queued else 0
+            order = self._order()
+            before = order.index(job) if job in order else 0
             return before + (1 if self._running is not None else 0)
 
     def _estimate(self, jobs_ahead: int) -> float:
@@ -197,12 +230,12 @@ class ComputeQueue:
 
     def estimate_wait(self, job: Job) -> float:
         with self._lock:
-            ahead = self._queued.index(job) if job in self._queued else 0
-            return self._estimate(ahead)
+            order = self._order()
+            return self._estimate(order.index(job) if job in order else 0)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
-            return {"running": self._running.label if self._running else None, "queued": [j.label for j in self._queued]}
+            return {"running": self._running.label if self._running else None, "queued": [j.label for j in self._order()]}
 
     # ---- cancelling ---------------------------------------------------------------------------------------------
     def cancel(self, job: Job, session: str) -> None:
@@ -223,13 +256,16 @@ class ComputeQueue:
         if self._by_key.get(job.key) is job:
             del self._by_key[job.key]
         job._done.set()
+        self._lock.notify_all()  # a session waiting for room (``wait_for_room``) may go on
 
     def _serve(self) -> None:
         while True:
             with self._lock:
                 while not self._queued:
                     self._lock.wait()
-                job = self._queued.popleft()
+                job = self._order()[0]
+                self._queued.remove(job)
+                self._served[job.owner] = next(self._turns)
                 job.state, job.started_at, self._running = "running", time.monotonic(), job
 
             def progress(step: str, fraction: float, job: Job = job) -> None:
@@ -286,8 +322,8 @@ def compute_queue() -> ComputeQueue:
     with _QUEUE_LOCK:
         if _QUEUE is None:
             _QUEUE = ComputeQueue(
-                max_per_session=int(os.environ.get("ECOCOMPRESS_MAX_JOBS_PER_SESSION", MAX_PER_SESSION)),
-                max_total=int(os.environ.get("ECOCOMPRESS_MAX_QUEUED_JOBS", MAX_TOTAL)),
+                max_per_session=settings().max_jobs_per_session,
+                max_total=settings().max_queued_jobs,
                 memory_ceiling_mb=memory_ceiling_mb_setting(),
             )
         return _QUEUE

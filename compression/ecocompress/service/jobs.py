@@ -1,8 +1,13 @@
-"""Background sweeps: run in a server thread, independent of any browser tab.
+"""Background sweeps and searches: run in a server thread, independent of any browser tab.
 
 A sweep started from the dashboard keeps going if the tab is closed; every point is stored
-the moment it is measured, and a reopened tab can follow the job again by its id. Stopping
+the moment it is measured, and the session that started it can follow it again by its id. Stopping
 takes effect between points (a half-measured point is discarded, never stored).
+
+Every job belongs to the session that started it (``owner``): only that session lists, follows or
+stops it (``get_job``, ``list_jobs``), and its points count toward that session's share of the compute
+queue. The starter points Home measures on a fresh server belong to the server (``SERVER``): every
+session may watch them, none may stop them.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from ecocompress.core.errors import failure_sentence
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.core.records import MeasureSettings, Measurement
 from ecocompress.service.search import Recommendation, SearchResult, run_search
@@ -21,6 +27,7 @@ from ecocompress.service.sweep import run_sweep
 _JOBS: dict[str, "SweepJob | SearchJob"] = {}
 _LOCK = threading.Lock()
 _IDS = itertools.count(1)
+SERVER = "server"  # the owner of jobs the server starts by itself (Home's starter points)
 
 
 @dataclass
@@ -31,6 +38,7 @@ class SweepJob:
     model: str
     points: list[CompressionPoint]
     settings: MeasureSettings
+    owner: str
     done: list[Measurement] = field(default_factory=list)
     step: str = "queued"
     state: str = "running"  # running, stopping, stopped, finished, failed
@@ -59,12 +67,13 @@ class SweepJob:
 
         try:
             for result in run_sweep(
-                self.model, self.points, self.settings, progress=progress, should_stop=self._stop.is_set
+                self.model, self.points, self.settings, progress=progress, should_stop=self._stop.is_set,
+                session=self.owner,
             ):
                 self.done.append(result)
             self.state = "stopped" if self._stop.is_set() and len(self.done) < self.total else "finished"
         except Exception as exc:  # reported on the page as one sentence; completed points stay stored
-            self.state, self.error = "failed", str(exc) or type(exc).__name__
+            self.state, self.error = "failed", failure_sentence(exc)
         finally:
             self.finished_at = time.time()
             self.step = {"finished": "all points measured", "stopped": "stopped by the user"}.get(self.state, self.step)
@@ -80,6 +89,7 @@ class SearchJob:
     max_drop_points: float
     objective: str
     settings: MeasureSettings
+    owner: str
     done: int = 0
     last: str = ""
     state: str = "running"  # running, stopping, stopped, finished, failed
@@ -109,28 +119,31 @@ class SearchJob:
         try:
             self.result = run_search(
                 self.model, max_drop_points=self.max_drop_points, trials=self.trials, objective=self.objective,
-                settings=self.settings, progress=progress, should_stop=self._stop.is_set,
+                settings=self.settings, progress=progress, should_stop=self._stop.is_set, session=self.owner,
             )
             self.state = "stopped" if self._stop.is_set() and self.done < self.trials else "finished"
         except Exception as exc:  # one sentence on the page; completed trials stay stored
-            self.state, self.error = "failed", str(exc) or type(exc).__name__
+            self.state, self.error = "failed", failure_sentence(exc)
 
 
-def start_search(model: str, trials: int, max_drop_points: float, objective: str, settings: MeasureSettings) -> SearchJob:
-    """Start an accuracy-budget search in a background thread (it resumes the model's study)."""
-    job = SearchJob(f"search-{next(_IDS)}", model, trials, max_drop_points, objective, settings)
+def _start(job: SweepJob | SearchJob) -> None:
     with _LOCK:
         _JOBS[job.id] = job
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
+
+
+def start_search(model: str, trials: int, max_drop_points: float, objective: str, settings: MeasureSettings, *,
+                 session: str) -> SearchJob:
+    """Start an accuracy-budget search for ``session`` in a background thread (it resumes the model's study)."""
+    job = SearchJob(f"search-{next(_IDS)}", model, trials, max_drop_points, objective, settings, owner=session)
+    _start(job)
     return job
 
 
-def start_sweep(model: str, points: Sequence[CompressionPoint], settings: MeasureSettings) -> SweepJob:
-    """Start measuring ``points`` in a background thread and return the job to follow."""
-    job = SweepJob(id=f"sweep-{next(_IDS)}", model=model, points=list(points), settings=settings)
-    with _LOCK:
-        _JOBS[job.id] = job
-    threading.Thread(target=job._run, name=job.id, daemon=True).start()
+def start_sweep(model: str, points: Sequence[CompressionPoint], settings: MeasureSettings, *, session: str) -> SweepJob:
+    """Start measuring ``points`` for ``session`` in a background thread and return the job to follow."""
+    job = SweepJob(id=f"sweep-{next(_IDS)}", model=model, points=list(points), settings=settings, owner=session)
+    _start(job)
     return job
 
 
@@ -154,19 +167,28 @@ def ensure_starters(model: str, settings: MeasureSettings) -> SweepJob | None:
         running = _STARTERS.get(key)
         if running is not None and running.active:
             return running
-        job = SweepJob(id=f"starters-{next(_IDS)}", model=model, points=missing, settings=settings)
+        job = SweepJob(id=f"starters-{next(_IDS)}", model=model, points=missing, settings=settings, owner=SERVER)
         _JOBS[job.id] = job
         _STARTERS[key] = job
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
     return job
 
 
-def get_job(job_id: str | None) -> SweepJob | SearchJob | None:
+def get_job(job_id: str | None, session: str) -> SweepJob | SearchJob | None:
+    """``session``'s job by id (None for another session's: it cannot be seen, followed or stopped)."""
     with _LOCK:
-        return _JOBS.get(job_id) if job_id else None
+        job = _JOBS.get(job_id) if job_id else None
+    return job if job is not None and job.owner == session else None
 
 
-def list_jobs() -> list[SweepJob]:
-    """Sweep jobs, newest first."""
+def list_jobs(session: str) -> list[SweepJob]:
+    """``session``'s sweep jobs, newest first."""
     with _LOCK:
-        return sorted((j for j in _JOBS.values() if isinstance(j, SweepJob)), key=lambda j: j.started_at, reverse=True)
+        mine = [j for j in _JOBS.values() if isinstance(j, SweepJob) and j.owner == session]
+    return sorted(mine, key=lambda j: j.started_at, reverse=True)
+
+
+def others_running(session: str) -> int:
+    """How many sweeps and searches of other sessions are running (a count only: never what they are)."""
+    with _LOCK:
+        return sum(j.active and j.owner not in (session, SERVER) for j in _JOBS.values())

@@ -108,7 +108,7 @@ def layer_view(
     view = compute_queue().run(
         f"layers|{spec.content_hash}|{sparsity}|{bits}|{settings.series(batch)}", f"per-layer view of {spec.name}",
         lambda report: _compute(spec, Path(baseline.onnx_path), sparsity, bits, settings, report),
-        session=session or "layers", progress=progress,
+        session=session or "cli", progress=progress,
     )
     path = _cache_path(spec, sparsity, bits, settings, batch)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +211,7 @@ def allocate_point(
         f"allocation|{spec.content_hash}|{objective}|{max_accuracy_drop:g}|{seed}",
         f"choosing per-layer settings for {spec.name}",
         lambda report: _allocate(spec, objective, float(max_accuracy_drop), seed, progress=report),
-        session=session or "layers", progress=progress,
+        session=session or "cli", progress=progress,
     )
     path = _allocation_path(spec, objective, max_accuracy_drop, seed)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -117,26 +117,54 @@ def per_layer_objective(objective: str) -> str:
     return "size" if objective == "size" else "energy"
 
 
+MAX_LIMIT_FAILURES = 3  # trials in a row over the job limits: the search stops instead of trying forever
+
+
+class LimitFailures:
+    """Counts trials in a row that went over the job limits; at ``MAX_LIMIT_FAILURES`` the study is stopped."""
+
+    def __init__(self) -> None:
+        self.in_a_row = 0
+        self.last: str | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.in_a_row >= MAX_LIMIT_FAILURES
+
+    def sentence(self) -> str:
+        return (f"The search stopped: {self.in_a_row} trials in a row went over the job limits (the last: {self.last}). "
+                "Completed trials are kept; try a smaller model or ask the operator about ECOCOMPRESS_JOB_*.")
+
+
 def _objective(model: str, objective: str, settings: MeasureSettings, space: dict[str, list[Any]],
-               max_drop_points: float = 1.0):
+               max_drop_points: float = 1.0, *, session: str = "cli", failures: LimitFailures | None = None):
     import optuna
 
+    from ecocompress.core.limits import LimitExceeded
     from ecocompress.service.api import measure_point
     from ecocompress.service.layers import allocate_point
 
     column = OBJECTIVES[objective].column
+    failures = failures or LimitFailures()
 
     def run(trial: optuna.Trial) -> tuple[float, float]:
         params = {name: trial.suggest_categorical(name, choices) for name, choices in space.items()}
         try:
             if params.get("per_layer"):  # the per-layer point chosen for this objective within the budget
-                point, _ = allocate_point(model, objective=per_layer_objective(objective), max_accuracy_drop=max_drop_points)
+                point, _ = allocate_point(model, objective=per_layer_objective(objective), max_accuracy_drop=max_drop_points,
+                                          session=session)
             else:
                 point = point_from_params(params)
-            result = measure_point(model, point, settings)
+            result = measure_point(model, point, settings, session=session, wait_for_room=True)
         except InvalidParameterError as exc:  # e.g. structured pruning of an uploaded file: not a failure
             trial.set_user_attr("skipped", str(exc))
             raise optuna.TrialPruned(str(exc)) from None
+        except LimitExceeded as exc:  # failed (Optuna catches it); a run of them stops the study
+            failures.in_a_row, failures.last = failures.in_a_row + 1, str(exc)
+            if failures.stopped:
+                trial.study.stop()
+            raise
+        failures.in_a_row = 0
         record = result.to_dict()
         trial.set_user_attr("label", result.label)
         trial.set_user_attr("pid", os.getpid())  # which worker process ran it
@@ -214,6 +242,7 @@ def run_search(
     progress: Callable[[int, int, str], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     per_layer: bool = False,
+    session: str = "cli",
 ) -> SearchResult:
     """Run ``trials`` more trials of the study (resuming it if it exists) and recommend a point.
 
@@ -274,14 +303,19 @@ def run_search(
     ]
     for process in helpers:
         process.start()
+    failures = LimitFailures()
     try:
-        study.optimize(_objective(model, objective, settings, space, max_drop_points), n_trials=shares[0], callbacks=[report],
-                       catch=(EcoCompressError,))
+        study.optimize(_objective(model, objective, settings, space, max_drop_points, session=session, failures=failures),
+                       n_trials=shares[0], callbacks=[report], catch=(EcoCompressError,))
         for process in helpers:
             process.join()
     finally:
         for process in helpers:
             if process.is_alive():
                 process.terminate()
+    if failures.stopped:
+        from ecocompress.core.limits import LimitExceeded
+
+        raise LimitExceeded(failures.sentence())
     results = completed(study)
     return SearchResult(name, results, pareto_trials(results), recommend_trial(results, max_drop_points, objective), _finished(study))

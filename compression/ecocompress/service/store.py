@@ -4,12 +4,17 @@ WAL mode lets readers go on while one process writes; every write is one short t
 so a process killed mid-write leaves earlier rows untouched (SQLite rolls the open
 transaction back on the next open). A fresh connection per call keeps it thread-safe for
 Streamlit, where every session runs in its own thread.
+
+A file that is not a database, or a damaged one, is one sentence (``StoreError``) and is never
+rewritten; a row whose JSON cannot be decoded is skipped (``skipped_rows`` counts them) and every
+row that decodes is still served.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from datetime import datetime, timezone
@@ -41,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     reason TEXT,
     pid INTEGER NOT NULL,
     started_at TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    owner TEXT                      -- the session that asked for it (a browser session, "cli", ...)
 );
 """
 INTERRUPTED = "interrupted: the process measuring it stopped (killed or restarted) before it finished; nothing was stored"
@@ -52,17 +58,21 @@ class ResultsStore:
     """Measured points keyed by (model hash, point, measurement settings, code version)."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else db_path()
+        self.path = Path(os.path.abspath(path)) if path is not None else db_path()  # children run elsewhere
+        self.skipped_rows = 0  # rows whose JSON could not be decoded, skipped by the last read
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
-        except (OSError, sqlite3.DatabaseError) as exc:
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+                if "owner" not in columns:  # a store made before jobs had owners
+                    conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+        except OSError as exc:
             raise StoreError(
-                f"Cannot open the results database at {self.path} ({exc}); "
+                f"Cannot open the results database at {self.path} ({exc.strerror or exc}); "
                 "set ECOCOMPRESS_DB to a writable file path."
-            ) from exc
+            ) from None
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -78,8 +88,23 @@ class ResultsStore:
         except sqlite3.OperationalError as exc:
             raise StoreError(f"Cannot write the results database at {self.path} ({exc}); free disk space or set "
                              "ECOCOMPRESS_DB to a writable file path. Results stored before are intact.") from exc
+        except sqlite3.DatabaseError as exc:  # not a database, or a damaged one: never rewritten here
+            raise StoreError(f"The results database at {self.path} is damaged or not a database ({exc}); it was left "
+                             "as it is: move it aside (or set ECOCOMPRESS_DB to another file) and measure again.") from None
         finally:
             conn.close()
+
+    def _decoded(self, text: Any) -> dict[str, Any] | None:
+        """A row's JSON object, or None (counted in ``skipped_rows``) when it does not decode to one."""
+        try:
+            value = json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            value = None
+        if not isinstance(value, dict):
+            self.skipped_rows += 1
+            logging.getLogger("ecocompress").warning("skipped an undecodable row of the results database %s", self.path)
+            return None
+        return value
 
     def _column(self, column: str, key: tuple[str, str, str, str]) -> dict[str, Any] | None:
         with self._connect() as conn:
@@ -87,7 +112,7 @@ class ResultsStore:
                 f"SELECT {column} FROM points WHERE model_hash=? AND point_key=? AND settings_key=? AND code_version=?",
                 key,
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._decoded(row[0]) if row else None
 
     def get(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
         """The stored result for this exact key, or None."""
@@ -136,7 +161,8 @@ class ResultsStore:
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._connect() as conn:
             rows = conn.execute(f"SELECT result_json FROM points{where} ORDER BY id", args).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        self.skipped_rows = 0
+        return [d for d in (self._decoded(r[0]) for r in rows) if d is not None]
 
     def provenance(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
         """Where the stored result for this key came from (library versions, method, windows)."""
@@ -150,15 +176,15 @@ class ResultsStore:
                 "ORDER BY id DESC LIMIT 1",
                 (model_hash, point_key, code_version),
             ).fetchone()
-        return json.loads(row[0]) if row else None
+        return self._decoded(row[0]) if row else None
 
     # ---- job records: a failed or interrupted job leaves its reason, never a half-written point ----------------
-    def start_job(self, model: str, label: str) -> int:
+    def start_job(self, model: str, label: str, *, owner: str | None = None) -> int:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._connect() as conn:
             cursor = conn.execute(
-                "INSERT INTO jobs (model, label, state, pid, started_at) VALUES (?, ?, 'running', ?, ?)",
-                (model, label, os.getpid(), now),
+                "INSERT INTO jobs (model, label, state, pid, started_at, owner) VALUES (?, ?, 'running', ?, ?, ?)",
+                (model, label, os.getpid(), now, owner),
             )
             return int(cursor.lastrowid)
 
@@ -178,11 +204,13 @@ class ResultsStore:
             )
         return len(dead)
 
-    def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
+    def jobs(self, state: str | None = None, *, owner: str | None = None) -> list[dict[str, Any]]:
+        """Job records, oldest first: all, or those in ``state`` / of ``owner``."""
+        clauses = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
+        where = (" WHERE " + " AND ".join(f"{c}=?" for c, _ in clauses)) if clauses else ""
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
-            query = "SELECT * FROM jobs" + (" WHERE state=?" if state else "") + " ORDER BY id"
-            return [dict(r) for r in conn.execute(query, (state,) if state else ())]
+            return [dict(r) for r in conn.execute(f"SELECT * FROM jobs{where} ORDER BY id", [v for _, v in clauses])]
 
     def count(self) -> int:
         with self._connect() as conn:

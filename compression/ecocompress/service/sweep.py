@@ -66,8 +66,10 @@ def run_sweep(
     store: ResultsStore | None = None,
     progress: Callable[[int, int, CompressionPoint, str], None] | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    session: str = "cli",
 ) -> Iterator[Measurement]:
-    """Measure ``points`` in order, yielding each result as soon as it is stored.
+    """Measure ``points`` in order for ``session`` (its share of the compute queue), yielding each result as soon
+    as it is stored.
 
     Stopping between points (``should_stop``) keeps every completed point: each is stored
     the moment it is measured.
@@ -77,7 +79,7 @@ def run_sweep(
         if should_stop():
             return
         step = (lambda s, _f, i=index, p=point: progress(i, len(points), p, s)) if progress else (lambda s, f: None)
-        yield measure_point(model, point, settings, store=store, progress=step)
+        yield measure_point(model, point, settings, store=store, progress=step, session=session, wait_for_room=True)
 
 
 def pareto_table(results: Sequence[Measurement], cost: str) -> pd.DataFrame:
