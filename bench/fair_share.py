@@ -10,9 +10,10 @@ store whose baseline is measured first (outside the timing), with real build-and
 - contended: session A starts a sweep of three new points and a search of three trials and asks Explore for
   a point; then B asks for a new point of the same kind as before.
 
-It prints B's time to result alone and contended, their ratio, and how many of A's jobs started before
-B's (the compute queue's log). Round-robin between sessions should give 1 (the job already running), and
-a ratio near 2 (that job's length plus B's own).
+It prints B's time to result alone and contended, their ratio, and how many of A's jobs finished between
+B's request and B's answer (the compute queue's log). Round-robin between sessions gives 1: the job already
+running when B asked; the ratio then depends on how long that job of A's takes (a fine-tune runs longer than
+B's quick point). First-in-first-out made B wait for every job A had queued before it.
 """
 
 from __future__ import annotations

@@ -267,6 +267,20 @@ def test_the_queue_takes_turns_between_sessions():
     assert started == ["a0", "b0", "a1", "a2"]
 
 
+def test_a_job_several_sessions_wait_for_takes_the_turn_of_the_most_patient():
+    from ecocompress.service.compute_queue import ComputeQueue
+
+    q = ComputeQueue()
+    release, blocker = _gate()
+    _running(q.submit("gate", "gate", blocker, session="x"))
+    a1, a2 = (q.submit(k, k, lambda p: 1, session="alice") for k in ("a1", "a2"))
+    b1 = q.submit("b1", "b1", lambda p: 1, session="bob")
+    assert [a1.position(), b1.position(), a2.position()] == [1, 2, 3]
+    q.submit("a2", "a2", lambda p: 1, session="carol")  # carol wants alice's second point too, and has had no turn
+    assert [a1.position(), a2.position(), b1.position()] == [1, 2, 3]
+    release.set()
+
+
 def test_running_work_counts_toward_a_sessions_cap():
     from ecocompress.service.compute_queue import ComputeQueue
 

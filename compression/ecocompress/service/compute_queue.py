@@ -6,10 +6,10 @@ export, measure) therefore goes through this queue, served by one thread, which 
 to one long-lived limited child process (``run_in_worker``, ``core.limits``): a job over its memory,
 CPU or time limit fails with a sentence and the server is untouched.
 
-The line is shared fairly: every job belongs to the session that first asked for it (a browser
-session, whatever page or background sweep or search asked, or the CLI), and the next job to run is
-the oldest job of the session served least recently (round-robin), so one session's sweep, search
-and Explore point never keep another session's single point waiting behind all three. A request
+The line is shared fairly: every job belongs to the sessions waiting for it (a browser session,
+whatever page or background sweep or search asked, or the CLI), and the next job to run is the oldest
+job wanted by the session served least recently (round-robin), so one session's sweep, search and
+Explore point never keep another session's single point waiting behind all three. A request
 identical to one already queued or running (same content key) joins it: it is computed once and
 every waiting session gets the result. A session sees its place in the line and can cancel; a job
 nobody waits for any more is dropped (or, if running, its worker is killed within ``POLL_S``, and
@@ -60,7 +60,6 @@ class Job:
     label: str
     work: Work
     subscribers: set[str]
-    owner: str = ""  # the session that asked first: its turn in the round-robin
     state: str = "queued"  # queued, running, done, failed, cancelled
     step: str = "queued"
     fraction: float = 0.0
@@ -134,7 +133,7 @@ class ComputeQueue:
         self._running: Job | None = None
         self._ids = itertools.count(1)
         self._turns = itertools.count(1)
-        self._served: dict[str, int] = {}  # session -> the turn its last job started (round-robin)
+        self._served: dict[str, int] = {}  # session -> the turn a job it waited for last started (round-robin)
         self._durations: collections.deque[float] = collections.deque(maxlen=50)
         # (job id, label, started, finished, state) on the monotonic clock, for benchmarks and diagnosis
         self.log: collections.deque[tuple[str, str, float, float, str]] = collections.deque(maxlen=10_000)
@@ -169,7 +168,7 @@ class ComputeQueue:
                     f"The server is busy: {len(self._queued)} measurements are waiting; try again in about "
                     f"{self._estimate(len(self._queued)):.0f} s."
                 )
-            job = Job(f"job-{next(self._ids)}", key, label, work, {session}, owner=session)
+            job = Job(f"job-{next(self._ids)}", key, label, work, {session})
             self._queued.append(job)
             self._by_key[key] = job
             self._lock.notify_all()
@@ -196,16 +195,16 @@ class ComputeQueue:
         return sum(session in j.subscribers for j in self._queued) + running
 
     def _order(self) -> list[Job]:
-        """The queued jobs in the order they will start if nothing else arrives: each round takes the oldest job
-        of every session, sessions served least recently first."""
+        """The queued jobs in the order they will start if nothing else arrives: next is always the oldest job
+        wanted by the session served least recently (a job several sessions wait for serves them all)."""
         served = dict(self._served)
         waiting = list(self._queued)
         order = []
         while waiting:
-            job = min(waiting, key=lambda j: served.get(j.owner, 0))  # min keeps the oldest among equals
+            job = min(waiting, key=lambda j: _turn(served, j))  # min keeps the oldest among equals
             waiting.remove(job)
             order.append(job)
-            served[job.owner] = max(served.values(), default=0) + 1
+            _mark_served(served, job, max(served.values(), default=0) + 1)
         return order
 
     def position(self, job: Job) -> int:
@@ -265,7 +264,7 @@ class ComputeQueue:
                     self._lock.wait()
                 job = self._order()[0]
                 self._queued.remove(job)
-                self._served[job.owner] = next(self._turns)
+                _mark_served(self._served, job, next(self._turns))
                 job.state, job.started_at, self._running = "running", time.monotonic(), job
 
             def progress(step: str, fraction: float, job: Job = job) -> None:
@@ -290,6 +289,23 @@ class ComputeQueue:
                     self._durations.append(finished - job.started_at)
                 self.log.append((job.id, job.label, job.started_at, finished, state))
                 self._finish(job, state)
+
+
+MAX_REMEMBERED_SESSIONS = 10_000  # turns remembered; the oldest half is forgotten beyond (a forgotten session is
+# treated as served long ago, which it was)
+
+
+def _turn(served: dict[str, int], job: Job) -> int:
+    """When the job's most patient session was last served (0: never): the smaller, the sooner it runs."""
+    return min((served.get(session, 0) for session in job.subscribers), default=0)
+
+
+def _mark_served(served: dict[str, int], job: Job, turn: int) -> None:
+    for session in job.subscribers:
+        served[session] = turn
+    if len(served) > MAX_REMEMBERED_SESSIONS:
+        for session in sorted(served, key=served.__getitem__)[: len(served) // 2]:
+            del served[session]
 
 
 _WORKER: Worker | None = None
