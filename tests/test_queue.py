@@ -160,6 +160,7 @@ def test_a_failed_measurement_leaves_a_failed_record_and_no_point(fast_settings,
     assert store.count() == 0
     failed = store.jobs("failed")
     assert failed and "RuntimeError" in failed[-1]["reason"] and "example.invalid" not in failed[-1]["reason"]
+    assert failed[-1]["owner"].startswith("call-")  # the job record names the session that asked (here an API call)
     assert "the exporter fell over" in caplog.text  # the operator still finds what happened
 
 

@@ -28,7 +28,7 @@ from bad_uploads import MARKER, classifier_around
 from test_queue import gate as _gate
 from test_queue import picked_up as _running
 from ecocompress.core.errors import EcoCompressError, MeasurementError, ServerBusyError
-from ecocompress.models.uploads import UploadError, load_upload, read_labeled, read_onnx
+from ecocompress.models.uploads import UploadError, _repeated, load_upload, read_labeled, read_onnx
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK = "[x](evil.example)![i](evil.example?i.png)"  # Markdown a hostile file or node name carries (no "/": names are base names)
@@ -74,10 +74,8 @@ def _model_with_external_tensor(place: tuple[str, ...]) -> bytes:
     model = onnx.ModelProto(ir_version=8, opset_import=[helper.make_opsetid("", 18)])
     message = model
     for name in place:
-        field = message.DESCRIPTOR.fields_by_name[name]
         container = getattr(message, name)
-        repeated = getattr(field, "is_repeated", None)
-        if (repeated if repeated is not None else field.label == field.LABEL_REPEATED):
+        if _repeated(message.DESCRIPTOR.fields_by_name[name]):
             message = container.add()
         else:
             container.SetInParent()

@@ -24,6 +24,12 @@ def _shown(path: Path | str) -> str:
     return repr(clipped(str(path), 120))
 
 
+def too_large(what: str, name: str, size: int, limit: int) -> str:
+    """The sentence for an upload over ``ECOCOMPRESS_MAX_UPLOAD_MB`` (a file given to the CLI or the page)."""
+    return (f"The {what} {_shown(name)} is {size / 1e6:,.1f} MB; the limit is {limit / 1e6:,.0f} MB "
+            "(set ECOCOMPRESS_MAX_UPLOAD_MB to change it).")
+
+
 def read_regular_file(path: Path | str, *, limit: int, what: str) -> bytes:
     """The bytes of ``path``, a regular file of at most ``limit`` bytes, or one sentence saying why not."""
     try:  # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer
@@ -36,8 +42,7 @@ def read_regular_file(path: Path | str, *, limit: int, what: str) -> bytes:
             raise InvalidParameterError(f"The {what} {_shown(path)} is not a regular file (a device, pipe, socket or "
                                         "folder); give the path of a file.")
         if info.st_size > limit:
-            raise InvalidParameterError(f"The {what} {_shown(Path(path).name)} is {info.st_size / 1e6:,.1f} MB; the limit "
-                                        f"is {limit / 1e6:,.0f} MB (set ECOCOMPRESS_MAX_UPLOAD_MB to change it).")
+            raise InvalidParameterError(too_large(what, Path(path).name, info.st_size, limit))
         data = handle.read(limit + 1)
     if len(data) > limit:  # it grew while being read
         raise InvalidParameterError(f"The {what} {_shown(Path(path).name)} grew beyond {limit / 1e6:,.0f} MB while it "

@@ -45,10 +45,10 @@ from ecocompress.core.settings import child_environment, settings
 POLL_S = 0.1  # how often a waiting parent checks for cancellation: Cancel takes effect within this plus a kill
 
 
-def inherited_memory_mb() -> float | None:
-    """The address-space limit this process inherited (``ulimit -v``), in MB; None when there is none."""
-    finite = [v for v in resource.getrlimit(resource.RLIMIT_AS) if v != resource.RLIM_INFINITY]
-    return min(finite) / 1e6 if finite else None
+def granted_memory_bytes(memory_mb: float) -> int:
+    """The address space a child asking for ``memory_mb`` gets here: that, or the limit this process inherited
+    (``ulimit -v``) where it is lower. The parent words its messages with it; the child sets it."""
+    return _lowered(int(memory_mb * 1e6), resource.getrlimit(resource.RLIMIT_AS))
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,7 @@ class Limits:
 
     @property
     def granted_mb(self) -> float:
-        inherited = inherited_memory_mb()
-        return self.memory_mb if inherited is None else min(self.memory_mb, inherited)
+        return granted_memory_bytes(self.memory_mb) / 1e6
 
     @property
     def inherited_cap(self) -> bool:
@@ -168,7 +167,7 @@ def _enter_child(memory_mb: float, folder: str) -> None:
     # pyarrow (under pandas) reserves about a gigabyte of address space for its own allocator: under RLIMIT_AS
     # that would leave nothing for onnxruntime. The system allocator reserves only what is used.
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    memory = _lowered(int(memory_mb * 1e6), resource.getrlimit(resource.RLIMIT_AS))
+    memory = granted_memory_bytes(memory_mb)
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     # imports found through the server's folder ('' on sys.path) keep working from the private one
     sys.path[:] = [os.path.abspath(p) for p in sys.path]

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.units import clipped
 
 PREFIX = "ECOCOMPRESS_"
 MEMORY_SHARE = 0.8  # the server's default memory ceiling: this share of the machine's memory
@@ -151,14 +152,10 @@ def spec_of(name: str) -> Spec:
     return next(s for variable, (f, s) in specs().items() if f.name == name)
 
 
-def _shown(text: str) -> str:
-    return repr(text if len(text) <= 40 else text[:40] + "...")
-
-
 def _parse(variable: str, spec: Spec, text: str) -> Any:
     """One variable's value, or ``SettingsError`` naming it and its range."""
     def refuse() -> SettingsError:
-        return SettingsError(f"{variable} must be {spec.range_text()}; got {_shown(text)}. Fix or unset it "
+        return SettingsError(f"{variable} must be {spec.range_text()}; got {clipped(text, 40)!r}. Fix or unset it "
                              "(README, Limits) and start again.")
 
     stripped = text.strip()

@@ -135,3 +135,11 @@ def clipped(text: object, limit: int = 60) -> str:
     column name, a value, a node name) never turns a sentence into megabytes (a 10 MB CSV header)."""
     text = str(text)
     return text if len(text) <= limit else text[: max(1, limit - 1)] + "…"
+
+
+def clipped_list(items, *, most: int, each: int, separator: str = ", ") -> str:
+    """The first ``most`` of ``items``, each ``clipped`` to ``each`` characters, and "..." when there were more:
+    a message lists a few of a file's names (columns, arrays, inputs), never all of them."""
+    items = list(items)
+    shown = separator.join(clipped(item, each) for item in items[:most])
+    return shown + (f"{separator}..." if len(items) > most else "")

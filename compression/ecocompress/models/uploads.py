@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from ecocompress.core.errors import InvalidParameterError
+from ecocompress.core.files import too_large
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.core.settings import settings
-from ecocompress.core.units import clipped, slug
+from ecocompress.core.units import clipped, clipped_list, slug
 from ecocompress.models.base import ModelKind
 
 if TYPE_CHECKING:
@@ -82,10 +83,7 @@ def _check_expansion(in_memory: int, on_the_wire: int, name: str) -> None:
 def _check_size_and_kind(data: bytes, filename: str, what: str) -> None:
     name = _display_name(filename)
     if len(data) > max_upload_bytes():
-        raise UploadError(
-            f"The {what} {name!r} is {len(data) / 1e6:.1f} MB; the limit is {max_upload_bytes() / 1e6:.0f} MB "
-            "(set ECOCOMPRESS_MAX_UPLOAD_MB to change it)."
-        )
+        raise UploadError(too_large(what, name, len(data), max_upload_bytes()))
     if not data:
         raise UploadError(f"The {what} {name!r} is empty; choose the file again.")
     looks_pickled = data[:1] == b"\x80" and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
@@ -132,7 +130,7 @@ def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
     initializers = {t.name for t in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in initializers]
     if len(inputs) != 1:
-        listed = ", ".join(clipped(i.name, 30) for i in inputs[:4]) + (", ..." if len(inputs) > 4 else "") or "none"
+        listed = clipped_list((i.name for i in inputs), most=4, each=30) or "none"
         raise UploadError(
             f"{name!r} has {len(inputs)} inputs ({listed}); ecocompress handles classifiers with one input tensor."
         )
@@ -155,8 +153,8 @@ def read_onnx(data: bytes, filename: str = "model.onnx") -> OnnxClassifier:
                           f"at most {MAX_INPUT_ELEMENTS:,} per example.")
     scores = _class_output(model)
     if scores is None:
-        shapes = "; ".join(f"{clipped(o.name, 30)} {_shape_text(o.type.tensor_type.shape.dim)}"
-                           for o in model.graph.output[:4]) + ("; ..." if len(model.graph.output) > 4 else "")
+        shapes = clipped_list((f"{clipped(o.name, 30)} {_shape_text(o.type.tensor_type.shape.dim)}"
+                               for o in model.graph.output), most=4, each=400, separator="; ")  # parts clipped already
         raise UploadError(
             f"{name!r} has no output of class scores shaped [batch, classes] (its outputs: {shapes}); "
             "upload a classifier that returns logits or probabilities."
@@ -223,8 +221,8 @@ def all_tensors(model):
 
 
 def _shape_text(dims) -> str:
-    shown = [str(d.dim_value) if d.HasField("dim_value") else clipped(d.dim_param or "?", 12) for d in list(dims)[:10]]
-    return "[" + ", ".join(shown) + (", ..." if len(dims) > 10 else "") + "]"
+    names = (str(d.dim_value) if d.HasField("dim_value") else clipped(d.dim_param or "?", 12) for d in dims)
+    return "[" + clipped_list(names, most=10, each=20) + "]"  # 20: an int64 size is never cut
 
 
 def _class_output(model) -> tuple[int, int] | None:
@@ -295,7 +293,7 @@ def _read_npz(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
     members = _npz_members(data, name)
     missing = [k for k in ("x", "y") if k not in members]
     if missing:
-        listed = ", ".join(clipped(k, 20) for k in sorted(members)[:6]) + (", ..." if len(members) > 6 else "")
+        listed = clipped_list(sorted(members), most=6, each=20)
         raise UploadError(f"{name!r} has arrays [{listed}]; it needs arrays named 'x' (features) and 'y' (labels).")
     for key, what in (("x", "one row of features per example"), ("y", "one class index per example")):
         if len(members[key][0]) == 0:
@@ -349,7 +347,7 @@ def _read_csv(data: bytes, name: str, label_column: str) -> tuple[np.ndarray, np
     if frame.size > max_csv_cells():
         raise UploadError(f"{name!r} has {frame.size:,} values; the limit is {max_csv_cells():,} (ECOCOMPRESS_MAX_CSV_CELLS).")
     if label_column not in frame.columns:
-        shown = ", ".join(clipped(c, 30) for c in frame.columns[:8]) + (", ..." if len(frame.columns) > 8 else "")
+        shown = clipped_list(frame.columns, most=8, each=30)
         raise UploadError(
             f"{name!r} has no {clipped(label_column, 30)!r} column (its columns: {shown}); name the label column "
             "(--label-column NAME, or the label column box)."

@@ -96,8 +96,7 @@ class Ticket:
 
     def describe(self) -> str:
         if self.job.state == "queued":
-            ahead = self._queue.jobs_ahead(self.job)
-            wait = self._queue.estimate_wait(self.job)
+            ahead, wait = self._queue.line(self.job)
             return (f"waiting: {ahead} job{'s' if ahead != 1 else ''} ahead of you "
                     f"(about {wait:.0f} s); one measurement runs at a time so none disturbs another")
         return self.job.step
@@ -132,7 +131,7 @@ class ComputeQueue:
         self._by_key: dict[str, Job] = {}
         self._running: Job | None = None
         self._ids = itertools.count(1)
-        self._turns = itertools.count(1)
+        self._turn = 0  # how many jobs have started
         self._served: dict[str, int] = {}  # session -> the turn a job it waited for last started (round-robin)
         self._durations: collections.deque[float] = collections.deque(maxlen=50)
         # (job id, label, started, finished, state) on the monotonic clock, for benchmarks and diagnosis
@@ -197,28 +196,35 @@ class ComputeQueue:
     def _order(self) -> list[Job]:
         """The queued jobs in the order they will start if nothing else arrives: next is always the oldest job
         wanted by the session served least recently (a job several sessions wait for serves them all)."""
-        served = dict(self._served)
+        handed: dict[str, int] = {}  # the turns this look ahead hands out (the real ones stay as they are)
         waiting = list(self._queued)
         order = []
+        turn = self._turn
         while waiting:
-            job = min(waiting, key=lambda j: _turn(served, j))  # min keeps the oldest among equals
+            job = min(waiting, key=lambda j: _turn(handed, self._served, j))  # min keeps the oldest among equals
             waiting.remove(job)
             order.append(job)
-            _mark_served(served, job, max(served.values(), default=0) + 1)
+            turn += 1
+            handed.update(dict.fromkeys(job.subscribers, turn))
         return order
+
+    def _starts_before(self, job: Job) -> int | None:
+        """How many queued jobs start before ``job`` (None: it is not queued); call with the lock held."""
+        order = self._order()
+        return order.index(job) if job in order else None
 
     def position(self, job: Job) -> int:
         """0 while running or finished; 1 for the next to start, and so on."""
         with self._lock:
-            order = self._order()
-            return order.index(job) + 1 if job in order else 0
+            before = self._starts_before(job)
+            return 0 if before is None else before + 1
 
-    def jobs_ahead(self, job: Job) -> int:
-        """Jobs that will run before ``job``: the one running and those that start before it."""
+    def line(self, job: Job) -> tuple[int, float]:
+        """(jobs that run before ``job``: the one running and those that start before it, about how many seconds
+        until it starts), from one reading of the line."""
         with self._lock:
-            order = self._order()
-            before = order.index(job) if job in order else 0
-            return before + (1 if self._running is not None else 0)
+            before = self._starts_before(job) or 0
+            return before + (1 if self._running is not None else 0), self._estimate(before)
 
     def _estimate(self, jobs_ahead: int) -> float:
         typical = statistics.median(self._durations) if self._durations else DEFAULT_JOB_SECONDS
@@ -226,11 +232,6 @@ class ComputeQueue:
         if self._running is not None and self._running.started_at is not None:
             running_left = max(0.0, typical - (time.monotonic() - self._running.started_at))
         return running_left + jobs_ahead * typical
-
-    def estimate_wait(self, job: Job) -> float:
-        with self._lock:
-            order = self._order()
-            return self._estimate(order.index(job) if job in order else 0)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
@@ -264,7 +265,8 @@ class ComputeQueue:
                     self._lock.wait()
                 job = self._order()[0]
                 self._queued.remove(job)
-                _mark_served(self._served, job, next(self._turns))
+                self._turn += 1
+                _mark_served(self._served, job, self._turn)
                 job.state, job.started_at, self._running = "running", time.monotonic(), job
 
             def progress(step: str, fraction: float, job: Job = job) -> None:
@@ -295,9 +297,10 @@ MAX_REMEMBERED_SESSIONS = 10_000  # turns remembered; the oldest half is forgott
 # treated as served long ago, which it was)
 
 
-def _turn(served: dict[str, int], job: Job) -> int:
-    """When the job's most patient session was last served (0: never): the smaller, the sooner it runs."""
-    return min((served.get(session, 0) for session in job.subscribers), default=0)
+def _turn(handed: dict[str, int], served: dict[str, int], job: Job) -> int:
+    """When the job's most patient session was last served (``handed`` first, then ``served``; 0: never): the
+    smaller, the sooner it runs."""
+    return min((handed.get(session, served.get(session, 0)) for session in job.subscribers), default=0)
 
 
 def _mark_served(served: dict[str, int], job: Job, turn: int) -> None:

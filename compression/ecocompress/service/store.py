@@ -204,13 +204,11 @@ class ResultsStore:
             )
         return len(dead)
 
-    def jobs(self, state: str | None = None, *, owner: str | None = None) -> list[dict[str, Any]]:
-        """Job records, oldest first: all, or those in ``state`` / of ``owner``."""
-        clauses = [(c, v) for c, v in (("state", state), ("owner", owner)) if v is not None]
-        where = (" WHERE " + " AND ".join(f"{c}=?" for c, _ in clauses)) if clauses else ""
+    def jobs(self, state: str | None = None) -> list[dict[str, Any]]:
         with self._connect() as conn:
             conn.row_factory = sqlite3.Row
-            return [dict(r) for r in conn.execute(f"SELECT * FROM jobs{where} ORDER BY id", [v for _, v in clauses])]
+            query = "SELECT * FROM jobs" + (" WHERE state=?" if state else "") + " ORDER BY id"
+            return [dict(r) for r in conn.execute(query, (state,) if state else ())]
 
     def count(self) -> int:
         with self._connect() as conn:
