@@ -40,7 +40,7 @@ def one_run(model: str, protocol: str, baseline: str, point: str) -> dict:
     """One re-measure in this (fresh) process: ratio, interval and seconds, as JSON on stdout."""
     from ecocompress.measure.energy import measure_window, warm_up_codecarbon
     from ecocompress.measure.paired import measure_paired
-    from ecocompress.measure.session import open_session, session_workload
+    from ecocompress.measure.session import open_session, session_workload, workload_opener
 
     settings = MeasureSettings()
     batch = get_model(model).measure_batch(settings)
@@ -57,7 +57,8 @@ def one_run(model: str, protocol: str, baseline: str, point: str) -> dict:
         base, pt = windows(base_work), windows(point_work)
         return {"ratio": statistics.median(pt) / statistics.median(base), "low": None, "high": None,
                 "seconds": time.perf_counter() - started, "pairs": None}
-    result = measure_paired(base_work, point_work, batch_size=batch, settings=settings)
+    result = measure_paired(workload_opener(Path(baseline), x, batch), workload_opener(Path(point), x, batch),
+                            batch_size=batch, settings=settings)
     return {"ratio": result.energy_ratio.value, "low": result.energy_ratio.low, "high": result.energy_ratio.high,
             "seconds": time.perf_counter() - started, "pairs": result.pairs, "discarded": result.discarded}
 

@@ -34,7 +34,10 @@ def test_baseline_then_int8_end_to_end_and_cache(fast_settings, tmp_path):
     assert m.energy_ratio_ci_low <= m.energy_ratio <= m.energy_ratio_ci_high
     assert m.energy_wh_per_1k_ci_low <= m.energy_wh_per_1k <= m.energy_wh_per_1k_ci_high
     assert m.latency_ratio_ci_low <= m.latency_ratio <= m.latency_ratio_ci_high
-    assert m.energy_difference_significant == (not m.energy_ratio_ci_low <= 1.0 <= m.energy_ratio_ci_high)
+    beyond_floor = abs(m.energy_ratio - 1.0) > m.measurement_floor  # the floor: the baseline against a copy of itself
+    assert m.energy_difference_significant == (not m.energy_ratio_ci_low <= 1.0 <= m.energy_ratio_ci_high and beyond_floor)
+    baseline = lookup("digits-cnn", CompressionPoint(), fast_settings)
+    assert m.measurement_floor == baseline.measurement_floor >= 0.0 and not baseline.energy_difference_significant
     assert m.accuracy_change_points == pytest.approx(-m.accuracy_drop_points)
     assert m.series == "batch (batch 256), 1 thread" and m.scenario == "batch"
 

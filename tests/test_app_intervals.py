@@ -23,6 +23,7 @@ from ecocompress.service.store import ResultsStore
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what _fast() below sets in the sidebar
 NO_OP = CompressionPoint(sparsity=0.1)
+EARLY = CompressionPoint(sparsity=0.2)
 
 
 @pytest.fixture
@@ -33,9 +34,18 @@ def seeded(eco_home):
         base, label=NO_OP.label(), sparsity=NO_OP.sparsity, cached=False,
         energy_wh_per_1k=e * 1.01, energy_wh_per_1k_ci_low=e * 0.96, energy_wh_per_1k_ci_high=e * 1.06,
         energy_ratio=1.01, energy_ratio_ci_low=0.97, energy_ratio_ci_high=1.05, energy_difference_significant=False,
+        energy_pairs=8, energy_ratio_half_width=0.04,
     )
-    ResultsStore().put(model="digits-cnn", model_hash=base.model_hash, point_key=NO_OP.key(),
-                       settings_key=PAGE_SETTINGS.key(), code_version=code_version(), result=noop.to_dict(), provenance={})
+    # two pairs and an interval of -60% to +150%: what a first answer's two short windows can give on a busy machine
+    early = replace(
+        base, label=EARLY.label(), sparsity=EARLY.sparsity, cached=False, energy_wh_per_1k=e * 0.9,
+        energy_wh_per_1k_ci_low=e * 0.4, energy_wh_per_1k_ci_high=e * 2.5, energy_ratio=0.9, energy_ratio_ci_low=0.4,
+        energy_ratio_ci_high=2.5, energy_difference_significant=False, energy_pairs=2, energy_ratio_half_width=1.17,
+    )
+    for point, record in ((NO_OP, noop), (EARLY, early)):
+        ResultsStore().put(model="digits-cnn", model_hash=base.model_hash, point_key=point.key(),
+                           settings_key=PAGE_SETTINGS.key(), code_version=code_version(), result=record.to_dict(),
+                           provenance={})
     return base
 
 
@@ -72,3 +82,35 @@ def test_home_never_recommends_a_saving_inside_the_noise(seeded):
     energy = next(m for m in at.metric if m.label == "Energy per 1,000 inferences")
     assert not energy.delta  # the baseline itself: no saving shown
     assert '"recommended"' in at.get("plotly_chart")[0].proto.spec and '"fp32 baseline"' in at.get("plotly_chart")[0].proto.spec
+
+
+def test_explore_says_not_enough_measurements_yet_instead_of_a_two_pair_interval(seeded):
+    at = _fast(_page("pages/views/explore.py"))
+    at.slider(key="sparsity").set_value(0.2).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    for label in ("Energy per 1,000 inferences", "Latency per inference", "CO2e per 1,000 inferences"):
+        card = next(m for m in at.metric if m.label == label)
+        assert card.proto.delta == "not enough measurements yet", (label, card.proto.delta)
+    text = " ".join(md.value for md in at.markdown)
+    assert "energy change: not enough measurements yet (2 pairs)" in text and "250%" not in text
+    assert "measurement floor on this machine: ±" in " ".join(c.value for c in at.caption)
+
+
+def _first_answer_page() -> None:
+    import streamlit as st
+
+    from ecocompress.core.points import CompressionPoint
+    from ecocompress.core.records import MeasureSettings
+    from ecocompress.service.api import lookup
+    from pages.ui.widgets import _first_answer
+
+    early = lookup("digits-cnn", CompressionPoint(sparsity=0.2), MeasureSettings(repeats=2, energy_budget_s=1.0))
+    _first_answer(st.empty(), early, CompressionPoint(sparsity=0.2))
+
+
+def test_a_two_pair_first_answer_says_not_enough_measurements_yet(seeded):
+    at = AppTest.from_function(_first_answer_page, default_timeout=60).run()
+    assert not at.exception, at.exception
+    text = " ".join(md.value for md in at.markdown)
+    assert "energy from 2 pairs of windows: not enough measurements yet for an interval" in text, text
+    assert next(m for m in at.metric if m.label == "Energy per 1,000 inferences").proto.delta == "not enough measurements yet"

@@ -19,7 +19,7 @@ from ecocompress import __version__
 from ecocompress.core import units
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
 from ecocompress.core.files import refuse_link, write_file
-from ecocompress.core.records import Measurement
+from ecocompress.core.records import Measurement, floor_words
 
 EXIT_BAD_INPUT = 2
 
@@ -331,13 +331,13 @@ def format_measurement(m: Measurement) -> str:
         ("size stored (compressed)", units.size(m.storage_bytes), units.size(m.baseline_storage_bytes), f"{units.ratio(m.storage_ratio)} smaller"),
         ("latency, batch 1", units.latency_ms(m.latency_ms_batch1), "", "per call, median"),
         (f"latency, batch {m.large_batch_size}", units.latency_ms(m.latency_ms_per_item_large_batch), "",
-         f"per item; paired: {units.change_with_interval(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, 'time')}, "
+         f"per item; paired: {m.change('time')}, "
          f"{units.ratio(m.speedup_theoretical)} speed-up on paper" + (" (gain only on paper)" if m.gain_only_on_paper else "")),
         ("energy / 1,000 inferences",
          f"{units.energy_wh(m.energy_wh_per_1k)} [{units.energy_wh(m.energy_wh_per_1k_ci_low)}, {units.energy_wh(m.energy_wh_per_1k_ci_high)}]",
          units.energy_wh(m.baseline_energy_wh_per_1k),
-         units.change_with_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high) if not m.is_baseline
-         else f"+/- {m.energy_ratio_half_width:.0%} (95%)"),
+         f"{m.change()}; {floor_words(m)}" if not m.is_baseline
+         else f"+/- {m.energy_ratio_half_width:.0%} (95%); {floor_words(m)}"),
         ("CO2e / 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "", f"grid {m.country}, {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
     ]
     lines = [

@@ -18,7 +18,7 @@ from ecocompress.core import units
 from ecocompress.core.grid import country_choices, country_grid
 from ecocompress.core.errors import EcoCompressError, failure_sentence
 from ecocompress.core.objectives import quality_name
-from ecocompress.core.records import SCENARIOS, Measurement
+from ecocompress.core.records import SCENARIOS, Measurement, NOT_ENOUGH, floor_words, readable
 from pages.ui import state
 
 
@@ -148,8 +148,10 @@ def _first_answer(slot, m: Measurement, point) -> None:
     skipped = ("not fine-tuned" if m.student_width == 1.0 else "the student trained for one epoch only") \
         if not m.fine_tuned else "the same model"
     with slot.container(border=True):
-        st.markdown(f"**First answer** for {point.label()}: {skipped}, energy from {m.energy_pairs} pairs of windows "
-                    "(a wider interval). The full measurement replaces it when ready.")
+        energy = (f"energy from {m.energy_pairs} pairs of windows (a wider interval)" if readable(m) else
+                  f"energy from {m.energy_pairs} pairs of windows: {NOT_ENOUGH} for an interval")
+        st.markdown(f"**First answer** for {point.label()}: {skipped}, {energy}. The full measurement replaces it "
+                    "when ready.")
         st.markdown(summary.headline(m))
         metric_cards(m)
 
@@ -184,7 +186,7 @@ def quality_label(m: Measurement) -> str:
 def energy_caption(m: Measurement) -> str:
     """How the energy figure was obtained, and where the power came from (CPU / RAM split)."""
     return (f"{units.energy_basis(m.energy_estimated)}: CPU {m.cpu_power_w:.1f} W + RAM {m.ram_power_w:.1f} W"
-            + ("" if m.energy_estimated else " (RAM modelled)") + f"; {m.series}")
+            + ("" if m.energy_estimated else " (RAM modelled)") + f"; {m.series}; {floor_words(m)}")
 
 
 def _pct_change(value: float, base: float) -> str | None:
@@ -228,23 +230,24 @@ def metric_cards(m: Measurement) -> None:
         border=True,
     )
     cols[2].caption(f"runs as {m.runtime_format}")
+    paired_colour = "inverse" if readable(m) else "off"  # 'not enough measurements yet' is neither good nor bad
     cols = st.columns(3)
     cols[0].metric(
         "Latency per inference",
         units.latency_ms(m.latency_ms_per_item_large_batch),
-        units.signed_interval(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, "time"),
-        delta_color="inverse",
+        m.change("time", signed=True),
+        delta_color=paired_colour,
         help=f"Median per item at batch {m.large_batch_size} in onnxruntime ({m.ort_threads} thread); the change is the "
         f"time per inference against the baseline in the same paired windows. Batch 1: "
         f"{units.latency_ms(m.latency_ms_batch1)} per call.",
         border=True,
     )
-    cols[0].caption(units.change_with_interval(m.latency_ratio, m.latency_ratio_ci_low, m.latency_ratio_ci_high, "time"))
+    cols[0].caption(m.change("time"))
     cols[1].metric(
         "Energy per 1,000 inferences",
         units.energy_wh(m.energy_wh_per_1k),
-        units.signed_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
-        delta_color="inverse",
+        m.change(signed=True),
+        delta_color=paired_colour,
         help=f"{m.energy_pairs} pairs of {m.energy_window_s:.1f}-second CodeCarbon windows alternating with the baseline "
         f"(batch {m.energy_batch_size}); ratio = median of the per-pair ratios, 95% interval from their spread. "
         f"95% interval of this figure: {units.energy_wh(m.energy_wh_per_1k_ci_low)} to "
@@ -255,8 +258,8 @@ def metric_cards(m: Measurement) -> None:
     cols[2].metric(
         "CO2e per 1,000 inferences",
         units.mass_g(m.emissions_g_per_1k),
-        units.signed_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high, "energy"),
-        delta_color="inverse",
+        m.change(signed=True),
+        delta_color=paired_colour,
         help=f"Energy x grid intensity of {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh (CodeCarbon data).",
         border=True,
     )

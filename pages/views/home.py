@@ -11,6 +11,7 @@ import streamlit as st
 
 from ecocompress.core import units
 from ecocompress.core.choice import recommend
+from ecocompress.core.records import floor_words
 from ecocompress.core.settings import settings as server_settings
 from ecocompress.models.registry import DEFAULT_MODEL, get_model
 from ecocompress.review import glossary, plots, summary
@@ -69,11 +70,11 @@ def live_answer() -> None:
         cols = st.columns(3)
         cols[0].metric(
             "Energy per 1,000 inferences", units.energy_wh(best.energy_wh_per_1k),
-            None if best.is_baseline else units.signed_interval(best.energy_ratio, best.energy_ratio_ci_low,
-                                                                 best.energy_ratio_ci_high, "energy"),
+            None if best.is_baseline else best.change(signed=True),
             delta_color="inverse", border=True, help="Measured with CodeCarbon while the model ran in onnxruntime, "
             "in windows alternating with the uncompressed model; the change carries its 95% interval.",
         )
+        cols[0].caption(floor_words(best))
         cols[1].metric("Accuracy (test set)", units.percent(best.accuracy), units.points_change(best.accuracy_change_points),
                        border=True, help="Share of held-out test examples classified correctly.")
         cols[2].metric("Stored size", units.size(best.storage_bytes),

@@ -21,7 +21,7 @@ from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, mode
 from ecocompress.models.registry import get_model
 from ecocompress.core.choice import recommend
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
-from ecocompress.core.records import Measurement
+from ecocompress.core.records import Measurement, floor_words
 from ecocompress.review.projection import EQUIVALENTS, project, region_comparison
 from ecocompress.review.report import ReportData, points_csv, render_html
 from pages.ui import state, widgets
@@ -150,14 +150,15 @@ with widgets.plain_errors():
         (cols[2], "Electricity cost per year", "cost", lambda v: units.money(v, scale.currency)),
     ):
         saved = getattr(projection.saved, key)
-        measurable = chosen.is_baseline or chosen.saves_energy or chosen.energy_ratio_ci_low > 1.0
+        measurable = chosen.is_baseline or chosen.energy_difference_significant
         col.metric(
             title, fmt(getattr(projection.point, key)),
             (f"{'saves' if saved >= 0 else 'costs'} {fmt(abs(saved))} vs baseline" if measurable
              else "no measurable difference vs baseline"),
             delta_color=("normal" if saved >= 0 else "inverse") if measurable else "off",
             help=f"Baseline: {fmt(getattr(projection.baseline, key))} per year. A change is shown only when the 95% "
-                 "interval of the energy ratio excludes no change.", border=True,
+                 f"interval of the energy ratio excludes no change and the change exceeds the {floor_words(chosen)}.",
+            border=True,
         )
         col.caption(f"baseline {fmt(getattr(projection.baseline, key))}; "
                     + ("estimated" if chosen.energy_estimated else "measured") + " energy")
@@ -168,8 +169,7 @@ with widgets.plain_errors():
             f"**Per million requests** {chosen.label} uses {units.energy_wh(chosen.energy_wh_per_1k * 1000)} instead "
             f"of {units.energy_wh(per_million)}: "
             + (f"{units.energy_wh((1 - chosen.energy_ratio) * per_million)} saved (95%: {units.energy_wh(low)} to "
-               f"{units.energy_wh(high)})." if chosen.saves_energy else "no measurable saving (the 95% interval "
-               "includes no change).")
+               f"{units.energy_wh(high)})." if chosen.saves_energy else f"no measurable saving ({chosen.change()}).")
         )
     st.markdown(
         "The yearly saving is about the same as: "

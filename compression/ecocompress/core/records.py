@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ecocompress.core import units
 from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.points import CompressionPoint
@@ -86,6 +87,64 @@ class MeasureSettings:
         return text + (", " + ", ".join(forced) if forced else "")
 
 
+READABLE_MIN_PAIRS = 4  # fewer pairs than this (a first answer has 2): no interval is shown, only...
+READABLE_MAX_HALF_WIDTH = 0.25  # ...and the same when the interval is wider than +/- this share of the ratio
+NOT_ENOUGH = "not enough measurements yet"
+
+
+def beyond_noise(ratio: float, low: float, high: float, floor: float | None) -> bool:
+    """The one rule for calling a difference measurable: its 95% interval excludes 1 and it exceeds the floor."""
+    return not low <= 1.0 <= high and abs(ratio - 1.0) > (floor or 0.0)
+
+
+def _field(record: Any, name: str) -> Any:
+    """A field of a ``Measurement``, a table row or a stored dict alike (None where an older row lacks it)."""
+    return record.get(name) if isinstance(record, dict) else getattr(record, name, None)
+
+
+def readable(record: Any) -> bool:
+    """Whether the energy and time changes rest on enough pairs, narrow enough, to be shown as figures."""
+    return (_field(record, "energy_pairs") >= READABLE_MIN_PAIRS
+            and _field(record, "energy_ratio_half_width") <= READABLE_MAX_HALF_WIDTH)
+
+
+def change_words(record: Any, what: str = "energy", *, signed: bool = False) -> str:
+    """The point's energy (or ``what="time"``) against its baseline, the same words on every surface.
+
+    '58% less energy (95%: 55-61% less)', or with ``signed`` a card's '-58% energy (95%: -61% to -55%)';
+    'no measurable ... difference' inside the interval or within the machine's measurement floor;
+    'not enough measurements yet' while the interval rests on too few pairs or is too wide to read.
+    """
+    prefix = "energy" if what == "energy" else "latency"
+    ratio, low, high = (_field(record, f"{prefix}_ratio{end}") for end in ("", "_ci_low", "_ci_high"))
+    if not readable(record):
+        return NOT_ENOUGH if signed else f"{what} change: {NOT_ENOUGH} ({_field(record, 'energy_pairs')} pairs)"
+    floor = _floor(record)
+    if not low <= 1.0 <= high and not beyond_noise(ratio, low, high, floor):
+        inside = f"no measurable {what} difference"
+        return inside if signed else f"{inside} ({(ratio - 1) * 100:+.0f}%, within this machine's floor of {_share(floor)})"
+    return (units.signed_interval if signed else units.change_with_interval)(ratio, low, high, what)
+
+
+def _floor(record: Any) -> float | None:
+    """The record's floor; None where it predates floors (NaN in a table that mixes old and new rows)."""
+    floor = _field(record, "measurement_floor")
+    return None if floor is None or floor != floor else float(floor)
+
+
+def _share(floor: float) -> str:
+    """'±7%', or '±0.4%' where a whole percent would round a small floor to nothing."""
+    return f"±{units.percent(floor, 1 if floor < 0.02 else 0)}"
+
+
+def floor_words(record: Any) -> str:
+    """What goes beside every energy figure: the smallest difference this machine can tell from noise."""
+    floor = _floor(record)
+    if floor is None:
+        return "measurement floor on this machine: not measured (the baseline predates it; re-measure it)"
+    return f"measurement floor on this machine: {_share(floor)}"
+
+
 @dataclass(frozen=True)
 class Measurement:
     """Everything measured for one point on its ONNX artifact in onnxruntime."""
@@ -137,7 +196,7 @@ class Measurement:
     energy_ratio_ci_low: float  # 95% interval (t on the log ratios)
     energy_ratio_ci_high: float
     energy_ratio_half_width: float  # half the interval's width relative to the ratio (0.05 = +/- 5%)
-    energy_difference_significant: bool  # False when the ratio's interval contains 1
+    energy_difference_significant: bool  # False when the ratio's interval contains 1 or the change is within the floor
     energy_pairs: int  # pairs of windows the figures rest on
     energy_pairs_discarded: int  # pairs set aside as meter glitches (a window far from its model's usual power)
     energy_seconds: float
@@ -169,6 +228,11 @@ class Measurement:
     prediction_changes: dict | None = None  # measure.flips.PredictionChanges as a dict: flips against the baseline
     layer_settings: tuple | None = None  # per layer (name, sparsity, bits) when each layer got its own setting
     kept_units: tuple | None = None  # per layer (name or "input", units kept) after per-layer structured pruning
+    measurement_floor: float | None = None  # from the baseline's A/A run (against a copy of itself): +/- share
+
+    def change(self, what: str = "energy", *, signed: bool = False) -> str:
+        """``change_words`` for this point."""
+        return change_words(self, what, signed=signed)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

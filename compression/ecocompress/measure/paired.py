@@ -23,14 +23,18 @@ pairs are kept.
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from ecocompress.core.progress import Progress, no_progress
-from ecocompress.core.records import MeasureSettings
+from ecocompress.core.records import MeasureSettings, beyond_noise
 from ecocompress.measure.energy import EnergyMethod, EnergyWindow, measure_window, warm_up_codecarbon
+
+Workload = Callable[[], int]  # runs one onnxruntime call, returns the inferences it did
+Opener = Callable[[], Workload]  # opens a fresh session (and input buffers), returns its warmed-up workload
 
 MAX_PAIRS = 200
 GLITCH_POWER = 0.2  # a window this far (relative) from its model's median power is a meter glitch
@@ -60,6 +64,8 @@ class Interval:
     def contains_one(self) -> bool:
         return self.low <= 1.0 <= self.high
 
+
+ONE = Interval(1.0, 1.0, 1.0)  # the baseline's ratio to itself
 
 def _log_se(values: Sequence[float]) -> float:
     logs = [math.log(v) for v in values]
@@ -144,24 +150,38 @@ class PairedResult:
         return not self.energy_ratio.contains_one
 
 
+def null_floor(identical: Interval) -> float:
+    """The measurement floor from an A/A run (a model against a fresh copy of itself): how far from 1 the
+    95% interval of a difference that does not exist reached. Smaller differences are never called measurable."""
+    return max(identical.high - 1.0, 1.0 - identical.low, 0.0)
+
+
+def measurable(ratio: Interval, floor: float | None) -> bool:
+    """A difference the product may report (``core.records.beyond_noise``)."""
+    return beyond_noise(ratio.value, ratio.low, ratio.high, floor)
+
+
 def _seconds_per_inference(window: EnergyWindow) -> float:
     return window.seconds / window.inferences
 
 
 def measure_paired(
-    baseline: Callable[[], int],
-    point: Callable[[], int] | None,
+    baseline: Opener,
+    point: Opener | None,
     *,
     batch_size: int,
     settings: MeasureSettings,
     progress: Progress = no_progress,
     clock: Callable[[], float] = time.perf_counter,
+    rng: random.Random | None = None,
 ) -> PairedResult:
     """Alternate baseline and point windows until the energy ratio is known to ``settings.target_half_width``.
 
-    ``baseline`` and ``point`` run one call each and return the inferences done. With ``point=None`` the
-    baseline is measured on its own (its ratio is 1 by definition; its interval is that of its windows).
+    ``baseline`` and ``point`` open a fresh session each call and return its workload (one call, the
+    inferences done); every pair gets sessions of its own. With ``point=None`` the baseline is measured on its
+    own (its ratio is 1 by definition; its interval is that of its windows).
     """
+    rng = rng or random.Random()
     warm_up_codecarbon(settings.country)
     progress("measuring energy in pairs with the baseline", 0.0)
     started = clock()
@@ -178,14 +198,16 @@ def measure_paired(
         return win
 
     while len(windows) < MAX_PAIRS:
-        if point is None:
-            windows.append((window(baseline), None))
+        base_work = point_work = None  # the last pair's sessions go before this pair's open
+        base_work, point_work = _open_pair(baseline, point, rng)
+        if point_work is None:
+            windows.append((window(base_work), None))
         elif not point_first(len(windows)):
-            b = window(baseline)
-            windows.append((b, window(point)))
+            b = window(base_work)
+            windows.append((b, window(point_work)))
         else:
-            p = window(point)
-            windows.append((window(baseline), p))
+            p = window(point_work)
+            windows.append((window(base_work), p))
         result = _summarise(windows, batch_size, clock() - started, method)
         reached = result.energy_ratio.half_width if point is not None else result.baseline_wh_per_1k.half_width
         elapsed = clock() - started
@@ -196,6 +218,17 @@ def measure_paired(
         if elapsed >= 3 * settings.energy_budget_s:  # glitches keep eating pairs: stop, and say how many were kept
             return result
     return result
+
+
+def _open_pair(baseline: Opener, point: Opener | None, rng: random.Random) -> tuple[Workload, Workload | None]:
+    """Fresh sessions for one pair, the two sides opened in random order (neither always gets the fresher heap)."""
+    if point is None:
+        return baseline(), None
+    if rng.random() < 0.5:
+        base_work = baseline()
+        return base_work, point()
+    point_work = point()
+    return baseline(), point_work
 
 
 def point_first(pair: int) -> bool:
@@ -230,7 +263,7 @@ def _summarise(
     shown = [p if p is not None else b for b, p in windows]
     base = scaled_interval(base_wh, None)
     if windows[0][1] is None:  # the baseline on its own: it is its own point, at ratio 1
-        energy_ratio = latency_ratio = Interval(1.0, 1.0, 1.0)
+        energy_ratio = latency_ratio = ONE
         point = base
     else:
         energy = [p.wh_per_1k / b.wh_per_1k for b, p in windows]

@@ -144,9 +144,12 @@ def batch_of(x: np.ndarray, size: int) -> np.ndarray:
 
 
 def session_workload(session: ort.InferenceSession, x: np.ndarray, batch_size: int) -> Callable[[], int]:
-    """A warmed-up callable that runs one fixed batch and returns how many inferences it did."""
+    """A warmed-up callable that runs one fixed batch and returns how many inferences it did.
+
+    The batch is a copy of its own, so a workload opened afresh also gets fresh input buffers.
+    """
     name = session.get_inputs()[0].name
-    batch = batch_of(x, batch_size)
+    batch = np.array(batch_of(x, batch_size), copy=True)
     for _ in range(3):
         session.run(None, {name: batch})
 
@@ -155,3 +158,8 @@ def session_workload(session: ort.InferenceSession, x: np.ndarray, batch_size: i
         return batch_size
 
     return workload
+
+
+def workload_opener(path: Path, x: np.ndarray, batch_size: int, threads: int = ORT_THREADS) -> Callable[[], Callable[[], int]]:
+    """Opens a fresh session of ``path`` (and fresh buffers) each call: what ``measure.paired`` runs every pair in."""
+    return lambda: session_workload(open_session(path, threads), x, batch_size)

@@ -15,7 +15,7 @@ from ecocompress.core import units
 from ecocompress.core.objectives import OBJECTIVES, TEST_ACCURACY
 from ecocompress.core.objectives import quality_title as quality_axis_title
 from ecocompress.core.pareto import pareto_mask
-from ecocompress.core.records import Measurement
+from ecocompress.core.records import Measurement, change_words, floor_words
 
 Records = Sequence["Measurement | dict[str, Any]"]
 
@@ -49,6 +49,7 @@ TABLE_COLUMNS = {
     "energy_ratio_ci_low": "energy ratio 95% low (x)",
     "energy_ratio_ci_high": "energy ratio 95% high (x)",
     "energy_difference_significant": "energy difference measurable",
+    "measurement_floor": "measurement floor on this machine (± share)",
     "size_bytes": "runnable ONNX (kB)",
     "runtime_format": "runs as",
     "latency_ms_per_item_large_batch": "latency (ms / inference, batch 256)",
@@ -163,7 +164,7 @@ def energy_verdict(r: Any) -> str:
     """The point's energy against its baseline in words, with its interval ('no measurable ...' inside it)."""
     if r.label == "fp32 baseline":
         return "uncompressed baseline"
-    return units.change_with_interval(r.energy_ratio, r.energy_ratio_ci_low, r.energy_ratio_ci_high)
+    return change_words(r)
 
 
 def _hover(frame: pd.DataFrame, energy: tuple[float, str]) -> list[str]:
@@ -174,7 +175,7 @@ def _hover(frame: pd.DataFrame, energy: tuple[float, str]) -> list[str]:
         f"{'accuracy' if getattr(r, 'quality_metric', 'test accuracy') == 'test accuracy' else 'agreement'} {r.accuracy * 100:.2f}%"
         f"<br>energy {units.number(r.energy_wh_per_1k * factor)} {unit} / 1,000 inferences "
         f"(95%: {units.number(r.energy_wh_per_1k_ci_low * factor)}-{units.number(r.energy_wh_per_1k_ci_high * factor)})"
-        f"<br>{energy_verdict(r)}"
+        f"<br>{energy_verdict(r)}<br>{floor_words(r)}"
         f"<br>latency {units.latency_ms(r.latency_ms_per_item_large_batch)} per inference (batch {r.large_batch_size})"
         f"<br>stored {units.size(r.storage_bytes)} ({r.storage_format.split(',')[0]})"
         + (f"<br>modelled {units.number(r.modelled_wh_per_1k * factor)} {unit} / 1,000 (not measured)"

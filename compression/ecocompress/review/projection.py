@@ -128,7 +128,7 @@ def yearly_saving(record: dict[str, Any], scale: Scale) -> YearlySaving:
     base = projection.baseline
     low = _saved(base, annual(base_wh * record["energy_ratio_ci_high"], scale))
     high = _saved(base, annual(base_wh * record["energy_ratio_ci_low"], scale))
-    measurable = record["energy_ratio_ci_high"] < 1.0 or record["energy_ratio_ci_low"] > 1.0
+    measurable = bool(record["energy_difference_significant"])  # beyond the interval and the machine's floor
     return YearlySaving(projection, low, high, measurable)
 
 

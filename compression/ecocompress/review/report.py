@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ecocompress.core.choice import recommend
-from ecocompress.core.records import MeasureSettings
+from ecocompress.core.records import MeasureSettings, change_words, floor_words
 from ecocompress.service.store import ResultsStore
 
 from ecocompress.core import units
@@ -96,7 +96,7 @@ def _comparison_rows(c: dict, b: dict) -> list[tuple]:
         return f"{value / base:.2f}x" if base else "n/a"
 
     energy_change = ("uncompressed baseline" if c["label"] == b["label"] else
-                     units.change_with_interval(c["energy_ratio"], c["energy_ratio_ci_low"], c["energy_ratio_ci_high"]))
+                     f"{change_words(c)}; {floor_words(c)}")
     return [
         (c.get("quality_metric", "test accuracy"), f"{units.percent(c['accuracy'])} ({units.percent(c['accuracy_ci_low'], 1)} to "
                           f"{units.percent(c['accuracy_ci_high'], 1)})",

@@ -25,7 +25,7 @@ def headline(m: Measurement) -> str:
         return f"{m.label}: the uncompressed model, {accuracy_words(m)}, {units.energy_wh(m.energy_wh_per_1k)} per 1,000 inferences"
     size = (f"{units.ratio(m.storage_ratio)} smaller file" if m.storage_ratio >= 1
             else f"{units.ratio(1 / m.storage_ratio)} larger file")
-    energy = units.change_with_interval(m.energy_ratio, m.energy_ratio_ci_low, m.energy_ratio_ci_high)
+    energy = m.change()
     return f"{m.label}: {accuracy_words(m)}, {energy}, {size}"
 
 

@@ -61,8 +61,9 @@ def _measure_artifact(
     """Accuracy, size, latency and energy of ``artifact``; energy and latency paired with the baseline's
     artifact in one run (``measure.paired``), so every ratio compares like with like."""
     from ecocompress.measure.locks import machine_measurement
-    from ecocompress.measure.paired import measure_paired
-    from ecocompress.measure.session import measure_latency, open_session, session_workload
+    from ecocompress.core.files import copy_file
+    from ecocompress.measure.paired import ONE, measurable, measure_paired, null_floor
+    from ecocompress.measure.session import measure_latency, open_session, workload_opener
 
     data = spec.dataset()
     batch = spec.measure_batch(settings)
@@ -76,11 +77,16 @@ def _measure_artifact(
     with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
         progress("measuring latency", 0.65)
         latency = measure_latency(session, data.x_test, large_batch=spec.measure_batch(replace(settings, scenario="batch")))
-        point_work = session_workload(session, data.x_test, batch)
-        base_work = session_workload(base_session, data.x_test, batch) if base_session else None
         report = lambda step, f: progress(step, 0.7 + 0.25 * f)  # noqa: E731
-        paired = measure_paired(base_work or point_work, point_work if base_work else None, batch_size=batch,
-                                settings=settings, progress=report)
+        with tempfile.TemporaryDirectory() as tmp:
+            # the baseline runs against a fresh copy of itself (A/A): what an identical model shows is the floor
+            other = Path(baseline.onnx_path) if baseline else copy_file(artifact.onnx_path, Path(tmp) / "copy.onnx")
+            paired = measure_paired(workload_opener(other, data.x_test, batch, settings.ort_threads),
+                                    workload_opener(artifact.onnx_path, data.x_test, batch, settings.ort_threads),
+                                    batch_size=batch, settings=settings, progress=report)
+    floor = baseline.measurement_floor if baseline else null_floor(paired.energy_ratio)
+    if not baseline:  # the baseline is the reference: ratio 1 by definition, its figure from all its windows
+        paired = replace(paired, energy_ratio=ONE, latency_ratio=ONE, point_wh_per_1k=paired.baseline_wh_per_1k)
     size = artifact.onnx_path.stat().st_size
     base_acc = baseline.accuracy if baseline else acc.accuracy
     base_size = baseline.size_bytes if baseline else size
@@ -139,7 +145,8 @@ def _measure_artifact(
         energy_ratio_ci_low=paired.energy_ratio.low,
         energy_ratio_ci_high=paired.energy_ratio.high,
         energy_ratio_half_width=(paired.energy_ratio if baseline else paired.baseline_wh_per_1k).half_width,
-        energy_difference_significant=paired.significant,
+        energy_difference_significant=bool(baseline) and measurable(paired.energy_ratio, floor),
+        measurement_floor=floor,
         energy_pairs=paired.pairs,
         energy_pairs_discarded=paired.discarded,
         energy_seconds=paired.seconds,
