@@ -73,7 +73,7 @@ if mine:
         job = get_job(follow, session)
 if busy_elsewhere := others_running(session):
     st.caption(f"{busy_elsewhere} sweep{'s' if busy_elsewhere != 1 else ''} or search{'es' if busy_elsewhere != 1 else ''} "
-               "of other sessions share the machine; the compute queue takes turns between sessions, one job each, so "
+               f"of other sessions share{'s' if busy_elsewhere == 1 else ''} the machine; the compute queue takes turns between sessions, one job each, so "
                "your points never wait behind a whole sweep.")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import statistics
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,10 +190,10 @@ class Measurement:
     latency_ratio: float  # point / baseline time per inference in the paired windows (median of pairs)
     latency_ratio_ci_low: float
     latency_ratio_ci_high: float
-    energy_wh_per_1k: float  # energy_ratio x the baseline measured in the same run
+    energy_wh_per_1k: float  # stored: energy_ratio x its run's baseline; shown: x the series' pooled baseline
     energy_wh_per_1k_ci_low: float
     energy_wh_per_1k_ci_high: float
-    baseline_energy_wh_per_1k: float  # the baseline's energy in the same run
+    baseline_energy_wh_per_1k: float  # stored: the baseline in the same run; shown: the series' pooled baseline
     energy_ratio: float  # point / baseline energy per inference, median of the per-pair ratios
     energy_ratio_ci_low: float  # 95% interval (t on the log ratios)
     energy_ratio_ci_high: float
@@ -263,3 +265,62 @@ class Measurement:
         intensity = grid["carbon_intensity_g_per_kwh"]
         return dataclasses.replace(self, country=grid["iso_code"], carbon_intensity_g_per_kwh=intensity,
                                    emissions_g_per_1k=self.energy_wh_per_1k / 1000.0 * intensity)
+
+
+@dataclass(frozen=True)
+class PooledBaseline:
+    """The baseline's energy per 1,000 inferences in one series, pooled over the runs that measured it."""
+
+    value: float
+    low: float
+    high: float
+    runs: int
+
+
+def pooled_baseline(runs: list[Measurement]) -> PooledBaseline | None:
+    """One baseline figure per series: the geometric mean of every run's baseline (each point's paired run
+    measured the baseline in its own windows), with a 95% t interval over the runs.
+
+    Load moves a run's absolute figures (1.6x between runs on a busy machine) but not its paired ratio, so
+    absolute figures are ratio x this pooled figure: one baseline for every page, chart, table and report.
+    With one run, that run's own interval.
+    """
+    values = [r.baseline_energy_wh_per_1k for r in runs if r.baseline_energy_wh_per_1k > 0
+              and math.isfinite(r.baseline_energy_wh_per_1k)]
+    if not values:
+        return None
+    if len(values) == 1:
+        own = next((r for r in runs if r.is_baseline), None)
+        low, high = (own.energy_wh_per_1k_ci_low, own.energy_wh_per_1k_ci_high) if own else (values[0], values[0])
+        return PooledBaseline(values[0], min(low, values[0]), max(high, values[0]), 1)
+    from scipy.stats import t
+
+    logs = [math.log(v) for v in values]
+    centre = statistics.fmean(logs)
+    half = float(t.ppf(0.975, len(logs) - 1)) * statistics.stdev(logs) / math.sqrt(len(logs))
+    return PooledBaseline(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(values))
+
+
+def on_baseline(record: Measurement, base: PooledBaseline | None) -> Measurement:
+    """``record`` with its absolute energy = its paired ratio x ``base``, the interval carrying both (in logs).
+
+    The same record always gives the same figures for the same ``base``, whichever surface asks.
+    """
+    if base is None:
+        return record
+    if record.is_baseline:
+        return dataclasses.replace(record, energy_wh_per_1k=base.value, energy_wh_per_1k_ci_low=base.low,
+                                   energy_wh_per_1k_ci_high=base.high, baseline_energy_wh_per_1k=base.value)
+    value = record.energy_ratio * base.value
+    base_down, base_up = _log_spread(base.value, base.low, base.high)
+    ratio_down, ratio_up = _log_spread(record.energy_ratio, record.energy_ratio_ci_low, record.energy_ratio_ci_high)
+    return dataclasses.replace(record, energy_wh_per_1k=value, baseline_energy_wh_per_1k=base.value,
+                               energy_wh_per_1k_ci_low=value * math.exp(-math.hypot(base_down, ratio_down)),
+                               energy_wh_per_1k_ci_high=value * math.exp(math.hypot(base_up, ratio_up)))
+
+
+def _log_spread(value: float, low: float, high: float) -> tuple[float, float]:
+    """How far below and above ``value`` its interval reaches, in logs (inf where a bound is unknown)."""
+    down = math.log(value / low) if low > 0 else math.inf
+    up = math.log(high / value) if math.isfinite(high) and value > 0 else math.inf
+    return down, up

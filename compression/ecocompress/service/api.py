@@ -21,7 +21,7 @@ from ecocompress.core.config import artifacts_dir
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.core.provenance import code_version, environment
-from ecocompress.core.records import MeasureSettings, Measurement
+from ecocompress.core.records import MeasureSettings, Measurement, on_baseline, pooled_baseline
 from ecocompress.core.units import slug
 from ecocompress.models.base import ModelKind
 from ecocompress.models.registry import get_model
@@ -77,6 +77,7 @@ def _measure_artifact(
     with machine_measurement(waiting):  # latency and energy windows never overlap another process's timing
         progress("measuring latency", 0.65)
         latency = measure_latency(session, data.x_test, large_batch=spec.measure_batch(replace(settings, scenario="batch")))
+        del session, base_session  # the energy pairs open sessions of their own: a large upload is held twice, not four times
         report = lambda step, f: progress(step, 0.7 + 0.25 * f)  # noqa: E731
         with tempfile.TemporaryDirectory() as tmp:
             # the baseline runs against a fresh copy of itself (A/A): what an identical model shows is the floor
@@ -85,7 +86,7 @@ def _measure_artifact(
                                     workload_opener(artifact.onnx_path, data.x_test, batch, settings.ort_threads),
                                     batch_size=batch, settings=settings, progress=report)
     floor = baseline.measurement_floor if baseline else null_floor(paired.energy_ratio)
-    if not baseline:  # the baseline is the reference: ratio 1 by definition, its figure from all its windows
+    if not baseline:  # the baseline is the reference: ratio 1 by definition, its figure from its copy's windows (same bytes)
         paired = replace(paired, energy_ratio=ONE, latency_ratio=ONE, point_wh_per_1k=paired.baseline_wh_per_1k)
     size = artifact.onnx_path.stat().st_size
     base_acc = baseline.accuracy if baseline else acc.accuracy
@@ -193,7 +194,7 @@ def lookup(
     record = _record(store.get(*cache_key(spec, point, settings)))
     if record is None or not Path(record.onnx_path).is_file():
         return None
-    return replace(record, cached=True).in_region(settings.country)
+    return on_series_baseline(replace(record, cached=True), spec, settings, store)
 
 
 def _record(row: dict[str, Any] | None) -> Measurement | None:
@@ -358,7 +359,7 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
                 raise
             raise JobFailed(f"The job for {point.label()} on {spec.name} failed: {sentence}") from None
         store.finish_job(job_id, "done")
-        return result
+        return on_series_baseline(result, spec, settings, store)
 
     return work
 
@@ -462,17 +463,29 @@ def measured_points(
     """
     spec = resolve(model)
     settings = settings or MeasureSettings()
-    series = settings.series(spec.measure_batch(settings))
-    store = store or ResultsStore()
+    runs = _series_runs(spec, settings, store or ResultsStore())
+    base = pooled_baseline(runs)  # one baseline figure for the whole series, as lookup and jobs give it
     latest: dict[tuple, Measurement] = {}
-    for record in map(_record, store.results(spec.name, code_version=code_version())):
-        if record is None or record.series != series:
-            continue
+    for record in runs:
         if not record.fine_tuned:
             continue  # a quick first answer is shown beside its setting while it trains, never as a point of its own
         key = (record.sparsity, record.bits, record.student_width, record.structured, record.rank_ratio)
         latest[key] = record  # results are oldest first: the last one wins
-    return [r.in_region(settings.country) for r in latest.values()]
+    return [on_baseline(r, base).in_region(settings.country) for r in latest.values()]
+
+
+def on_series_baseline(record: Measurement, spec: ModelKind, settings: MeasureSettings, store: ResultsStore) -> Measurement:
+    """``record``'s absolute figures on its series' pooled baseline, CO2e on ``settings``' grid: what every
+    surface shows (its own run's baseline stays in the store and its provenance)."""
+    return on_baseline(record, pooled_baseline(_series_runs(spec, settings, store))).in_region(settings.country)
+
+
+def _series_runs(spec: ModelKind, settings: MeasureSettings, store: ResultsStore) -> list[Measurement]:
+    """Every stored run of ``spec`` in ``settings``' series and this code version, oldest first (first answers
+    and re-measures included: each measured the baseline in its own windows)."""
+    series = settings.series(spec.measure_batch(settings))
+    return [r for r in map(_record, store.results(spec.name, code_version=code_version()))
+            if r is not None and r.series == series]
 
 
 def compress(

@@ -1,0 +1,125 @@
+"""One baseline figure per series: every surface shows absolute energy = paired ratio x the pooled baseline.
+
+Three points are measured for real (CodeCarbon, onnxruntime) while a script makes each run's machine slower
+or faster (both sides of a run run their batch 1, 2 or 3 times per reported call, as load would slow them
+alike; the jobs run in the test's process for it): each run's own baseline then differs by up to 3x while its
+paired ratio does not. Every surface must
+show the same baseline and figures that agree with their ratios: the API, Explore, Review, the CSV, the HTML
+report and the CLI.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ecocompress.core import limits, units
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.records import MeasureSettings
+from ecocompress.measure import session
+from ecocompress.service import api
+from ecocompress.service.store import ResultsStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what the pages' sidebar is set to below
+LOADS = {CompressionPoint(): 1, CompressionPoint(bits=8): 2, CompressionPoint(bits=16): 3, CompressionPoint(sparsity=0.1): 1}
+
+
+@pytest.fixture(autouse=True)
+def eco_home(module_home):
+    return module_home
+
+
+@pytest.fixture(scope="module")
+def measured(module_home) -> dict[CompressionPoint, api.Measurement]:
+    load = {"calls": 1}
+    original = session.session_workload
+
+    def loaded(sess, x, batch_size):
+        work = original(sess, x, batch_size)
+
+        def run() -> int:
+            for _ in range(load["calls"]):
+                work()
+            return batch_size
+
+        return run
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(session, "session_workload", loaded)
+        mp.setattr(limits, "inside_worker", lambda: True)  # jobs run here, where the script can slow them
+        for point, calls in LOADS.items():
+            load["calls"] = calls
+            api.measure_point("digits-cnn", point, SETTINGS)
+    return {point: api.lookup("digits-cnn", point, SETTINGS) for point in LOADS}
+
+
+def test_the_runs_saw_different_baselines_and_every_record_shows_one(measured):
+    raw = [row["baseline_energy_wh_per_1k"] for row in ResultsStore().results("digits-cnn")]
+    assert len(raw) == 4 and max(raw) / min(raw) > 1.8, raw  # the script really moved each run's own baseline
+    points = api.measured_points("digits-cnn", SETTINGS)
+    baselines = {m.baseline_energy_wh_per_1k for m in points} | {m.baseline_energy_wh_per_1k for m in measured.values()}
+    assert len(baselines) == 1, baselines
+    (base,) = baselines
+    assert min(raw) < base < max(raw)
+    for m in points:
+        assert m.energy_wh_per_1k == pytest.approx(m.energy_ratio * base, rel=1e-9), m.label
+        assert m.energy_wh_per_1k_ci_low <= m.energy_wh_per_1k <= m.energy_wh_per_1k_ci_high
+        assert m.energy_wh_per_1k == pytest.approx(measured[m.point].energy_wh_per_1k, rel=1e-12)  # lookup agrees
+    baseline = measured[CompressionPoint()]
+    assert baseline.energy_wh_per_1k == base and baseline.energy_ratio == 1.0
+
+
+def test_the_csv_and_the_html_report_show_the_same_figures(measured):
+    from ecocompress.review.report import points_csv, render_html, report_data
+
+    base = measured[CompressionPoint()].energy_wh_per_1k
+    table = pd.read_csv(io.StringIO(points_csv([m.to_dict() for m in api.measured_points("digits-cnn", SETTINGS)])))
+    energy = next(c for c in table.columns if c.startswith("energy (") and "Wh / 1,000" in c)
+    base_row = table[table["setting"] == "fp32 baseline"].iloc[0]
+    for _, row in table.iterrows():  # rounded to 3-4 significant digits: agreement within rounding
+        assert row[energy] == pytest.approx(row["energy vs baseline (x)"] * base_row[energy], rel=0.01), row["setting"]
+    html = render_html(report_data("digits-cnn", CompressionPoint(bits=8), settings=SETTINGS))
+    assert units.energy_wh(base) in html and units.energy_wh(measured[CompressionPoint(bits=8)].energy_wh_per_1k) in html
+
+
+def test_the_cli_prints_the_same_figures(measured, capsys):
+    from ecocompress.cli import main
+
+    assert main(["run", "--model", "digits-cnn", "--bits", "16", "--repeats", "2", "--energy-budget", "1", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    m = measured[CompressionPoint(bits=16)]
+    assert printed["energy_wh_per_1k"] == pytest.approx(m.energy_wh_per_1k, rel=1e-12)
+    assert printed["baseline_energy_wh_per_1k"] == pytest.approx(measured[CompressionPoint()].energy_wh_per_1k, rel=1e-12)
+
+
+def _page(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    at.number_input(key="repeats").set_value(2)
+    at.number_input(key="energy_budget").set_value(1)
+    return at.run()
+
+
+def test_explore_and_review_show_the_same_figures(measured):
+    """The pages measure what their first render asks for (the baseline at the sidebar's defaults), which adds a
+    run to the series: the figures they show are compared with the API's after that, all on one pooled baseline."""
+    explore = _page("pages/views/explore.py")
+    explore.select_slider(key="bits").set_value(8).run()
+    assert not explore.exception and not explore.error
+    review = _page("pages/views/review.py")
+    review.radio(key="energy_basis").set_value("modelled").run()  # its caption puts the measured figures beside
+    assert not review.exception
+    point, base = (api.lookup("digits-cnn", p, SETTINGS) for p in (CompressionPoint(bits=8), CompressionPoint()))
+    card = next(m for m in explore.metric if m.label == "Energy per 1,000 inferences")
+    assert card.value == units.energy_wh(point.energy_wh_per_1k)
+    assert point.energy_wh_per_1k == pytest.approx(point.energy_ratio * base.energy_wh_per_1k, rel=1e-12)
+    text = " ".join(c.value for c in review.caption)
+    assert f"here: {units.energy_wh(base.energy_wh_per_1k)} and " in text, text
