@@ -46,7 +46,7 @@ def saves(record: object, objective: str) -> bool:
     if objective == "energy":
         return record.saves_energy
     if objective == "latency":
-        return record.latency_ratio_ci_high < 1.0
+        return record.saves_time
     return record.storage_ratio > 1.0
 
 

@@ -256,8 +256,14 @@ class Measurement:
 
     @property
     def saves_energy(self) -> bool:
-        """A saving only when the whole 95% interval of the energy ratio is below 1."""
+        """A saving only when the whole 95% interval of the energy ratio is below 1 (and beyond the floor)."""
         return self.energy_difference_significant and self.energy_ratio_ci_high < 1.0
+
+    @property
+    def saves_time(self) -> bool:
+        """The same rule for the time per inference (its ratio comes from the same paired windows)."""
+        return (beyond_noise(self.latency_ratio, self.latency_ratio_ci_low, self.latency_ratio_ci_high,
+                             self.measurement_floor) and self.latency_ratio_ci_high < 1.0)
 
     def in_region(self, country: str) -> "Measurement":
         """The same measurement with CO2e on ``country``'s grid (energy never changes with the grid)."""
