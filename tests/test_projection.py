@@ -55,7 +55,8 @@ def test_a_point_that_costs_more_shows_a_negative_saving():
 def _record(ratio, low, high, **point):
     return {"sparsity": 0.0, "bits": 8, "student_width": 1.0, "structured": False, "rank_ratio": None, **point,
             "baseline_energy_wh_per_1k": 2.0, "energy_wh_per_1k": 2.0 * ratio,
-            "energy_ratio": ratio, "energy_ratio_ci_low": low, "energy_ratio_ci_high": high}
+            "energy_ratio": ratio, "energy_ratio_ci_low": low, "energy_ratio_ci_high": high,
+            "energy_difference_significant": not low <= 1.0 <= high}  # as measured with no floor
 
 
 def test_yearly_saving_carries_the_energy_ratio_interval():
@@ -116,3 +117,22 @@ def test_bad_scale_is_one_sentence(kwargs, message):
 def test_negative_energy_is_refused():
     with pytest.raises(InvalidParameterError, match="energy_wh_per_1k"):
         annual(-1.0, Scale())
+
+
+def test_payback_sets_what_compressing_cost_against_the_saving_per_inference():
+    from ecocompress.review.projection import payback
+
+    record = {"build_energy_wh": 0.5, "measuring_energy_wh": 0.2, "baseline_energy_wh_per_1k": 2e-4,
+              "energy_ratio": 0.4, "energy_ratio_ci_low": 0.35, "energy_ratio_ci_high": 0.45,
+              "energy_difference_significant": True}
+    found = payback(record, Scale(inferences_per_day=1e6))
+    saved_per_inference = 2e-4 * 0.6 / 1000  # Wh: baseline x (1 - ratio) per inference
+    assert found.cost_wh == pytest.approx(0.7)
+    assert found.inferences[0] == pytest.approx(0.7 / saved_per_inference)
+    assert found.inferences[1] < found.inferences[0] < found.inferences[2]  # most saving end pays back first
+    assert found.days[0] == pytest.approx(found.inferences[0] / 1e6)
+    assert "pays back after 5,800,000 inferences" in found.words and "5.8 days at 1,000,000 inferences a day" in found.words
+    never = payback({**record, "energy_difference_significant": False}, Scale())
+    assert never.inferences is None and "never pays back" in never.words
+    unknown = payback({**record, "build_energy_wh": None, "measuring_energy_wh": None}, Scale())
+    assert unknown.cost_wh is None and "not measured" in unknown.words

@@ -356,6 +356,10 @@ def format_measurement(m: Measurement) -> str:
     if m.technique_notes:
         lines.append(f"what was done: {m.technique_notes}")
     lines.append(f"runtime choice: {m.runtime_format}, {m.runtime_reason}")
+    if not m.is_baseline:
+        from ecocompress.review.projection import Scale, payback
+
+        lines.append(payback(m.to_dict(), Scale()).words)
     lines.append(f"artifact: {m.onnx_path}" + ("  (served from the results store)" if m.cached else ""))
     return "\n".join(lines)
 

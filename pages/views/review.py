@@ -22,7 +22,7 @@ from ecocompress.models.registry import get_model
 from ecocompress.core.choice import recommend
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.core.records import Measurement, floor_words
-from ecocompress.review.projection import EQUIVALENTS, project, region_comparison
+from ecocompress.review.projection import EQUIVALENTS, payback, project, region_comparison
 from ecocompress.review.report import ReportData, points_csv, render_html
 from pages.ui import state, widgets
 
@@ -171,6 +171,7 @@ with widgets.plain_errors():
             + (f"{units.energy_wh((1 - chosen.energy_ratio) * per_million)} saved (95%: {units.energy_wh(low)} to "
                f"{units.energy_wh(high)})." if chosen.saves_energy else f"no measurable saving ({chosen.change()}).")
         )
+        st.markdown(f"**What compressing cost.** {payback(chosen.to_dict(), scale).words}")
     st.markdown(
         "The yearly saving is about the same as: "
         + "; ".join(f"**{units.number(eq.of(projection.saved))} {eq.unit}** of {eq.name}" for eq in EQUIVALENTS) + "."

@@ -231,6 +231,8 @@ class Measurement:
     layer_settings: tuple | None = None  # per layer (name, sparsity, bits) when each layer got its own setting
     kept_units: tuple | None = None  # per layer (name or "input", units kept) after per-layer structured pruning
     measurement_floor: float | None = None  # from the baseline's A/A run (against a copy of itself): +/- share
+    build_energy_wh: float | None = None  # compressing it (training, calibration, export), CodeCarbon, machine-level
+    measuring_energy_wh: float | None = None  # the energy windows that measured it, both sides
 
     def change(self, what: str = "energy", *, signed: bool = False) -> str:
         """``change_words`` for this point."""

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from ecocompress.core.errors import MeasurementError
 from ecocompress.core.grid import DEFAULT_COUNTRY
@@ -26,6 +26,7 @@ MIN_WINDOW_SECONDS = 2.0
 
 # One energy window at a time in this process: overlapping machine-level windows count each other.
 _WINDOW_LOCK = threading.Lock()
+T = TypeVar("T")
 # (start, end) of recent energy windows on the monotonic clock, so benchmarks can check that no
 # window overlapped other compute work (bench/workshop.py); bounded, in memory only.
 WINDOWS: collections.deque[tuple[float, float]] = collections.deque(maxlen=10_000)
@@ -165,3 +166,26 @@ def measure_window(
         ram_power_w=float(data.ram_power or 0.0),
     )
     return window, read_method(tracker)
+
+
+def energy_of(
+    work: Callable[[], T],
+    *,
+    country_iso_code: str = DEFAULT_COUNTRY,
+    force_cpu_power: float | None = None,
+    force_ram_power: float | None = None,
+) -> tuple[T, float | None]:
+    """``work()`` and the energy CodeCarbon read while it ran, in Wh (None when it read nothing).
+
+    What compressing costs (fine-tuning, distillation, calibration, export) is paid once; the report sets it
+    against the saving per inference. Machine-level, like the windows: whatever else ran meanwhile counts too.
+    """
+    tracker = _tracker(country_iso_code, force_cpu_power, force_ram_power)
+    tracker.start()  # no window lock: a build can take minutes, and the compute queue runs one job at a time
+    try:
+        result = work()
+    finally:
+        tracker.stop()
+    data = getattr(tracker, "final_emissions_data", None)
+    energy = float(data.energy_consumed) if data is not None and data.energy_consumed else 0.0
+    return result, energy * 1000.0 if energy > 0 else None

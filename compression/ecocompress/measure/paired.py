@@ -145,6 +145,11 @@ class PairedResult:
     windows: tuple[tuple[EnergyWindow, EnergyWindow | None], ...]
 
     @property
+    def energy_wh(self) -> float:
+        """What the windows themselves used, both sides, in Wh: part of what measuring a point costs."""
+        return sum(w.energy_kwh for pair in self.windows for w in pair if w is not None) * 1000.0
+
+    @property
     def significant(self) -> bool:
         """False when the energy ratio's interval contains 1: no measurable difference."""
         return not self.energy_ratio.contains_one

@@ -11,6 +11,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ecocompress.core import units
 from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
 from ecocompress.core.errors import invalid_parameter
 
@@ -118,7 +119,7 @@ class YearlySaving:
 
 
 def yearly_saving(record: dict[str, Any], scale: Scale) -> YearlySaving:
-    """Savings per year of ``record`` (a ``Measurement`` as a dict) against the baseline of its own paired run.
+    """Savings per year of ``record`` (a ``Measurement`` as a dict) against its series' baseline.
 
     The point's energy is the baseline's times the measured ratio, so the ratio's interval bounds the saving:
     saved = baseline x (1 - ratio).
@@ -130,6 +131,74 @@ def yearly_saving(record: dict[str, Any], scale: Scale) -> YearlySaving:
     high = _saved(base, annual(base_wh * record["energy_ratio_ci_low"], scale))
     measurable = bool(record["energy_difference_significant"])  # beyond the interval and the machine's floor
     return YearlySaving(projection, low, high, measurable)
+
+
+@dataclass(frozen=True)
+class Payback:
+    """What compressing a point cost (building it and measuring it, Wh) and when its saving repays that.
+
+    ``inferences`` and ``days`` run from the most saving end of the interval to the least (``low``, ``high``);
+    None when there is no measurable saving to repay anything with, or the cost was not measured.
+    """
+
+    cost_wh: float | None
+    build_wh: float | None
+    measuring_wh: float | None
+    inferences: tuple[float, float, float] | None  # (value, low, high)
+    days: tuple[float, float, float] | None
+    per_day: float = 0.0
+
+    @property
+    def words(self) -> str:
+        """One sentence for Review, the report and the CLI."""
+        if self.cost_wh is None:
+            return "What compressing this point cost was not measured (it was measured before costs were recorded)."
+        cost = (f"Compressing cost {units.energy_wh(self.cost_wh)} (building "
+                f"{units.energy_wh(self.build_wh) if self.build_wh is not None else 'not measured'}, measuring "
+                f"{units.energy_wh(self.measuring_wh or 0.0)}; estimated by CodeCarbon)")
+        if self.inferences is None:
+            return f"{cost}; with no measurable saving per inference it never pays back."
+        n, n_low, n_high = self.inferences
+        when = ("" if self.days is None else f", about {_duration(self.days[0])} at "
+                f"{units.number(self.per_day, 15)} inferences a day "
+                f"(95%: {_duration(self.days[1])} to {_duration(self.days[2])})")
+        return (f"{cost}; it pays back after {_about(n)} inferences (95%: {_about(n_low)} to {_about(n_high)}){when}.")
+
+
+def _about(count: float) -> str:
+    """A count to two significant digits: '5,800,000', not '5,833,333' from a ratio known to a few percent."""
+    return units.number(float(f"{count:.2g}"))
+
+
+def _duration(days: float) -> str:
+    """'3 minutes', '5.2 hours', '12 days', '3.4 years': the unit a person reads."""
+    minutes = days * 24 * 60
+    if minutes < 60:
+        return f"{units.number(minutes, 2)} minutes"
+    if days < 1:
+        return f"{units.number(minutes / 60, 2)} hours"
+    if days < DAYS_PER_YEAR:
+        return f"{units.number(days, 2)} days"
+    return f"{units.number(days / DAYS_PER_YEAR, 2)} years"
+
+
+def payback(record: dict[str, Any], scale: Scale) -> Payback:
+    """When the energy a point saves per inference repays what building and measuring it used.
+
+    Saved per inference = baseline x (1 - ratio) / 1,000, its interval from the ratio's; no payback is
+    claimed without a measurable saving. Both sides are energy on this machine (PUE applies to neither).
+    """
+    build, measuring = record.get("build_energy_wh"), record.get("measuring_energy_wh")
+    cost = None if build is None and measuring is None else (build or 0.0) + (measuring or 0.0)
+    saved = [record["baseline_energy_wh_per_1k"] * (1.0 - record[key]) / 1000.0
+             for key in ("energy_ratio", "energy_ratio_ci_low", "energy_ratio_ci_high")]
+    if cost is None or not record["energy_difference_significant"] or min(saved) <= 0:
+        return Payback(cost, build, measuring, None, None)
+    value, most, least = saved  # ci_low of the ratio saves most: the earliest payback
+    inferences = (cost / value, cost / most, cost / least)
+    per_day = scale.inferences_per_day
+    days = tuple(n / per_day for n in inferences) if per_day > 0 else None
+    return Payback(cost, build, measuring, inferences, days, per_day)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from ecocompress.review.images import flipped_images, flips_png, regions_png, tr
 from ecocompress.models.registry import get_model
 from ecocompress.review.plots import changes_frame, neighbours_frame, points_frame
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
-from ecocompress.review.projection import DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, project, region_comparison
+from ecocompress.review.projection import (DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, payback, project,
+                                           region_comparison)
 from ecocompress.review.summary import changes_sentence, yearly_saving_text
 
 Progress = Callable[[str, float], None]
@@ -162,6 +163,8 @@ def _projection_section(data: ReportData) -> str:
         f"{s.price_per_kwh:g} {_e(s.currency)}/kWh, PUE {s.pue:g}. Based on the energy measured on this machine "
         f"({_e(data.chosen['energy_method'])}).</p>"
         + _table(rows, ("", "uncompressed baseline", f"chosen: {data.chosen['label']}", "saved per year"))
+        + ("" if CompressionPoint.from_dict(data.chosen).is_baseline else
+           f"<p><b>What compressing cost.</b> {_e(payback(data.chosen, s).words)}</p>")
         + f"<p>The yearly saving is about the same as:</p><ul>{equivalents}</ul>"
         "<h3>The same point on other grids</h3>"
         "<p>Where a model runs can matter as much as how it is compressed: the chosen point's energy per year on "

@@ -394,7 +394,7 @@ def _compute(
 
         return run_in_worker(_compute, spec, point, settings, store, owner,
                              what=f"The job for {point.label()} on {spec.name}", progress=progress)
-    from ecocompress.measure.energy import warm_up_codecarbon
+    from ecocompress.measure.energy import energy_of, warm_up_codecarbon
 
     baseline = None
     if not point.is_baseline:
@@ -402,8 +402,12 @@ def _compute(
         baseline = _baseline_in_series(spec, settings, store) or _job(
             spec, CompressionPoint(), settings, store, False, owner=owner)(progress)
     warm_up_codecarbon(settings.country)
-    artifact = spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress)
+    artifact, build_wh = energy_of(
+        lambda: spec.build_artifact(point, artifact_path(spec, point, settings), progress=progress),
+        country_iso_code=settings.country, force_cpu_power=settings.force_cpu_power_w,
+        force_ram_power=settings.force_ram_power_w)
     result, paired = _measure_artifact(spec, point, artifact, settings, baseline, progress)
+    result = replace(result, build_energy_wh=build_wh, measuring_energy_wh=paired.energy_wh)
     if settings.seeds > 1 and point.involves_training:
         result = _with_seed_spread(spec, point, result, settings.seeds, progress)
     progress("saving the result", 0.98)
