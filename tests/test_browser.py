@@ -24,6 +24,8 @@ from typing import Iterator
 
 import pytest
 
+from ecocompress.core.knobs import SPARSITY
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,7 +48,7 @@ SERVER_STOP_TIMEOUT_S = 15
 VIEWPORT = {"width": 1280, "height": 800}
 
 SIZE_LABEL = "Size on disk"  # label prefix: the card may add a qualifier, e.g. "Size on disk (runnable ONNX)"
-SLIDER_LABEL = "Sparsity (% of weights removed)"
+SLIDER_LABEL = SPARSITY.label  # "Sparsity (share of weights removed)"
 
 try:
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError

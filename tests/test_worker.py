@@ -146,3 +146,21 @@ def test_an_upload_that_loops_forever_on_real_data_fails_its_job_and_frees_the_q
     assert time.monotonic() - started < 8 + 15  # the limit, plus starting a worker; never "forever"
     assert queue.compute_queue().submit("after", "after", lambda progress: "next job ran", session="other").result() == "next job ran"
     assert ResultsStore().count() == 0 and ResultsStore().jobs("failed")
+
+
+def _burn(seconds: float, *, progress) -> float:
+    """Spend ``seconds`` of CPU (not wall time) and say how much this process has used in all."""
+    started = time.process_time()
+    while time.process_time() - started < seconds:
+        pass
+    return time.process_time()
+
+
+def test_a_long_lived_workers_cpu_limit_is_per_call_not_a_lifetime_total():
+    """Five calls of 0.8 s of CPU under a 2 s limit each: 4 s in all, more than one call's limit, all served."""
+    worker = Worker(memory_mb=2000)
+    try:
+        used = [worker.call(_burn, 0.8, limits=Limits(2000, 2, 60), what="burn") for _ in range(5)]
+    finally:
+        worker.stop()
+    assert used[-1] > 4.0  # the worker's lifetime CPU went past one call's limit twice over

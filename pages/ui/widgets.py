@@ -329,8 +329,7 @@ def tradeoff_chart(model: str, current_label: str | None) -> None:
         st.toggle("Log scale", key=state.LOG_X)
     with plain_errors():
         records = api.measured_points(model, state.settings())
-        st.caption(f"Within 1 point of accuracy: {summary.recommendation_text(recommend(records, 1.0))} "
-                   "(set your own budget on Review & report).")
+        st.caption(f"{summary.recommendation_text(recommend(records, 1.0))} (set your own budget on Review & report).")
         info = plots.tradeoff_info(records, st.session_state[state.X_AXIS], current_label=current_label)
         st.plotly_chart(
             plots.tradeoff_figure(info, log_x=st.session_state[state.LOG_X]), width="stretch", key="tradeoff_chart"

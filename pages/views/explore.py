@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 
+from ecocompress.core import knobs
 from ecocompress.models.registry import get_model
 from ecocompress.review import summary
 from pages.ui import state, widgets
@@ -36,17 +37,17 @@ for warning in spec.warnings:
 if not spec.per_layer_allocation:  # e.g. switched to an upload with the toggle on: it cannot apply, so it is off
     st.session_state[state.PER_LAYER] = False
 per_layer = bool(st.session_state[state.PER_LAYER])
-knobs = st.columns(3)
-with knobs[0]:
+columns = st.columns(3)
+with columns[0]:
     st.slider(
-        "Sparsity (% of weights removed)",
-        min_value=0.0,
-        max_value=0.95,
-        step=0.05,
+        knobs.SPARSITY.label,
+        min_value=knobs.SPARSITY.values[0],
+        max_value=knobs.SPARSITY.values[-1],
+        step=knobs.SPARSITY.values[1] - knobs.SPARSITY.values[0],
         key=state.SPARSITY,
         disabled=per_layer,
         format="%.2f",
-        help="Share of weights pruned away (0.90 = 90%), followed by a short fine-tune.",
+        help=knobs.SPARSITY.help,
     )
     st.caption("Zeros shrink the stored file; only structured pruning makes a CPU faster.")
     st.toggle(
@@ -55,34 +56,15 @@ with knobs[0]:
         disabled=per_layer,
         help="Removes whole channels/neurons so the network itself gets smaller and faster, at more accuracy risk.",
     )
-with knobs[1]:
-    st.select_slider(
-        "Bit-width (bits per weight)",
-        options=[2, 3, 4, 5, 6, 7, 8, 16, 32],
-        key=state.BITS,
-        disabled=per_layer,
-        help="32 is the original float model. Fewer bits store each weight more coarsely; below 7 bits the model "
-        "is fine-tuned with the quantizer in the loop.",
-    )
+with columns[1]:
+    st.select_slider(knobs.BITS.label, options=knobs.BITS.values, key=state.BITS, disabled=per_layer, help=knobs.BITS.help)
     st.caption("Fewer bits: a smaller file; runs as int8 where that is measured to be faster.")
-with knobs[2]:
-    st.select_slider(
-        "Student size (width of the teacher)",
-        options=[1.0, 0.5, 0.25, 0.125],
-        key=state.STUDENT,
-        disabled=per_layer,
-        format_func=lambda w: "1 (original)" if w == 1.0 else f"1/{int(round(1 / w))}",
-        help="Distillation trains a narrower network to imitate the original; 1/2 has half the channels per layer.",
-    )
+with columns[2]:
+    st.select_slider(knobs.STUDENT.label, options=knobs.STUDENT.values, key=state.STUDENT, disabled=per_layer,
+                     format_func=knobs.STUDENT.show, help=knobs.STUDENT.help)
     st.caption("A smaller student is cheaper to run; it learns from the original's answers.")
-    st.select_slider(
-        "Low-rank factorisation (rank kept)",
-        options=[1.0, 0.75, 0.5, 0.25, 0.125],
-        key=state.RANK,
-        disabled=per_layer,
-        format_func=lambda r: "off" if r == 1.0 else f"{r:.0%}",
-        help="Splits each large layer into two thin ones via SVD, keeping this share of the rank, then fine-tunes.",
-    )
+    st.select_slider(knobs.RANK.label, options=knobs.RANK.values, key=state.RANK, disabled=per_layer,
+                     format_func=knobs.RANK.show, help=knobs.RANK.help)
 
 per_layer_row = st.columns([1, 2])
 with per_layer_row[0]:

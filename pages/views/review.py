@@ -221,9 +221,9 @@ with widgets.plain_errors():
     m_point = modelled_for_file(chosen.onnx_path, chosen.bits, profile.key, table)
     st.caption(
         f"Modelled on {profile.name}: baseline {units.energy_wh(m_base.wh_per_1k)}, chosen "
-        f"{units.energy_wh(m_point.wh_per_1k)} per 1,000 inferences ({m_point.total_pj / m_base.total_pj:.2f}x); "
+        f"{units.energy_wh(m_point.wh_per_1k)} per 1,000 inferences ({units.ratio(m_point.total_pj / m_base.total_pj)}); "
         f"{units.energy_basis(chosen.energy_estimated)} here: {units.energy_wh(baseline.energy_wh_per_1k)} and {units.energy_wh(chosen.energy_wh_per_1k)} "
-        f"({chosen.energy_wh_per_1k / baseline.energy_wh_per_1k:.2f}x)."
+        f"({units.ratio(chosen.energy_wh_per_1k / baseline.energy_wh_per_1k)})."
     )
     with st.expander("The modelled arithmetic for the chosen point"):
         st.code("\n".join(m_point.lines), language=None)

@@ -8,7 +8,7 @@ from ecocompress.service import api
 
 from ecocompress.review import plots
 
-from ecocompress.core import units
+from ecocompress.core import knobs, units
 from ecocompress.service.jobs import SearchJob, SweepJob, get_job, list_jobs, others_running, start_search, start_sweep
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.service.store import ResultsStore
@@ -27,21 +27,13 @@ st.write(
 names = state.model_titles()
 model = st.selectbox("Model", list(names), key=state.MODEL, format_func=lambda n: f"{names[n]} ({n})")
 c = st.columns(4)
-sparsities = c[0].multiselect(
-    "Sparsity values", [0.0, 0.25, 0.5, 0.75, 0.8, 0.9, 0.95], default=[0.0, 0.5, 0.9],
-    format_func=lambda s: f"{s:.0%}", help="Share of weights pruned away.",
-)
-bits = c[1].multiselect(
-    "Bit-widths", [2, 3, 4, 5, 6, 7, 8, 16, 32], default=[32, 8, 4], help="Bits per stored weight; 32 is uncompressed.",
-)
-students = c[2].multiselect(
-    "Student sizes", [1.0, 0.5, 0.25, 0.125], default=[1.0],
-    format_func=lambda w: "1 (original)" if w == 1.0 else f"1/{int(round(1 / w))}", help="Width of a distilled student.",
-)
-ranks = c[3].multiselect(
-    "Low-rank (rank kept)", [1.0, 0.5, 0.25], default=[1.0],
-    format_func=lambda r: "off" if r == 1.0 else f"{r:.0%}", help="Low-rank factorisation of large layers.",
-)
+sparsities = c[0].multiselect("Sparsity values", knobs.SPARSITY.values, default=[0.0, 0.5, 0.9],
+                              format_func=knobs.SPARSITY.show, help=knobs.SPARSITY.help)
+bits = c[1].multiselect("Bit-widths", knobs.BITS.values, default=[32, 8, 4], help=knobs.BITS.help)
+students = c[2].multiselect("Student sizes", knobs.STUDENT.values, default=[1.0], format_func=knobs.STUDENT.show,
+                            help=knobs.STUDENT.help)
+ranks = c[3].multiselect("Low-rank (rank kept)", knobs.RANK.values, default=[1.0], format_func=knobs.RANK.show,
+                         help=knobs.RANK.help)
 structured = st.toggle("Structured pruning (remove whole channels)", value=False)
 
 session = state.session_id()

@@ -151,12 +151,22 @@ def _lowered(limit: int, current: tuple[int, int]) -> int:
     return min([limit, *(v for v in current if v != resource.RLIM_INFINITY)])
 
 
+_INHERITED_CPU: tuple[int, int] | None = None  # RLIMIT_CPU as the child found it, before it set its own
+
+
 def _set_cpu_limit(seconds: float) -> None:
-    """Allow ``seconds`` more CPU from now (RLIMIT_CPU counts the process's whole life), within the inherited limit."""
+    """Allow ``seconds`` more CPU from now (RLIMIT_CPU counts the process's whole life), within the inherited limit.
+
+    Capped by the limit the child *inherited*, never by the soft limit its previous call set: that one counted
+    from the previous call's start, and capping by it made a long-lived worker's CPU allowance a lifetime total
+    (the 19th run of bench/null.py died at 1,200 s of CPU summed over every job before it).
+    """
+    global _INHERITED_CPU
+    if _INHERITED_CPU is None:
+        _INHERITED_CPU = resource.getrlimit(resource.RLIMIT_CPU)
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    current = resource.getrlimit(resource.RLIMIT_CPU)
-    soft = _lowered(int(usage.ru_utime + usage.ru_stime + max(1.0, seconds)) + 1, current)
-    resource.setrlimit(resource.RLIMIT_CPU, (soft, current[1]))
+    soft = _lowered(int(usage.ru_utime + usage.ru_stime + max(1.0, seconds)) + 1, _INHERITED_CPU)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, _INHERITED_CPU[1]))
 
 
 def _enter_child(memory_mb: float, folder: str) -> None:

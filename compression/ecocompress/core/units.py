@@ -38,6 +38,15 @@ def energy_view(values_wh) -> tuple[float, str]:
     return next((factor, unit) for limit, factor, unit in ENERGY_VIEW_UNITS if middle < limit)
 
 
+def si_view(values, unit: str) -> tuple[float, str]:
+    """One SI-prefixed unit for a whole table column: (factor from ``unit``, prefixed unit), the prefix ``si``
+    gives the column's median, so a CSV column reads in the unit the pages show ('µs', 'µg')."""
+    finite = sorted(abs(float(v)) for v in values if v is not None and math.isfinite(float(v)))
+    middle = finite[len(finite) // 2] if finite else 0.0
+    prefix = si(middle, unit).split(" ")[-1][: -len(unit)] if middle else ""
+    return {"G": 1e-9, "M": 1e-6, "k": 1e-3, "": 1.0, "m": 1e3, "µ": 1e6, "n": 1e9}[prefix], prefix + unit
+
+
 def size(n_bytes: float) -> str:
     """Bytes in decimal units (kB = 1,000 bytes), as file managers on most systems show them."""
     return si(float(n_bytes), "B")
@@ -60,8 +69,8 @@ def percent(fraction: float, digits: int = 2) -> str:
 
 
 def ratio(value: float) -> str:
-    """A ratio as 'N.NNx'."""
-    return f"{value:.2f}x"
+    """A ratio to three significant digits, '0.417x', '1.05x', '36.9x' (never '36.90x')."""
+    return f"{number(value, 3)}x"
 
 
 def points_change(points: float) -> str:

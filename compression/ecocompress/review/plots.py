@@ -52,12 +52,12 @@ TABLE_COLUMNS = {
     "measurement_floor": "measurement floor on this machine (± share)",
     "size_bytes": "runnable ONNX (kB)",
     "runtime_format": "runs as",
-    "latency_ms_per_item_large_batch": "latency (ms / inference, batch 256)",
+    "latency_ms_per_item_large_batch": "latency (s / inference, batch 256)",  # s, g: prefixed per column below
     "latency_ratio": "latency vs baseline (x)",
     "latency_ratio_ci_low": "latency ratio 95% low (x)",
     "latency_ratio_ci_high": "latency ratio 95% high (x)",
     "speedup_theoretical": "speed-up on paper (x)",
-    "emissions_g_per_1k": "CO2e (mg / 1,000 inferences)",  # grams per 1,000 are tiny: shown in mg
+    "emissions_g_per_1k": "CO2e (g / 1,000 inferences)",
     "country": "grid region",
     "series": "measurement series",
     "energy_method": "energy method",
@@ -100,13 +100,18 @@ def points_frame(records: Records) -> pd.DataFrame:
         return frame
     factor, unit = units.energy_view(frame["energy_wh_per_1k"]) if "energy_wh_per_1k" in frame else (1.0, "Wh")
     frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
-    scales = {**dict.fromkeys(ENERGY_COLUMNS, factor), **dict.fromkeys(SIZE_COLUMNS, 1e-3), "emissions_g_per_1k": 1e3}
+    seconds, seconds_unit = units.si_view(frame.get("latency_ms_per_item_large_batch", pd.Series(dtype=float)) / 1e3, "s")
+    grams, grams_unit = units.si_view(frame.get("emissions_g_per_1k", pd.Series(dtype=float)), "g")
+    scales = {**dict.fromkeys(ENERGY_COLUMNS, factor), **dict.fromkeys(SIZE_COLUMNS, 1e-3),
+              "latency_ms_per_item_large_batch": seconds / 1e3, "emissions_g_per_1k": grams}
     for column in TABLE_COLUMNS:
         if column in frame and column not in ("label", "model", "runtime_format", "country", "series", "energy_method",
                                               "measured_at", "energy_difference_significant"):
             values = pd.to_numeric(frame[column], errors="coerce") * scales.get(column, 1.0)
             frame[column] = values.map(_readable)
-    names = {**TABLE_COLUMNS, **{c: TABLE_COLUMNS[c].replace("Wh", unit) for c in ENERGY_COLUMNS}}
+    names = {**TABLE_COLUMNS, **{c: TABLE_COLUMNS[c].replace("Wh", unit) for c in ENERGY_COLUMNS},
+             "latency_ms_per_item_large_batch": TABLE_COLUMNS["latency_ms_per_item_large_batch"].replace("(s ", f"({seconds_unit} "),
+             "emissions_g_per_1k": TABLE_COLUMNS["emissions_g_per_1k"].replace("(g ", f"({grams_unit} ")}
     return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=names)
 
 

@@ -94,7 +94,7 @@ def _table(rows: list[tuple], header: tuple) -> str:
 
 def _comparison_rows(c: dict, b: dict) -> list[tuple]:
     def change(value: float, base: float) -> str:
-        return f"{value / base:.2f}x" if base else "n/a"
+        return units.ratio(value / base) if base else "n/a"
 
     energy_change = ("uncompressed baseline" if c["label"] == b["label"] else
                      f"{change_words(c)}; {floor_words(c)}")
@@ -179,7 +179,7 @@ def _modelled_section(data: ReportData) -> str:
         base = modelled_for_file(data.baseline["onnx_path"], data.baseline["bits"], key, data.table)
         chosen = modelled_for_file(data.chosen["onnx_path"], data.chosen["bits"], key, data.table)
         rows.append((profile.name, units.energy_wh(base.wh_per_1k), units.energy_wh(chosen.wh_per_1k),
-                     f"{chosen.total_pj / base.total_pj:.2f}x"))
+                     units.ratio(chosen.total_pj / base.total_pj)))
         details.append(f"<details><summary>{_e(profile.name)}: the arithmetic for the chosen point</summary><pre>"
                        + _e("\n".join(chosen.lines)) + "</pre></details>")
     return (
