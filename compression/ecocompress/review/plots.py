@@ -5,6 +5,8 @@ Colours are Okabe-Ito (colour-blind safe); every axis names its unit.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -226,6 +228,26 @@ def _accuracy_bars(frame: pd.DataFrame) -> dict[str, Any] | None:
             "thickness": 1}
 
 
+def log_ticks(values: Any) -> dict[str, Any]:
+    """Ticks for a log cost axis at 1-2-5 steps, each written out in full ('20 50 100 200'), where plotly's own
+    read '5 10 2 5 100 2 5' (the 2s and 5s standing for 20, 50, 200...)."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v)) and float(v) > 0]
+    if not finite:
+        return {}
+    low, high = min(finite), max(finite)
+    ticks = [m * 10.0 ** e for e in range(math.floor(math.log10(low)) - 1, math.ceil(math.log10(high)) + 2)
+             for m in (1, 2, 5)]
+    shown = [t for t in ticks if low / 2 <= t <= high * 2] or ticks
+    return {"tickvals": shown, "ticktext": [units.number(t) for t in shown]}
+
+
+def _cost_axis(values: Any, log_x: bool) -> dict[str, Any]:
+    """The cost axis: linear from zero, or log with readable ticks; never '150µ' or '1e-4' on a tick."""
+    axis: dict[str, Any] = {"type": "log" if log_x else "linear", "rangemode": "normal" if log_x else "tozero",
+                            "exponentformat": "none"}
+    return {**axis, **log_ticks(values)} if log_x else axis
+
+
 def tradeoff_figure(
     info: TradeoffInfo, *, log_x: bool = False, title: str = "", current_name: str = "current setting"
 ) -> go.Figure:
@@ -265,11 +287,9 @@ def tradeoff_figure(
         )
     fig.update_layout(
         title=title or None,
-        xaxis_title=x_title,
+        xaxis={"title": x_title, **_cost_axis(info.points[x] * factor if not info.points.empty else [], log_x)},
         yaxis_title=info.y_title,
-        xaxis_type="log" if log_x else "linear",
-        xaxis_rangemode="normal" if log_x else "tozero",  # costs are positive: never show a negative axis
-        xaxis_exponentformat="none", yaxis_exponentformat="none",  # '150', never '150µ' or '1e-4' on a tick
+        yaxis_exponentformat="none",
         yaxis_range=_y_range(info),
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60},
@@ -288,6 +308,8 @@ def compare_info(records: Records, x_axis: str, group: str = "model") -> dict[st
     frame = records_frame(records)
     if frame.empty:
         return {}
+    if group != "model" and frame["model"].nunique() > 1:  # a front never mixes models (their test sets differ)
+        frame = frame.assign(**{group: frame["model"] + ": " + frame[group].astype(str)})
     return {str(name): tradeoff_info(part.to_dict("records"), x_axis) for name, part in frame.groupby(group, sort=True)}
 
 
@@ -306,6 +328,7 @@ def compare_figure(records: Records, x_axis: str, *, group: str = "model", log_x
         fig.add_trace(go.Scatter(
             x=info.points[info.x_column] * factor, y=info.points["accuracy_pct"], mode="markers",
             name=f"{name}: all points", marker={"color": colour, "symbol": symbol, "size": 7, "opacity": 0.35},
+            error_x=_error_bars(info, info.points, factor), error_y=_accuracy_bars(info.points),
             hovertext=_hover(info.points, energy), hoverinfo="text", legendgroup=name, showlegend=False,
         ))
         fig.add_trace(go.Scatter(
@@ -321,9 +344,9 @@ def compare_figure(records: Records, x_axis: str, *, group: str = "model", log_x
                 hovertext=_hover(info.baseline, energy), hoverinfo="text", legendgroup=name, showlegend=False,
             ))
     fig.update_layout(
-        xaxis_title=x_title, yaxis_title="Test accuracy (%)", xaxis_type="log" if log_x else "linear",
-        xaxis_rangemode="normal" if log_x else "tozero", xaxis_exponentformat="none", yaxis_exponentformat="none",
-        legend={"title": {"text": "Pareto front of (open diamond: uncompressed)"}, "orientation": "h",
+        xaxis={"title": x_title, **_cost_axis(frame[X_AXES[x_axis][0]] * factor, log_x)},
+        yaxis_title="Test accuracy (%)", yaxis_exponentformat="none",
+        legend={"title": {"text": "Pareto front of (open diamond: uncompressed; bars: 95% intervals)"}, "orientation": "h",
                 "yanchor": "bottom", "y": 1.02, "x": 0},
         margin={"l": 60, "r": 20, "t": 60, "b": 60}, height=480, template="plotly_white",
     )
