@@ -125,3 +125,16 @@ def test_report_prints_to_an_a4_pdf_without_scientific_notation(report):
         pytest.skip("no Chromium to print with")
     pdf = html_to_pdf(html)
     assert pdf.startswith(b"%PDF") and re.search(rb"/MediaBox \[0 0 59[45]\.\d+ 84[12]\.\d+\]", pdf)  # A4 in points
+
+
+def test_the_cli_writes_the_pdf_in_the_same_command(report, capsys):
+    from ecocompress.review.pdf import chromium
+
+    if chromium() is None:
+        pytest.skip("no Chromium to print with")  # the test above fails under CI=true instead
+    out = report / "with-pdf"
+    code = main(["report", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1",
+                 "--out", str(out / "report.html"), "--pdf", str(out / "report.pdf")])
+    assert code == 0 and (out / "report.pdf").read_bytes().startswith(b"%PDF") and (out / "report.html").is_file()
+    assert "report as PDF:" in capsys.readouterr().out
+    assert main(["report", "--model", "digits-cnn", "--out", str(out / "r.html"), "--pdf", str(out / "r.txt")]) == 2

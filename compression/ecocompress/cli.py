@@ -75,6 +75,7 @@ def build_parser() -> Parser:
         if name == "report":
             cmd.add_argument("--out", type=Path, required=True, help="HTML file to write, e.g. report.html")
             cmd.add_argument("--csv", type=Path, default=None, help="also write every measured point to this CSV file")
+            cmd.add_argument("--pdf", type=Path, default=None, help="also print the report to this A4 PDF (needs Chromium)")
             cmd.add_argument("--artifacts", type=Path, default=None,
                              help="also copy the chosen point's ONNX, storage file and model card into this folder")
         else:
@@ -437,10 +438,19 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.out.suffix.lower() not in (".html", ".htm"):
         raise invalid_parameter("out", "an .html file path", str(args.out))
+    if args.pdf is not None and args.pdf.suffix.lower() != ".pdf":
+        raise invalid_parameter("pdf", "a .pdf file path", str(args.pdf))
     data = _report_data(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    write_file(args.out, render_html(data))
+    html = render_html(data)
+    write_file(args.out, html)
     print(f"report: {args.out} (chosen point: {data.chosen['label']}; open it in any browser, it works offline)")
+    if args.pdf is not None:
+        from ecocompress.review.pdf import html_to_pdf
+
+        args.pdf.parent.mkdir(parents=True, exist_ok=True)
+        write_file(args.pdf, html_to_pdf(html))
+        print(f"report as PDF: {args.pdf} (A4)")
     if args.csv:
         write_file(args.csv, points_csv(data.records))
         print(f"points: {args.csv} ({len(data.records)} rows)")
@@ -596,13 +606,13 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Every path the command will write, checked before any work: a folder that can be made, a file whose
     folder can be made and that is not a folder itself."""
     folders = [p for p in (getattr(args, "out", None) if args.command == "run" else None, getattr(args, "artifacts", None)) if p]
-    files = [p for p in (getattr(args, "out", None) if args.command == "report" else None, getattr(args, "csv", None)) if p]
+    files = {flag: p for flag, p in (("out", getattr(args, "out", None) if args.command == "report" else None),
+                                     ("csv", getattr(args, "csv", None)), ("pdf", getattr(args, "pdf", None))) if p}
     for folder in folders:
         if folder.exists() and not folder.is_dir():
             raise invalid_parameter("out" if folder is getattr(args, "out", None) else "artifacts", "a folder", str(folder))
         _writable_folder(folder)
-    for file in files:
-        flag = "out" if file is getattr(args, "out", None) else "csv"
+    for flag, file in files.items():
         refuse_link(file, flag)  # and the write itself replaces, never follows, a link planted later
         if file.is_dir():
             raise invalid_parameter(flag, "a file path, not a folder", str(file))

@@ -235,19 +235,22 @@ with widgets.plain_errors():
                       recommendation=rec.reason if rec else "", budget_points=float(st.session_state[state.REVIEW_BUDGET]),
                       regions=tuple(st.session_state[state.REGIONS]) or ("USA",), table=table)
     d1, d2, d3 = st.columns(3)
-    if d1.button("Build the report (HTML)", key="build_report", type="primary"):
-        with st.spinner("Drawing the charts..."):
-            st.session_state[state.REPORT_HTML] = (chosen.label, render_html(data))
+    if d1.button("Build the report (PDF and HTML)", key="build_report", type="primary"):
+        from ecocompress.review.pdf import PdfUnavailable, html_to_pdf
+
+        with st.spinner("Drawing the charts and printing the report..."):
+            html = render_html(data)
+            st.session_state[state.REPORT_HTML] = (chosen.label, html)
+            try:
+                st.session_state[state.REPORT_PDF] = (chosen.label, html_to_pdf(html))
+            except PdfUnavailable as exc:  # no Chromium here: the HTML still comes, with what to do
+                st.session_state[state.REPORT_PDF] = None
+                d1.info(widgets.literal(exc))
     built = st.session_state.get(state.REPORT_HTML)
     if built and built[0] == chosen.label:
         d1.download_button("Download the report", built[1].encode(), file_name=f"ecocompress-{model}-report.html",
                            mime="text/html", key="download_report")
         d1.caption("One file, opens offline in any browser.")
-        if d1.button("Make a PDF (A4)", key="build_pdf"):
-            from ecocompress.review.pdf import html_to_pdf
-
-            with st.spinner("Printing the report to PDF..."):
-                st.session_state[state.REPORT_PDF] = (chosen.label, html_to_pdf(built[1]))
         pdf = st.session_state.get(state.REPORT_PDF)
         if pdf and pdf[0] == chosen.label:
             d1.download_button("Download the report (PDF)", pdf[1], file_name=f"ecocompress-{model}-report.pdf",

@@ -162,7 +162,10 @@ class Payback:
         when = ("" if self.days is None else f", about {_duration(self.days[0])} at "
                 f"{units.number(self.per_day, 15)} inferences a day "
                 f"(95%: {_duration(self.days[1])} to {_duration(self.days[2])})")
-        return (f"{cost}; it pays back after {_about(n)} inferences (95%: {_about(n_low)} to {_about(n_high)}){when}.")
+        scale = ("" if self.days is None or self.days[0] <= DAYS_PER_YEAR else
+                 " At this volume compressing costs more energy than the saving repays in a year.")
+        return (f"{cost}; it pays back after {_about(n)} inferences (95%: {_about(n_low)} to {_about(n_high)}){when}."
+                + scale)
 
 
 def _about(count: float) -> str:

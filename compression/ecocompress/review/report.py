@@ -163,8 +163,6 @@ def _projection_section(data: ReportData) -> str:
         f"{s.price_per_kwh:g} {_e(s.currency)}/kWh, PUE {s.pue:g}. Based on the energy measured on this machine "
         f"({_e(data.chosen['energy_method'])}).</p>"
         + _table(rows, ("", "uncompressed baseline", f"chosen: {data.chosen['label']}", "saved per year"))
-        + ("" if CompressionPoint.from_dict(data.chosen).is_baseline else
-           f"<p><b>What compressing cost.</b> {_e(payback(data.chosen, s).words)}</p>")
         + f"<p>The yearly saving is about the same as:</p><ul>{equivalents}</ul>"
         "<h3>The same point on other grids</h3>"
         "<p>Where a model runs can matter as much as how it is compressed: the chosen point's energy per year on "
@@ -231,8 +229,11 @@ def _recommendation_box(data: ReportData) -> str:
         "<div class='recommendation'><h2>Recommendation</h2>"
         f"<p><b>{_e(c['label'])}</b> within an accuracy budget of {data.budget_points:g} points: {_e(data.recommendation)}.</p>"
         f"<p><b>Per year at your volume.</b> {_e(yearly_saving_text(c, data.scale))}</p>"
-        f"<p>Measured in the series <i>{_e(c.get('series', ''))}</i>: energy and latency alternate with the baseline in one "
-        "run, ratios with 95% intervals; a difference whose interval contains the baseline is never called a saving.</p></div>"
+        + ("" if CompressionPoint.from_dict(c).is_baseline else
+           f"<p><b>What compressing cost.</b> {_e(payback(c, data.scale).words)}</p>")
+        + f"<p>Measured in the series <i>{_e(c.get('series', ''))}</i>: energy and latency alternate with the baseline in "
+        "one run, ratios with 95% intervals; a difference whose interval contains the baseline, or that lies within the "
+        f"{_e(floor_words(c))}, is never called a saving.</p></div>"
     )
 
 
