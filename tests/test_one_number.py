@@ -4,8 +4,8 @@ Three points are measured for real (CodeCarbon, onnxruntime) while a script make
 or faster (both sides of a run run their batch 1, 2 or 3 times per reported call, as load would slow them
 alike; the jobs run in the test's process for it): each run's own baseline then differs by up to 3x while its
 paired ratio does not. Every surface must
-show the same baseline and figures that agree with their ratios: the API, Explore, Review, the CSV, the HTML
-report and the CLI.
+show the same baseline and figures that agree with their ratios: the API, Explore, Review, Compare, the CSV,
+the HTML report and the CLI.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _page(page: str) -> AppTest:
     return at.run()
 
 
-def test_explore_and_review_show_the_same_figures(measured):
+def test_explore_review_and_compare_show_the_same_figures(measured):
     """The pages measure what their first render asks for (the baseline at the sidebar's defaults), which adds a
     run to the series: the figures they show are compared with the API's after that, all on one pooled baseline."""
     explore = _page("pages/views/explore.py")
@@ -123,3 +123,11 @@ def test_explore_and_review_show_the_same_figures(measured):
     assert point.energy_wh_per_1k == pytest.approx(point.energy_ratio * base.energy_wh_per_1k, rel=1e-12)
     text = " ".join(c.value for c in review.caption)
     assert f"here: {units.energy_wh(base.energy_wh_per_1k)} and " in text, text
+    compare = _page("pages/views/compare.py")
+    assert not compare.exception
+    table = compare.dataframe[0].value
+    energy = next(c for c in table.columns if c.startswith("energy (") and "Wh / 1,000" in c)
+    factor = 1e6 if "µWh" in energy else 1e3
+    shown = dict(zip(table["setting"], table[energy]))
+    assert shown["8-bit"] == pytest.approx(point.energy_wh_per_1k * factor, rel=0.01)
+    assert shown["fp32 baseline"] == pytest.approx(base.energy_wh_per_1k * factor, rel=0.01)
