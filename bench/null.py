@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 import statistics
 import sys
 import tempfile
@@ -57,6 +58,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--eight-bit", type=int, default=3)
     parser.add_argument("--model", default="digits-cnn")
+    parser.add_argument("--eight-bit-budget", type=float, default=SETTINGS.energy_budget_s,
+                        help="seconds of windows the 8-bit point may use (the target allows 45)")
     args = parser.parse_args()
     rows: dict[str, list[tuple[bool, float, float]]] = {"no-op (10% sparse)": [], "identical graph": []}
     floors: list[float] = []
@@ -100,10 +103,11 @@ def summarise(args: argparse.Namespace, floors: list[float], rows: dict[str, lis
 def eight_bit(args: argparse.Namespace) -> None:
     """The real saving the wider protocol must still show: 8-bit, re-measured on the last run's store."""
     for run in range(args.eight_bit):
-        m = measure_point(args.model, EIGHT_BIT, SETTINGS, fresh=True)
+        m = measure_point(args.model, EIGHT_BIT, replace(SETTINGS, energy_budget_s=args.eight_bit_budget), fresh=True)
         ok = m.saves_energy and m.energy_ratio_half_width <= 0.10 and m.energy_seconds <= 45
         print(f"8-bit run {run + 1}: {m.energy_ratio:.3f} ({m.energy_ratio_ci_low:.3f}-{m.energy_ratio_ci_high:.3f}), "
-              f"+/-{m.energy_ratio_half_width:.1%}, {m.energy_pairs} pairs in {m.energy_seconds:.0f} s of windows, "
+              f"+/-{m.energy_ratio_half_width:.1%}, {m.energy_pairs} pairs kept ({m.energy_pairs_discarded} set aside) "
+              f"in {m.energy_seconds:.0f} s, "
               f"saving {'significant' if m.saves_energy else 'NOT significant'}: target {'met' if ok else 'MISSED'}")
 
 

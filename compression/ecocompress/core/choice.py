@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Generic, Sequence, TypeVar
 
+from ecocompress.core import units
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.objectives import OBJECTIVES
 
@@ -79,22 +80,22 @@ def recommend(
     if saving_inside:
         best = min(saving_inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))
         reason = (f"lowest {spec.name.lower()} ({spec.text(cost_of(best))}) among the {len(saving_inside)} points that "
-                  f"save {spec.name.lower()} beyond their 95% interval and keep accuracy within {max_drop_points:g} points "
+                  f"save {spec.name.lower()} beyond their 95% interval and keep accuracy within {units.points(max_drop_points)} "
                   f"of the baseline's ({len(records)} points measured)")
         return Recommendation(best, True, reason, max_drop_points, objective, measurable_saving=True)
     baseline = next((r for r in inside if getattr(r, "is_baseline", False)), None)
     if baseline is not None:
         compressed = len(records) - 1
         reason = ("only the uncompressed model is measured so far" if not compressed else
-                  f"no compressed point ({compressed} measured) within {max_drop_points:g} points of the baseline's accuracy "
+                  f"no compressed point ({compressed} measured) within {units.points(max_drop_points)} of the baseline's accuracy "
                   f"saves {spec.name.lower()} beyond its 95% interval")
         return Recommendation(baseline, True, reason, max_drop_points, objective)
     if inside:
         best = min(inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))
-        reason = (f"lowest {spec.name.lower()} within {max_drop_points:g} points of the baseline's accuracy, but no "
+        reason = (f"lowest {spec.name.lower()} within {units.points(max_drop_points)} of the baseline's accuracy, but no "
                   "measurable saving: its interval includes the baseline's")
         return Recommendation(best, True, reason, max_drop_points, objective)
     best = min(records, key=lambda r: (r.accuracy_drop_points, cost_of(r), order[id(r)]))
-    reason = (f"no point is within {max_drop_points:g} points of the baseline's accuracy; this is the closest "
+    reason = (f"no point is within {units.points(max_drop_points)} of the baseline's accuracy; this is the closest "
               f"({best.accuracy_drop_points:.2f} points lost), not a recommendation within your budget")
     return Recommendation(best, False, reason, max_drop_points, objective)

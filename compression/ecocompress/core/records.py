@@ -144,6 +144,8 @@ def floor_words(record: Any) -> str:
     floor = _floor(record)
     if floor is None:
         return "measurement floor on this machine: not measured (the baseline predates it; re-measure it)"
+    if floor > READABLE_MAX_HALF_WIDTH:  # an A/A run with too few pairs: no more a figure than a point's would be
+        return f"measurement floor on this machine: {NOT_ENOUGH} (the baseline against its copy: {_share(floor)})"
     return f"measurement floor on this machine: {_share(floor)}"
 
 

@@ -68,6 +68,11 @@ def percent(fraction: float, digits: int = 2) -> str:
     return f"{fraction * 100:.{digits}f}%"
 
 
+def points(budget: float) -> str:
+    """An accuracy budget in words: '1 point', '0.5 points', '2 points'."""
+    return f"{number(budget)} point{'' if budget == 1 else 's'}"
+
+
 def ratio(value: float) -> str:
     """A ratio to three significant digits, '0.417x', '1.05x', '36.9x' (never '36.90x')."""
     return f"{number(value, 3)}x"

@@ -9,7 +9,7 @@ alone once gave "1.05x (95%: 1.007-1.096)", because the median of ratios that al
 and 1/1.05 is one of the two. So the two orders are estimated apart and weighed equally: the reported
 ratio is the mean of the B-first and P-first medians (in logs), its 95% interval a t interval on the
 log ratios with the spread measured within each order (widened to contain the reported ratio); pairs are
-added until the interval is within +/- the target half-width or the time budget is spent. Absolute
+added until the interval is within +/- the target half-width or another pair would overrun the time budget. Absolute
 figures are the ratio times the baseline measured in the same windows, with an interval that carries
 both uncertainties.
 
@@ -218,7 +218,8 @@ def measure_paired(
         elapsed = clock() - started
         progress(f"measuring energy in pairs with the baseline: {len(windows)} pairs, +/- {min(reached, 9.99):.0%}",
                  min(1.0, elapsed / settings.energy_budget_s))
-        if result.pairs >= settings.repeats and (reached <= settings.target_half_width or elapsed >= settings.energy_budget_s):
+        out_of_time = elapsed + elapsed / len(windows) > settings.energy_budget_s  # another pair would overrun it
+        if result.pairs >= settings.repeats and (reached <= settings.target_half_width or out_of_time):
             return result
         if elapsed >= 3 * settings.energy_budget_s:  # glitches keep eating pairs: stop, and say how many were kept
             return result

@@ -34,14 +34,10 @@ def recommendation_text(rec: Recommendation[Measurement] | None) -> str:
     if rec is None:
         return "Nothing measured yet: measure the baseline and a compressed setting first."
     if not rec.within_budget:
-        return f"No point is within {_points(rec.budget_points)} of the baseline's accuracy; closest: {headline(rec.record)}."
+        return f"No point is within {units.points(rec.budget_points)} of the baseline's accuracy; closest: {headline(rec.record)}."
     if not rec.measurable_saving:
         return f"Keep the uncompressed model: {rec.reason}."
-    return f"Recommended within {_points(rec.budget_points)} of accuracy: {headline(rec.record)}."
-
-
-def _points(budget: float) -> str:
-    return f"{units.number(budget)} point{'' if budget == 1 else 's'}"
+    return f"Recommended within {units.points(rec.budget_points)} of accuracy: {headline(rec.record)}."
 
 
 def yearly_saving_text(record: dict, scale: Scale) -> str:
