@@ -44,7 +44,7 @@ def test_without_a_point_inside_the_budget_the_closest_is_labelled():
     trials = [t(0, "a", 0.90, 3.0, 1.0), t(1, "b", 0.91, 2.0, 5.0), t(2, "c", 0.91, 2.0, 3.0)]
     rec = recommend(trials, max_drop_points=1.0)
     assert rec.record.label == "c" and not rec.within_budget  # least accuracy lost, then the cheaper
-    assert rec.reason.startswith("no point is within 1 points") and "not a recommendation" in rec.reason
+    assert rec.reason.startswith("no point is within 1 point of") and "not a recommendation" in rec.reason
 
 
 def test_ties_go_to_higher_accuracy_then_the_earlier_trial():
