@@ -328,7 +328,7 @@ def test_find_best_runs_a_search_and_highlights_the_recommendation():
     at.run()
     _ok(at)
     message = next(_shown(m) for m in [*at.success, *at.warning] if "Recommended" in m.value or "Closest" in m.value)
-    assert job.recommendation.record.label in message and "points" in message
+    assert job.recommendation.record.label in message and re.search(r"within [0-9.]+ points?\b", message), message
     assert any('"name":"recommended"' in c.proto.spec.replace(" ", "") for c in at.get("plotly_chart"))
 
 

@@ -8,6 +8,7 @@ is tested deterministically. The measurement itself is tested on real runs in te
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -108,7 +109,10 @@ def _first_answer_page() -> None:
     _first_answer(st.empty(), early, CompressionPoint(sparsity=0.2))
 
 
-def test_a_two_pair_first_answer_says_not_enough_measurements_yet(seeded):
+def test_a_two_pair_first_answer_says_not_enough_measurements_yet(seeded, monkeypatch):
+    # AppTest.from_function makes its temporary script the process's __main__, which every spawned or fork-server
+    # child then imports: once the script is gone, later upload checks die at start. Put __main__ back after.
+    monkeypatch.setitem(sys.modules, "__main__", sys.modules["__main__"])
     at = AppTest.from_function(_first_answer_page, default_timeout=60).run()
     assert not at.exception, at.exception
     text = " ".join(md.value for md in at.markdown)

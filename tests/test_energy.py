@@ -22,7 +22,7 @@ def _busy(seconds: float = 0.01) -> int:
 def test_real_codecarbon_windows_through_the_paired_meter():
     """Real CodeCarbon readings: plausible power, the grid's factor, a method we can name."""
     settings = MeasureSettings(repeats=2, energy_window_s=0.6, energy_budget_s=0.5, country="FRA")
-    result = measure_paired(_busy, None, batch_size=10, settings=settings)
+    result = measure_paired(lambda: _busy, None, batch_size=10, settings=settings)
     assert result.pairs + result.discarded == 2 and result.pairs >= 1
     for window, _ in result.windows:
         assert window.seconds >= 0.6
