@@ -45,6 +45,8 @@ HEALTH_TIMEOUT_S = 45
 HOME_ANSWER_TIMEOUT_MS = 240_000  # issue 18: within 4 minutes of opening Home on an empty store
 FIRST_MEASURE_TIMEOUT_MS = 120_000  # fp32 baseline of digits-cnn: export, latency, up to 30 s of energy windows
 SECOND_MEASURE_TIMEOUT_MS = 150_000  # 5% sparse: prune, fine-tune, then up to 30 s of paired energy windows
+REPORT_TIMEOUT_MS = 120_000  # Review builds the report: charts, then Chromium prints it
+A4_PRINTABLE_PX = round((210 - 2 * 14) / 25.4 * 96)  # A4 less the report's 14 mm margins, in CSS pixels
 SERVER_STOP_TIMEOUT_S = 15
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -232,6 +234,21 @@ def _size(metrics: dict[str, str]) -> str:
     return values[0]
 
 
+# The narrowest table column of a document, in characters of its own font ('0' wide): what a printed page shows.
+COLUMN_CHARS_JS = """() => {
+    const ctx = document.createElement('canvas').getContext('2d');
+    let narrowest = {chars: Infinity, header: null};
+    for (const cell of document.querySelectorAll('table tr:first-child > *')) {
+        const style = getComputedStyle(cell);
+        ctx.font = style.font;
+        const inner = cell.getBoundingClientRect().width - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+        const chars = inner / ctx.measureText('0').width;
+        if (chars < narrowest.chars) narrowest = {chars: chars, header: cell.innerText.trim().slice(0, 60)};
+    }
+    return narrowest;
+}"""
+
+
 # Home's answer: a sentence, a chart; null while the starter points are still being measured.
 HOME_JS = """() => {
     const sentence = [...document.querySelectorAll('[data-testid="stMarkdownContainer"] strong')]
@@ -363,5 +380,39 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             expect(layers_chart).to_be_visible(timeout=SECOND_MEASURE_TIMEOUT_MS)
             _screenshot(page, "browser-explore-layers.png")
             print(f"[{time.monotonic() - started:.0f} s] per-layer view shown")
+
+            # (f) the report a committee reads: Review builds it, the PDF comes in one click, and it reads on A4.
+            page.goto(f"{streamlit_url}/review", wait_until="domcontentloaded")
+            page.get_by_role("button", name="Build the report (PDF and HTML)").click()
+            pdf_button = page.get_by_role("button", name="Download the report (PDF)")
+            expect(pdf_button).to_be_visible(timeout=REPORT_TIMEOUT_MS)
+            _screenshot(page, "browser-review.png")
+            with page.expect_download() as download:
+                pdf_button.click()
+            _check_pdf(Path(download.value.path()).read_bytes())
+            with page.expect_download() as download:
+                page.get_by_role("button", name="Download the report", exact=True).click()
+            printed = browser.new_page(viewport={"width": A4_PRINTABLE_PX, "height": 1100})
+            printed.set_content(Path(download.value.path()).read_text())
+            printed.emulate_media(media="print")  # the report's print styles, at the width Chromium prints at
+            narrowest = printed.evaluate(COLUMN_CHARS_JS)
+            print(f"[{time.monotonic() - started:.0f} s] report: narrowest column {narrowest}")
+            assert narrowest["chars"] >= 8, narrowest
         finally:
             browser.close()
+
+
+def _check_pdf(pdf: bytes) -> None:
+    """The downloaded report: a PDF of a few A4 pages that opens with the recommendation."""
+    import io
+
+    from pypdf import PdfReader
+
+    assert pdf.startswith(b"%PDF")
+    reader = PdfReader(io.BytesIO(pdf))
+    pages = [page.extract_text() for page in reader.pages]
+    assert 2 <= len(pages) <= 8, len(pages)
+    assert all(round(float(p.mediabox.width)) in (595, 596) for p in reader.pages)  # A4, 595 x 842 points
+    assert "Recommendation" in pages[0] and "Every measured point" in " ".join(pages)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "browser-report.pdf").write_bytes(pdf)

@@ -37,7 +37,7 @@ def test_real_codecarbon_windows_through_the_paired_meter():
     assert method.cpu_mode in energy.METHOD_TEXT, method.cpu_mode  # a mode we can name, never 'unknown'
     assert method.estimated == (method.cpu_mode not in energy.MEASURED_MODES)
     assert method.description and method.codecarbon_version != "unknown"
-    assert method.tracking_mode == "machine"
+    assert method.tracking_mode == energy.TRACKING_MODE  # read back from the tracker
 
 
 def test_unknown_country_is_a_plain_error():

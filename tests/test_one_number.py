@@ -73,6 +73,9 @@ def test_the_runs_saw_different_baselines_and_every_record_shows_one(measured):
         assert m.energy_wh_per_1k == pytest.approx(measured[m.point].energy_wh_per_1k, rel=1e-12)  # lookup agrees
     baseline = measured[CompressionPoint()]
     assert baseline.energy_wh_per_1k == base and baseline.energy_ratio == 1.0
+    for m in points:  # time per inference: the same one baseline, and the figure agrees with its ratio
+        assert m.latency_ms_per_item_large_batch == pytest.approx(
+            m.latency_ratio * baseline.latency_ms_per_item_large_batch, rel=1e-9), m.label
 
 
 def test_the_csv_and_the_html_report_show_the_same_figures(measured):
@@ -120,6 +123,8 @@ def test_explore_review_and_compare_show_the_same_figures(measured):
     point, base = (api.lookup("digits-cnn", p, SETTINGS) for p in (CompressionPoint(bits=8), CompressionPoint()))
     card = next(m for m in explore.metric if m.label == "Energy per 1,000 inferences")
     assert card.value == units.energy_wh(point.energy_wh_per_1k)
+    latency = next(m for m in explore.metric if m.label == "Latency per inference")
+    assert latency.value == units.latency_ms(point.latency_ratio * base.latency_ms_per_item_large_batch)
     assert point.energy_wh_per_1k == pytest.approx(point.energy_ratio * base.energy_wh_per_1k, rel=1e-12)
     text = " ".join(c.value for c in review.caption)
     assert f"here: {units.energy_wh(base.energy_wh_per_1k)} and " in text, text
@@ -131,3 +136,24 @@ def test_explore_review_and_compare_show_the_same_figures(measured):
     shown = dict(zip(table["setting"], table[energy]))
     assert shown["8-bit"] == pytest.approx(point.energy_wh_per_1k * factor, rel=0.01)
     assert shown["fp32 baseline"] == pytest.approx(base.energy_wh_per_1k * factor, rel=0.01)
+
+
+def test_what_the_words_call_not_enough_is_never_recommended_as_a_saving(measured):
+    """A significant interval on too few pairs, or too wide to show, says "not enough measurements yet" on every
+    surface, so the recommendation rule (Home, Review, the report, search) must not call it a saving either."""
+    from dataclasses import replace
+
+    from ecocompress.core.choice import recommend
+    from ecocompress.core.records import NOT_ENOUGH, READABLE_MIN_PAIRS
+
+    base, point = measured[CompressionPoint()], measured[CompressionPoint(bits=8)]
+    clear = replace(point, energy_ratio=0.5, energy_ratio_ci_low=0.45, energy_ratio_ci_high=0.55, energy_ratio_half_width=0.1,
+                    energy_difference_significant=True, energy_pairs=READABLE_MIN_PAIRS, accuracy_drop_points=0.0,
+                    measurement_floor=0.05)
+    few = replace(clear, energy_pairs=READABLE_MIN_PAIRS - 1)
+    wide = replace(clear, energy_ratio_ci_low=0.2, energy_ratio_ci_high=0.9, energy_ratio_half_width=0.7)
+    assert clear.saves_energy and recommend([base, clear], 1.0).record is clear
+    for unreadable in (few, wide):
+        assert unreadable.change(signed=True) == NOT_ENOUGH and not unreadable.saves_energy
+        rec = recommend([base, unreadable], 1.0)
+        assert rec.record is base and not rec.measurable_saving

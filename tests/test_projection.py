@@ -56,7 +56,8 @@ def _record(ratio, low, high, **point):
     return {"sparsity": 0.0, "bits": 8, "student_width": 1.0, "structured": False, "rank_ratio": None, **point,
             "baseline_energy_wh_per_1k": 2.0, "energy_wh_per_1k": 2.0 * ratio,
             "energy_ratio": ratio, "energy_ratio_ci_low": low, "energy_ratio_ci_high": high,
-            "energy_difference_significant": not low <= 1.0 <= high}  # as measured with no floor
+            "energy_difference_significant": not low <= 1.0 <= high,  # as measured with no floor
+            "energy_pairs": 8, "energy_ratio_half_width": (high - low) / 2 / ratio, **point}
 
 
 def test_yearly_saving_carries_the_energy_ratio_interval():
@@ -74,6 +75,11 @@ def test_yearly_saving_carries_the_energy_ratio_interval():
 def test_no_saving_is_claimed_inside_the_interval_and_a_cost_is_called_one():
     scale = Scale(inferences_per_day=2_000_000, country="USA")
     assert not yearly_saving(_record(0.9, 0.8, 1.05), scale).measurable
+    from ecocompress.review.projection import payback
+
+    few = _record(0.5, 0.4, 0.6, energy_pairs=2)  # what the cards call 'not enough measurements yet'
+    assert not yearly_saving(few, scale).measurable and payback(few, scale).inferences is None
+    assert "not enough measurements yet for a yearly figure (2 pairs), so no saving is claimed" in yearly_saving_text(few, scale)
     assert "no measurable change" in yearly_saving_text(_record(0.9, 0.8, 1.05), scale)
     text = yearly_saving_text(_record(1.5, 1.25, 1.75), scale)
     assert "costs 730 kWh a year (95%: 365 kWh to 1.09 MWh)" in text and text.endswith(" more.")
@@ -124,7 +130,7 @@ def test_payback_sets_what_compressing_cost_against_the_saving_per_inference():
 
     record = {"build_energy_wh": 0.5, "measuring_energy_wh": 0.2, "baseline_energy_wh_per_1k": 2e-4,
               "energy_ratio": 0.4, "energy_ratio_ci_low": 0.35, "energy_ratio_ci_high": 0.45,
-              "energy_difference_significant": True}
+              "energy_difference_significant": True, "energy_pairs": 8, "energy_ratio_half_width": 0.125}
     found = payback(record, Scale(inferences_per_day=1e6))
     saved_per_inference = 2e-4 * 0.6 / 1000  # Wh: baseline x (1 - ratio) per inference
     assert found.cost_wh == pytest.approx(0.7)

@@ -13,9 +13,13 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import MeasureSettings
 from ecocompress.models.registry import get_model
 from ecocompress.review.projection import Scale, project
+from ecocompress.review.plots import TABLE_SECTIONS
 from ecocompress.review.report import METHODS
-from ecocompress.service.api import lookup
+from ecocompress.service.api import lookup, measured_points
 from ecocompress.service.store import ResultsStore
+
+
+SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what the report fixture's command measures with
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +92,7 @@ def test_project_json_matches_the_arithmetic(report, capsys):
     assert "fp32 baseline" in records
     assert "8-bit" in records
     # the point's paired ratio x its series' pooled baseline: the figures every surface shows (test_one_number.py)
-    point = lookup("digits-cnn", CompressionPoint(bits=8), MeasureSettings(repeats=2, energy_budget_s=1.0))
+    point = lookup("digits-cnn", CompressionPoint(bits=8), SETTINGS)
     assert point.energy_wh_per_1k == pytest.approx(point.energy_ratio * point.baseline_energy_wh_per_1k)
     expected = project(point.baseline_energy_wh_per_1k, point.energy_wh_per_1k,
                        Scale(inferences_per_day=1e8, country="FRA", price_per_kwh=0.2, pue=1.2))
@@ -129,6 +133,31 @@ def test_report_prints_to_an_a4_pdf_without_scientific_notation(report):
         pytest.skip("no Chromium to print with")
     pdf = html_to_pdf(html)
     assert pdf.startswith(b"%PDF") and re.search(rb"/MediaBox \[0 0 59[45]\.\d+ 84[12]\.\d+\]", pdf)  # A4 in points
+    import io
+
+    from pypdf import PdfReader
+
+    pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+    assert 2 <= len(pages) <= 8, len(pages)  # the points table no longer runs over five pages of squeezed columns
+    text = " ".join(pages)
+    assert "Recommendation" in pages[0] and "Per year at your volume" in pages[0]  # the answer on the first page
+    for title in TABLE_SECTIONS:
+        assert title in text, title
+
+
+def test_the_points_table_is_printed_in_sections_that_fit_a_page(report):
+    """Every column of the table in exactly one section, none with more than 8 columns (A4 at 8 pt)."""
+    from ecocompress.review.plots import TABLE_COLUMNS, points_frame, points_sections
+
+    listed = [key for keys in TABLE_SECTIONS.values() for key in keys]
+    assert sorted(listed) == sorted(set(TABLE_COLUMNS) - {"label"}), "a column is missing or in two sections"
+    records = [m.to_dict() for m in measured_points("digits-cnn", SETTINGS)]
+    sections = points_sections(records)
+    assert [title for title, _ in sections] == list(TABLE_SECTIONS)
+    whole = points_frame(records)
+    for _, frame in sections:
+        assert frame.columns[0] == "setting" and len(frame.columns) <= 8
+        assert frame.equals(whole[frame.columns])  # the same figures as the CSV, split, not recomputed
 
 
 def test_the_cli_writes_the_pdf_in_the_same_command(report, capsys):

@@ -222,10 +222,14 @@ def _resolve_model(args: argparse.Namespace) -> str:
 
 
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
+    from ecocompress.core.records import MeasureSettings
+
+    defaults = MeasureSettings()
     parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
-    parser.add_argument("--repeats", default=4, help="minimum baseline/point window pairs for energy (default 4)")
-    parser.add_argument("--energy-budget", default=30.0,
-                        help="seconds at most for the paired energy windows of one point (default 30)")
+    parser.add_argument("--repeats", default=defaults.repeats,
+                        help=f"minimum baseline/point window pairs for energy (default {defaults.repeats})")
+    parser.add_argument("--energy-budget", default=defaults.energy_budget_s,
+                        help=f"seconds at most for the paired energy windows of one point (default {defaults.energy_budget_s:g})")
     parser.add_argument("--scenario", default="batch", choices=["online", "batch"],
                         help="online: batch 1, one request at a time; batch: batch 256 (default)")
     parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
@@ -252,7 +256,7 @@ def _settings(args: argparse.Namespace):
     return MeasureSettings(
         country=DEFAULT_COUNTRY if args.country is None else args.country,
         repeats=_number("repeats", args.repeats, int),
-        energy_budget_s=_number("energy_budget_s", getattr(args, "energy_budget", 30.0), float),
+        energy_budget_s=_number("energy_budget_s", getattr(args, "energy_budget", MeasureSettings.energy_budget_s), float),
         scenario=getattr(args, "scenario", "batch"),
         seeds=_number("seeds", args.seeds, int),
         force_cpu_power_w=power("force_cpu_power_w", getattr(args, "cpu_power", None)),

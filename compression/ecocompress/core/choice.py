@@ -3,7 +3,8 @@
 Home, Explore, Review, Find best, the report, the CLI and the benchmarks all call ``recommend``,
 so one budget always gives one answer. A compressed point is recommended only for a saving beyond
 its interval: a point whose energy (or latency) interval contains the baseline's is "no measurable
-difference", never a saving. When no compressed point within the budget saves measurably, the answer
+difference", never a saving, and one whose interval rests on too few pairs is "not enough measurements
+yet" (``core.records.readable``), never a saving either. When no compressed point within the budget saves measurably, the answer
 is the uncompressed baseline, said so. The rule never ends in "no model found": when no point at all
 is within the budget it returns the closest one, marked as outside the budget (not a recommendation).
 """
@@ -88,7 +89,7 @@ def recommend(
         compressed = len(records) - 1
         reason = ("only the uncompressed model is measured so far" if not compressed else
                   f"no compressed point ({compressed} measured) within {units.points(max_drop_points)} of the baseline's accuracy "
-                  f"saves {spec.name.lower()} beyond its 95% interval")
+                  f"saves {spec.name.lower()} beyond its 95% interval on enough measurements")
         return Recommendation(baseline, True, reason, max_drop_points, objective)
     if inside:
         best = min(inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))

@@ -35,7 +35,7 @@ class MeasureSettings:
     country: str = DEFAULT_COUNTRY
     repeats: int = 4
     energy_window_s: float = 1.25  # not a multiple of CodeCarbon's 0.5 s sampling: see measure.paired
-    energy_budget_s: float = 30.0
+    energy_budget_s: float = 45.0
     target_half_width: float = 0.05
     scenario: str = "batch"
     batch_size: int = 256
@@ -108,6 +108,12 @@ def readable(record: Any) -> bool:
     """Whether the energy and time changes rest on enough pairs, narrow enough, to be shown as figures."""
     return (_field(record, "energy_pairs") >= READABLE_MIN_PAIRS
             and _field(record, "energy_ratio_half_width") <= READABLE_MAX_HALF_WIDTH)
+
+
+def energy_change_shown(record: Any) -> bool:
+    """Whether the energy change is a figure every surface may state (a saving, a cost, a yearly projection, a
+    payback): enough pairs to read and beyond the interval and the floor (``Measurement``, row or dict alike)."""
+    return readable(record) and bool(_field(record, "energy_difference_significant"))
 
 
 def change_words(record: Any, what: str = "energy", *, signed: bool = False) -> str:
@@ -233,7 +239,7 @@ class Measurement:
     layer_settings: tuple | None = None  # per layer (name, sparsity, bits) when each layer got its own setting
     kept_units: tuple | None = None  # per layer (name or "input", units kept) after per-layer structured pruning
     measurement_floor: float | None = None  # from the baseline's A/A run (against a copy of itself): +/- share
-    build_energy_wh: float | None = None  # compressing it (training, calibration, export), CodeCarbon, machine-level
+    build_energy_wh: float | None = None  # compressing it (training, calibration, export), CodeCarbon, process-level
     measuring_energy_wh: float | None = None  # the energy windows that measured it, both sides
 
     def change(self, what: str = "energy", *, signed: bool = False) -> str:
@@ -260,14 +266,15 @@ class Measurement:
 
     @property
     def saves_energy(self) -> bool:
-        """A saving only when the whole 95% interval of the energy ratio is below 1 (and beyond the floor)."""
-        return self.energy_difference_significant and self.energy_ratio_ci_high < 1.0
+        """A saving only when the whole 95% interval of the energy ratio is below 1 (and beyond the floor), on
+        enough pairs to be shown: what the words say ('not enough measurements yet') is never recommended."""
+        return energy_change_shown(self) and self.energy_ratio_ci_high < 1.0
 
     @property
     def saves_time(self) -> bool:
         """The same rule for the time per inference (its ratio comes from the same paired windows)."""
-        return (beyond_noise(self.latency_ratio, self.latency_ratio_ci_low, self.latency_ratio_ci_high,
-                             self.measurement_floor) and self.latency_ratio_ci_high < 1.0)
+        return (readable(self) and self.latency_ratio_ci_high < 1.0 and beyond_noise(
+            self.latency_ratio, self.latency_ratio_ci_low, self.latency_ratio_ci_high, self.measurement_floor))
 
     def in_region(self, country: str) -> "Measurement":
         """The same measurement with CO2e on ``country``'s grid (energy never changes with the grid)."""
@@ -279,12 +286,22 @@ class Measurement:
 
 @dataclass(frozen=True)
 class PooledBaseline:
-    """The baseline's energy per 1,000 inferences in one series, pooled over the runs that measured it."""
+    """The baseline's figures in one series, pooled over the runs that measured it.
+
+    ``value``/``low``/``high``: energy per 1,000 inferences with its 95% interval; ``latency_ms``: time per
+    inference at the paired windows' batch (None before a baseline run is stored).
+    """
 
     value: float
     low: float
     high: float
     runs: int
+    latency_ms: float | None = None
+
+
+def paired_latency_field(record: Measurement) -> str:
+    """The latency figure measured at the batch the paired windows ran (the one ``latency_ratio`` compares)."""
+    return "latency_ms_batch1" if record.energy_batch_size == 1 else "latency_ms_per_item_large_batch"
 
 
 def pooled_baseline(runs: list[Measurement]) -> PooledBaseline | None:
@@ -293,31 +310,39 @@ def pooled_baseline(runs: list[Measurement]) -> PooledBaseline | None:
 
     Load moves a run's absolute figures (1.6x between runs on a busy machine) but not its paired ratio, so
     absolute figures are ratio x this pooled figure: one baseline for every page, chart, table and report.
-    With one run, that run's own interval.
+    With one run, that run's own interval. Latency likewise, from the runs that measured the baseline itself.
     """
     values = [r.baseline_energy_wh_per_1k for r in runs if r.baseline_energy_wh_per_1k > 0
               and math.isfinite(r.baseline_energy_wh_per_1k)]
     if not values:
         return None
+    latencies = [getattr(r, paired_latency_field(r)) for r in runs if r.is_baseline]
+    latency = _geometric_mean([v for v in latencies if v > 0 and math.isfinite(v)])
     if len(values) == 1:
         own = next((r for r in runs if r.is_baseline), None)
         low, high = (own.energy_wh_per_1k_ci_low, own.energy_wh_per_1k_ci_high) if own else (values[0], values[0])
-        return PooledBaseline(values[0], min(low, values[0]), max(high, values[0]), 1)
+        return PooledBaseline(values[0], min(low, values[0]), max(high, values[0]), 1, latency)
     from scipy.stats import t
 
     logs = [math.log(v) for v in values]
     centre = statistics.fmean(logs)
     half = float(t.ppf(0.975, len(logs) - 1)) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return PooledBaseline(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(values))
+    return PooledBaseline(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(values), latency)
+
+
+def _geometric_mean(values: list[float]) -> float | None:
+    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
 
 
 def on_baseline(record: Measurement, base: PooledBaseline | None) -> Measurement:
-    """``record`` with its absolute energy = its paired ratio x ``base``, the interval carrying both (in logs).
+    """``record`` with its absolute energy = its paired ratio x ``base``, the interval carrying both (in logs),
+    and its time per inference at the paired batch = its latency ratio x the pooled baseline's.
 
     The same record always gives the same figures for the same ``base``, whichever surface asks.
     """
     if base is None:
         return record
+    record = _on_baseline_latency(record, base.latency_ms)
     if record.is_baseline:
         return dataclasses.replace(record, energy_wh_per_1k=base.value, energy_wh_per_1k_ci_low=base.low,
                                    energy_wh_per_1k_ci_high=base.high, baseline_energy_wh_per_1k=base.value)
@@ -327,6 +352,16 @@ def on_baseline(record: Measurement, base: PooledBaseline | None) -> Measurement
     return dataclasses.replace(record, energy_wh_per_1k=value, baseline_energy_wh_per_1k=base.value,
                                energy_wh_per_1k_ci_low=value * math.exp(-math.hypot(base_down, ratio_down)),
                                energy_wh_per_1k_ci_high=value * math.exp(math.hypot(base_up, ratio_up)))
+
+
+def _on_baseline_latency(record: Measurement, base_ms: float | None) -> Measurement:
+    """The paired-batch latency (and its p90, by the same factor) as latency ratio x the pooled baseline's."""
+    name = paired_latency_field(record)
+    own = getattr(record, name)
+    if base_ms is None or not own > 0:
+        return record
+    shown = base_ms * (1.0 if record.is_baseline else record.latency_ratio)
+    return dataclasses.replace(record, **{name: shown, f"{name}_p90": getattr(record, f"{name}_p90") * shown / own})
 
 
 def _log_spread(value: float, low: float, high: float) -> tuple[float, float]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.records import MeasureSettings
 from ecocompress.core.units import clipped
 
 PREFIX = "ECOCOMPRESS_"
@@ -115,8 +116,8 @@ class Settings:
     max_rss_mb: float | None = _number(None, 1, 10**8, "MB", "the server's own memory: above it, new uploads and jobs "
                                        "wait with a sentence", default_text=f"{MEMORY_SHARE:.0%} of the machine")
     # measurement defaults (each page's sidebar can change them within the same range)
-    energy_budget_s: int = _whole(30, 1, 120, "s", "default time limit for a point's energy windows")
-    energy_pairs: int = _whole(4, 2, 20, "pairs", "default least number of energy window pairs per point")
+    energy_budget_s: int = _whole(int(MeasureSettings.energy_budget_s), 1, 120, "s", "default time limit for a point's energy windows")
+    energy_pairs: int = _whole(MeasureSettings.repeats, 2, 20, "pairs", "default least number of energy window pairs per point")
     debounce_s: float = _number(1.5, 0, 60, "s", "pause after the last knob move before a new point is queued")
     starters: bool = _flag(True, "Home measures its starter points by itself on an empty store")
     debug: bool = _flag(False, "the CLI prints a traceback for an internal error")

@@ -45,6 +45,11 @@ def tradeoff_png(records: Records, x_axis: str, x_title: str, chosen_label: str 
     x = info.x_column
     factor, prefix = _readable_scale(float(info.points[x].max()))
     fig, ax = _figure()
+    if info.x_interval:  # the 95% interval of every point's x, as on the dashboard's charts
+        low, high = (info.points[c] * factor for c in info.x_interval)
+        value = info.points[x] * factor
+        ax.errorbar(value, info.points["accuracy_pct"], xerr=[(value - low).clip(lower=0), (high - value).clip(lower=0)],
+                    fmt="none", ecolor=OKABE_ITO["blue"], elinewidth=1, capsize=3, label="95% interval", zorder=2)
     ax.scatter(info.points[x] * factor, info.points["accuracy_pct"], s=28, color=OKABE_ITO["sky"],
                edgecolor=OKABE_ITO["blue"], label="measured points", zorder=2)
     ax.step(info.front[x] * factor, info.front["accuracy_pct"], where="post", color=OKABE_ITO["blue"], lw=2,
@@ -58,7 +63,7 @@ def tradeoff_png(records: Records, x_axis: str, x_title: str, chosen_label: str 
     ax.set_ylabel(info.y_title)
     ax.set_xlim(left=0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3, fontsize=8, frameon=False)  # below: covers no point
     return _png(fig)
 
 def regions_png(regions: list[RegionFootprint], label: str) -> bytes:

@@ -17,7 +17,7 @@ from ecocompress.core import units
 from ecocompress.core.objectives import OBJECTIVES, TEST_ACCURACY
 from ecocompress.core.objectives import quality_title as quality_axis_title
 from ecocompress.core.pareto import pareto_mask
-from ecocompress.core.records import Measurement, change_words, floor_words
+from ecocompress.core.records import NOT_ENOUGH, Measurement, change_words, energy_change_shown, floor_words, readable
 
 Records = Sequence["Measurement | dict[str, Any]"]
 
@@ -65,6 +65,16 @@ TABLE_COLUMNS = {
     "energy_method": "energy method",
     "measured_at": "measured at (UTC)",
 }
+# The printed report splits the table into these sections, each led by the setting, so no column is squeezed
+# to a few characters on A4; every column of TABLE_COLUMNS is in exactly one (tests/test_report.py checks it).
+TABLE_SECTIONS = {
+    "Energy": ["energy_wh_per_1k", "energy_wh_per_1k_ci_low", "energy_wh_per_1k_ci_high", "energy_ratio",
+               "energy_ratio_ci_low", "energy_ratio_ci_high", "energy_difference_significant"],
+    "Accuracy and size": ["accuracy_pct", "accuracy_change_points", "storage_bytes", "size_bytes", "runtime_format"],
+    "Time and CO2e": ["latency_ms_per_item_large_batch", "latency_ratio", "latency_ratio_ci_low", "latency_ratio_ci_high",
+                      "speedup_theoretical", "emissions_g_per_1k", "country"],
+    "How it was measured": ["model", "measurement_floor", "series", "energy_method", "measured_at"],
+}
 # The 95% interval of each cost column that has one (energy and latency come from paired windows).
 INTERVALS = {
     "energy_wh_per_1k": ("energy_wh_per_1k_ci_low", "energy_wh_per_1k_ci_high"),
@@ -97,15 +107,34 @@ def _readable(value: float) -> float:
 def points_frame(records: Records) -> pd.DataFrame:
     """Measured records as a table people read: energy and accuracy first, energy in one unit for the whole
     table (µWh or mWh per 1,000 inferences, named in the header), sizes in kB, meaningful digits only."""
+    frame, names = _readable_points(records)
+    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=names)
+
+
+def points_sections(records: Records) -> list[tuple[str, pd.DataFrame]]:
+    """``points_frame`` in ``TABLE_SECTIONS``, each led by the setting: what a printed page can hold."""
+    frame, names = _readable_points(records)
+    if frame.empty:
+        return []
+    return [(title, frame[["label", *(c for c in keys if c in frame.columns)]].rename(columns=names))
+            for title, keys in TABLE_SECTIONS.items()]
+
+
+def _readable_points(records: Records) -> tuple[pd.DataFrame, dict[str, str]]:
+    """The records with every table column scaled and rounded, and the column names with their units."""
     frame = records_frame(records)
     if frame.empty:
-        return frame
+        return frame, dict(TABLE_COLUMNS)
     factor, unit = units.energy_view(frame["energy_wh_per_1k"]) if "energy_wh_per_1k" in frame else (1.0, "Wh")
     frame = frame.assign(accuracy_pct=frame["accuracy"] * 100.0)
     seconds, seconds_unit = units.si_view(frame.get("latency_ms_per_item_large_batch", pd.Series(dtype=float)) / 1e3, "s")
     grams, grams_unit = units.si_view(frame.get("emissions_g_per_1k", pd.Series(dtype=float)), "g")
     scales = {**dict.fromkeys(ENERGY_COLUMNS, factor), **dict.fromkeys(SIZE_COLUMNS, 1e-3),
               "latency_ms_per_item_large_batch": seconds / 1e3, "emissions_g_per_1k": grams}
+    if "energy_difference_significant" in frame:  # the same answer as the cards' words and the recommendation
+        frame["energy_difference_significant"] = [
+            ("yes" if energy_change_shown(row) else "no") if readable(row) else NOT_ENOUGH
+            for row in frame.to_dict("records")]
     for column in TABLE_COLUMNS:
         if column in frame and column not in ("label", "model", "runtime_format", "country", "series", "energy_method",
                                               "measured_at", "energy_difference_significant"):
@@ -114,7 +143,7 @@ def points_frame(records: Records) -> pd.DataFrame:
     names = {**TABLE_COLUMNS, **{c: TABLE_COLUMNS[c].replace("Wh", unit) for c in ENERGY_COLUMNS},
              "latency_ms_per_item_large_batch": TABLE_COLUMNS["latency_ms_per_item_large_batch"].replace("(s ", f"({seconds_unit} "),
              "emissions_g_per_1k": TABLE_COLUMNS["emissions_g_per_1k"].replace("(g ", f"({grams_unit} ")}
-    return frame[[c for c in TABLE_COLUMNS if c in frame.columns]].rename(columns=names)
+    return frame, names
 
 
 @dataclass(frozen=True)

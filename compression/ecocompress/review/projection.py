@@ -13,6 +13,7 @@ from typing import Any
 
 from ecocompress.core import units
 from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
+from ecocompress.core.records import energy_change_shown
 from ecocompress.core.errors import invalid_parameter
 
 DAYS_PER_YEAR = 365
@@ -129,7 +130,7 @@ def yearly_saving(record: dict[str, Any], scale: Scale) -> YearlySaving:
     base = projection.baseline
     low = _saved(base, annual(base_wh * record["energy_ratio_ci_high"], scale))
     high = _saved(base, annual(base_wh * record["energy_ratio_ci_low"], scale))
-    measurable = bool(record["energy_difference_significant"])  # beyond the interval and the machine's floor
+    measurable = energy_change_shown(record)  # enough pairs, beyond the interval and the machine's floor
     return YearlySaving(projection, low, high, measurable)
 
 
@@ -195,7 +196,7 @@ def payback(record: dict[str, Any], scale: Scale) -> Payback:
     cost = None if build is None and measuring is None else (build or 0.0) + (measuring or 0.0)
     saved = [record["baseline_energy_wh_per_1k"] * (1.0 - record[key]) / 1000.0
              for key in ("energy_ratio", "energy_ratio_ci_low", "energy_ratio_ci_high")]
-    if cost is None or not record["energy_difference_significant"] or min(saved) <= 0:
+    if cost is None or not energy_change_shown(record) or min(saved) <= 0:
         return Payback(cost, build, measuring, None, None)
     value, most, least = saved  # ci_low of the ratio saves most: the earliest payback
     inferences = (cost / value, cost / most, cost / least)

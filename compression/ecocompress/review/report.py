@@ -23,7 +23,7 @@ from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, mode
 from ecocompress.measure.flips import NeighbourChanges, changes_from_dict
 from ecocompress.review.images import flipped_images, flips_png, regions_png, tradeoff_png
 from ecocompress.models.registry import get_model
-from ecocompress.review.plots import changes_frame, neighbours_frame, points_frame
+from ecocompress.review.plots import changes_frame, neighbours_frame, points_frame, points_sections
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.review.projection import (DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, payback, project,
                                            region_comparison)
@@ -34,9 +34,12 @@ Progress = Callable[[str, float], None]
 METHODS = (
     ("accuracy", "top-1 on the model's test split, with a 95% Wilson interval"),
     ("size", "bytes of the runnable .onnx file on disk; stored size: k-bit codes, fp16 scales, a sparsity mask, LZMA"),
-    ("latency", "onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and batch 256 (per inference)"),
-    ("energy", "CodeCarbon OfflineEmissionsTracker (no network), machine tracking, 0.5 s sampling; a batch of 256 repeated "
-               "inside windows of at least 2 s; median of the repeats, spread reported"),
+    ("latency", "onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and batch 256 (per inference); "
+                "per inference shown as the time ratio of the paired windows x the series' pooled baseline"),
+    ("energy", "CodeCarbon OfflineEmissionsTracker (no network), process tracking, 0.5 s sampling, in pairs of 1.25 s "
+               "windows alternating the point and its baseline, each pair in fresh onnxruntime sessions; ratio with a 95% t "
+               "interval on the log ratios; absolute figure = ratio x the series' pooled baseline; the baseline against a "
+               "copy of itself sets the measurement floor"),
     ("CO2e", "energy x the grid's carbon intensity from CodeCarbon's bundled data (country and year stated)"),
     ("projection", "Wh per 1,000 inferences / 1,000 x inferences per day x 365 x PUE = kWh per year; x grid intensity = "
                    "CO2e; x price = cost"),
@@ -46,9 +49,9 @@ METHODS = (
 
 CAVEATS = (
     "Without hardware energy counters (RAPL), CodeCarbon estimates CPU power from CPU load x TDP and adds a fixed RAM "
-    "power: then the energy ratio of two variants equals their latency ratio.",
-    "Machine-level tracking counts everything the machine does during a window; measurements were serialised, but other "
-    "programs on the machine add to them.",
+    "power: then the energy ratio of two variants follows the ratio of the CPU time they use.",
+    "Process-level tracking counts the CPU time and memory of the measuring process only: other programs on the machine "
+    "are left out, and so is the machine's idle power.",
     "Energy is for inference only at batch 256 on this CPU; other hardware, batch sizes and thread counts give other figures.",
     "Small test sets give wide accuracy intervals (one digits test image is 0.28 points): read the interval, not only the value.",
     "Modelled energy assumes weights are read once per inference from DRAM and activations pass through SRAM; it shows "
@@ -213,7 +216,7 @@ body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;max-width:960px;m
 table{border-collapse:collapse;margin:0.6em 0;font-size:0.9em}td,th{border:1px solid #ccc;padding:0.3em 0.6em;text-align:left}
 th{background:#f3f3f3}img{max-width:100%}pre{white-space:pre-wrap;background:#f7f7f7;padding:0.6em;font-size:0.85em}
 .note{background:#fff4e0;border-left:4px solid #E69F00;padding:0.4em 0.8em}h1{margin-bottom:0.2em}
-@media print{details{display:block}details>summary{display:none}}
+@media print{details{display:block}details>summary{display:none}h2,h3{break-after:avoid}table,img{break-inside:avoid}}
 @page{size:A4;margin:14mm}
 @media print{body{max-width:none;margin:0;font-size:10pt}table{width:100%;table-layout:fixed;font-size:8pt}
 td,th{overflow-wrap:anywhere;word-break:break-word;padding:0.2em 0.3em}}
@@ -243,7 +246,8 @@ def render_html(data: ReportData) -> str:
     c, b = data.chosen, data.baseline
     chart = tradeoff_png(data.records, "energy",
                          f"Energy per 1,000 inferences ({{prefix}}Wh, {units.energy_basis(c['energy_estimated'])})", c["label"])
-    table = points_frame(data.records).to_html(index=False, float_format=units.number, border=0)
+    table = "".join(f"<h3>{_e(title)}</h3>" + frame.to_html(index=False, float_format=units.number, border=0)
+                    for title, frame in points_sections(data.records))
     estimated = units.energy_basis(c["energy_estimated"])
     parts = [
         f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ecocompress report: {_e(data.model)}</title>"

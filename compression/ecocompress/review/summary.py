@@ -5,7 +5,7 @@ from __future__ import annotations
 from ecocompress.core import units
 from ecocompress.core.choice import Recommendation
 from ecocompress.core.points import CompressionPoint
-from ecocompress.core.records import Measurement
+from ecocompress.core.records import NOT_ENOUGH, Measurement, readable
 from ecocompress.measure.flips import NEIGHBOURS, NeighbourChanges, PredictionChanges
 from ecocompress.review.projection import Scale, yearly_saving
 
@@ -50,6 +50,8 @@ def yearly_saving_text(record: dict, scale: Scale) -> str:
     saving = yearly_saving(record, scale)
     if CompressionPoint.from_dict(record).is_baseline:
         return f"{volume} the uncompressed model uses {units.energy_kwh(saving.projection.baseline.kwh)} a year."
+    if not readable(record):
+        return f"{volume}: {NOT_ENOUGH} for a yearly figure ({record['energy_pairs']} pairs), so no saving is claimed."
     if not saving.measurable:
         return (f"{volume}: no measurable change in energy (the 95% interval of the energy ratio includes no change), "
                 "so no saving is claimed.")
