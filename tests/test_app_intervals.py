@@ -118,3 +118,23 @@ def test_a_two_pair_first_answer_says_not_enough_measurements_yet(seeded, monkey
     text = " ".join(md.value for md in at.markdown)
     assert "energy from 2 pairs of windows: not enough measurements yet for an interval" in text, text
     assert next(m for m in at.metric if m.label == "Energy per 1,000 inferences").proto.delta == "not enough measurements yet"
+
+
+def test_a_point_that_went_over_the_job_limits_is_measured_again_only_on_request(seeded):
+    """A revisit shows why the last try stopped and how long it ran, and queues nothing until asked."""
+    from ecocompress.service import api
+
+    point = CompressionPoint(bits=16)
+    store = ResultsStore()
+    job = store.start_job("digits-cnn", point.label(), key=api._request_key(api.resolve("digits-cnn"), point, PAGE_SETTINGS))
+    store.finish_job(job, "failed", "The job for 16-bit on digits-cnn went over its limits (6,000 MB of memory) and "
+                     "was stopped; nothing it computed was kept.", failure="LimitExceeded")
+    jobs = len(store.jobs())
+    at = _fast(_page("pages/views/explore.py"))
+    at.select_slider(key="bits").set_value(16).run()
+    assert not at.exception
+    assert any("went over its limits" in w.value and "may be stopped again" in w.value for w in at.warning)
+    assert len(store.jobs()) == jobs and api.lookup("digits-cnn", point, PAGE_SETTINGS) is None  # nothing queued
+    at.button(key="retry_over_limits").click().run()
+    assert not at.exception and not at.warning
+    assert api.lookup("digits-cnn", point, PAGE_SETTINGS) is not None and api.over_limits("digits-cnn", point, PAGE_SETTINGS) is None

@@ -157,3 +157,28 @@ def test_what_the_words_call_not_enough_is_never_recommended_as_a_saving(measure
         assert unreadable.change(signed=True) == NOT_ENOUGH and not unreadable.saves_energy
         rec = recommend([base, unreadable], 1.0)
         assert rec.record is base and not rec.measurable_saving
+
+
+def test_one_recommendation_whichever_surface_asks(measured):
+    """Home, Review, the report and a search on one store and budget name the same point. The 8-bit point is
+    measured again with enough pairs to be readable, so the answer is a saving where the machine allows one."""
+    from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
+    from ecocompress.review.report import report_data
+    from ecocompress.review.summary import recommendation_text
+    from ecocompress.service.search import run_search
+
+    api.measure_point("digits-cnn", CompressionPoint(bits=8), MeasureSettings(repeats=4, energy_budget_s=15.0,
+                                                                              target_half_width=0.1))
+    expected = recommend(api.measured_points("digits-cnn", SETTINGS), DEFAULT_BUDGET_POINTS)
+    print(f"\nrecommended: {expected.record.label} ({expected.reason})")
+    space = {"sparsity": [0.0], "bits": [16, 8], "student_width": [1.0], "structured": [False], "rank_ratio": [1.0]}
+    search = run_search("digits-cnn", trials=2, settings=SETTINGS, space=space, study_name="one-answer")
+    assert search.recommendation.record.label == expected.record.label, search.recommendation.reason
+    assert report_data("digits-cnn", settings=SETTINGS).chosen["label"] == expected.record.label
+    sentence = recommendation_text(expected)
+    home = AppTest.from_file(str(ROOT / "app.py"), default_timeout=240).run()  # Home: no sidebar, it measures nothing
+    assert not home.exception
+    assert sentence in " ".join(md.value for md in home.markdown)
+    review = _page("pages/views/review.py")
+    assert review.selectbox(key="review_point").value == expected.record.label
+    assert sentence in " ".join(c.value for c in review.caption)

@@ -16,6 +16,7 @@ from torch import nn
 
 from ecocompress.service.api import measure_point, measured_points
 from ecocompress.cli import main
+from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
 from ecocompress.service.store import ResultsStore
 from ecocompress.models.uploads import UploadError, load_upload, read_onnx
@@ -124,8 +125,31 @@ def _npz_file(home: Path, data) -> Path:
 def test_uploads_refuse_what_needs_training_code(sklearn_upload):
     model, frame = sklearn_upload
     spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
-    with pytest.raises(Exception, match="Structured pruning needs the model's training code"):
+    with pytest.raises(InvalidParameterError, match="Structured pruning needs the model's training code"):
         measure_point(spec.name, CompressionPoint(sparsity=0.5, structured=True))
+
+
+def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(sklearn_upload):
+    """The structured toggle and the low-rank slider are disabled, saying why, while the student is full width (the
+    refusal above, asked beforehand); a student is trained here, so choosing one enables both."""
+    from streamlit.testing.v1 import AppTest
+
+    model, frame = sklearn_upload
+    spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=240)
+    at.run()
+    at.switch_page("pages/views/explore.py")
+    at.run()
+    at.number_input(key="repeats").set_value(2)
+    at.number_input(key="energy_budget").set_value(1)
+    at.selectbox(key="model").set_value(spec.name).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    toggle, rank = at.toggle(key="structured"), at.select_slider(key="rank")
+    assert toggle.disabled and not toggle.value and "needs the model's training code" in toggle.help
+    assert rank.disabled and "needs the model's training code" in rank.help
+    at.select_slider(key="student").set_value(0.5).run()  # the student is measured here, as a user would wait for it
+    assert not at.exception, at.exception
+    assert not at.toggle(key="structured").disabled and not at.select_slider(key="rank").disabled
 
 
 # ---- bad input: one sentence, exit code 2, nothing stored changes --------------------------------------------------

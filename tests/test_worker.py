@@ -146,6 +146,11 @@ def test_an_upload_that_loops_forever_on_real_data_fails_its_job_and_frees_the_q
     assert time.monotonic() - started < 8 + 15  # the limit, plus starting a worker; never "forever"
     assert queue.compute_queue().submit("after", "after", lambda progress: "next job ran", session="other").result() == "next job ran"
     assert ResultsStore().count() == 0 and ResultsStore().jobs("failed")
+    from ecocompress.service.api import over_limits
+
+    remembered = over_limits(spec, CompressionPoint(), fast_settings)  # a page offers it again only on request
+    assert remembered is not None and "did not finish within 8 s" in remembered.sentence and remembered.seconds >= 7
+    assert over_limits(spec, CompressionPoint(bits=8), fast_settings) is None  # another point: nothing remembered
 
 
 def _burn(seconds: float, *, progress) -> float:

@@ -17,6 +17,7 @@ from typing import Sequence
 from ecocompress import __version__
 
 from ecocompress.core import units
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
 from ecocompress.core.files import refuse_link, write_file
 from ecocompress.core.records import Measurement, floor_words
@@ -84,7 +85,8 @@ def build_parser() -> Parser:
     search = sub.add_parser("search", help="find the lowest-cost point within an accuracy budget (Optuna study)")
     search.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
     _upload_flags(search)
-    search.add_argument("--max-accuracy-drop", default=1.0, help="accuracy budget in points (default 1.0)")
+    search.add_argument("--max-accuracy-drop", default=DEFAULT_BUDGET_POINTS,
+                        help=f"accuracy budget in points (default {DEFAULT_BUDGET_POINTS:g})")
     search.add_argument("--trials", default=20, help="new trials to run now (a study resumes where it stopped)")
     search.add_argument("--objective", default="energy", choices=["energy", "latency", "size"])
     search.add_argument("--storage", default=None,

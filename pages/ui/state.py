@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS
 from ecocompress.core.grid import DEFAULT_COUNTRY
 from ecocompress.core.settings import settings as server_settings
 from ecocompress.core.settings import spec_of
@@ -79,7 +80,7 @@ DEFAULTS = {
     ENERGY_BUDGET: server_settings().energy_budget_s,
     X_AXIS: "energy",
     LOG_X: False,
-    REVIEW_BUDGET: 1.0,
+    REVIEW_BUDGET: DEFAULT_BUDGET_POINTS,
     PER_DAY: 10_000_000,
     DEPLOY_COUNTRY: DEFAULT_COUNTRY,
     PRICE: 0.15,
@@ -90,7 +91,7 @@ DEFAULTS = {
     PROFILE: "sparse_accelerator",
     CPU_POWER: 0.0,
     RAM_POWER: 0.0,
-    SEARCH_BUDGET: 1.0,
+    SEARCH_BUDGET: DEFAULT_BUDGET_POINTS,
     SEARCH_OBJECTIVE: "energy",
     SEARCH_TRIALS: 12,
 }

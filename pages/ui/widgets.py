@@ -12,7 +12,7 @@ import streamlit as st
 from ecocompress.service import api
 
 from ecocompress.review import plots, summary
-from ecocompress.core.choice import recommend
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
 
 from ecocompress.core import units
 from ecocompress.core.grid import country_choices, country_grid
@@ -104,6 +104,8 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
     if stored is not None:
         return stored
     if previous is None:
+        if not _retry_over_limits(model, point, settings):
+            return None
         _settle(point)
     try:
         found = api.request_point(model, point, settings, session=session, first_answer=True)
@@ -141,6 +143,17 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
                       state="complete", expanded=False)
     preview.empty()
     return result
+
+
+def _retry_over_limits(model: str, point, settings) -> bool:
+    """Whether to queue a point whose last job went over the job limits: only when the user asks again."""
+    failed = api.over_limits(model, point, settings)
+    if failed is None:
+        return True
+    st.warning(f"{literal(failed.sentence)} That try ended at {failed.finished_at[11:16]} UTC after "
+               f"{units.number(failed.seconds, 2)} s; another takes at least as long and may be stopped again. "
+               "Choose another setting, or measure it again.", icon=":material/block:")
+    return st.button("Measure it again", key="retry_over_limits")
 
 
 def _first_answer(slot, m: Measurement, point) -> None:
@@ -331,7 +344,7 @@ def tradeoff_chart(model: str, current_label: str | None) -> None:
         st.toggle("Log scale", key=state.LOG_X)
     with plain_errors():
         records = api.measured_points(model, state.settings())
-        st.caption(f"{summary.recommendation_text(recommend(records, 1.0))} (set your own budget on Review & report).")
+        st.caption(f"{summary.recommendation_text(recommend(records, DEFAULT_BUDGET_POINTS))} (set your own budget on Review & report).")
         info = plots.tradeoff_info(records, st.session_state[state.X_AXIS], current_label=current_label)
         st.plotly_chart(
             plots.tradeoff_figure(info, log_x=st.session_state[state.LOG_X]), width="stretch", key="tradeoff_chart"

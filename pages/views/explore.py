@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import streamlit as st
 
-
 from ecocompress.core import knobs
+from ecocompress.core.errors import InvalidParameterError
 from ecocompress.models.registry import get_model
 from ecocompress.review import summary
 from pages.ui import state, widgets
@@ -37,6 +39,25 @@ for warning in spec.warnings:
 if not spec.per_layer_allocation:  # e.g. switched to an upload with the toggle on: it cannot apply, so it is off
     st.session_state[state.PER_LAYER] = False
 per_layer = bool(st.session_state[state.PER_LAYER])
+
+
+def refusal(**change) -> str | None:
+    """Why this model refuses the knobs' point with ``change`` (None: it can do it), asked before anything is
+    queued, so a control it cannot use is greyed out with the reason instead of failing after a click."""
+    try:
+        spec.check_point(dataclasses.replace(state.point(), **change))
+    except InvalidParameterError as exc:
+        return str(exc)
+    return None
+
+
+# Greyed out, and switched off, where the model cannot use them (an uploaded ONNX file at full width, the text model).
+structured_refused = refusal(structured=True, sparsity=max(0.5, float(st.session_state[state.SPARSITY])))
+rank_refused = refusal(rank_ratio=0.5)
+if structured_refused:
+    st.session_state[state.STRUCTURED] = False
+if rank_refused:
+    st.session_state[state.RANK] = 1.0
 columns = st.columns(3)
 with columns[0]:
     st.slider(
@@ -53,8 +74,9 @@ with columns[0]:
     st.toggle(
         "Structured (remove whole channels)",
         key=state.STRUCTURED,
-        disabled=per_layer,
-        help="Removes whole channels/neurons so the network itself gets smaller and faster, at more accuracy risk.",
+        disabled=per_layer or structured_refused is not None,
+        help=widgets.literal(structured_refused) if structured_refused else
+        "Removes whole channels/neurons so the network itself gets smaller and faster, at more accuracy risk.",
     )
 with columns[1]:
     st.select_slider(knobs.BITS.label, options=knobs.BITS.values, key=state.BITS, disabled=per_layer, help=knobs.BITS.help)
@@ -63,8 +85,9 @@ with columns[2]:
     st.select_slider(knobs.STUDENT.label, options=knobs.STUDENT.values, key=state.STUDENT, disabled=per_layer,
                      format_func=knobs.STUDENT.show, help=knobs.STUDENT.help)
     st.caption("A smaller student is cheaper to run; it learns from the original's answers.")
-    st.select_slider(knobs.RANK.label, options=knobs.RANK.values, key=state.RANK, disabled=per_layer,
-                     format_func=knobs.RANK.show, help=knobs.RANK.help)
+    st.select_slider(knobs.RANK.label, options=knobs.RANK.values, key=state.RANK,
+                     disabled=per_layer or rank_refused is not None, format_func=knobs.RANK.show,
+                     help=widgets.literal(rank_refused) if rank_refused else knobs.RANK.help)
 
 per_layer_row = st.columns([1, 2])
 with per_layer_row[0]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ecocompress.core import units
-from ecocompress.core.choice import recommend
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
 from ecocompress.core.records import floor_words
 from ecocompress.core.settings import settings as server_settings
 from ecocompress.models.registry import DEFAULT_MODEL, get_model
@@ -64,7 +64,7 @@ def live_answer() -> None:
             st.caption(f"Measured so far: {summary.headline(records[0])}." if records else
                        "Nothing measured yet for this model.")
             return
-        rec = recommend(records, 1.0)
+        rec = recommend(records, DEFAULT_BUDGET_POINTS)
         st.markdown(f"**{summary.recommendation_text(rec)}**")
         best = rec.record
         cols = st.columns(3)

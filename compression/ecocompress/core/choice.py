@@ -19,6 +19,7 @@ from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.objectives import OBJECTIVES
 
 T = TypeVar("T")
+DEFAULT_BUDGET_POINTS = 1.0  # accuracy budget every surface starts from (Home, Review, report, search, CLI)
 TOLERANCE = 1e-9  # a drop equal to the budget is within it, whatever the float rounding
 
 

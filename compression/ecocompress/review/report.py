@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from ecocompress.core.choice import recommend
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
 from ecocompress.core.records import MeasureSettings, change_words, floor_words
 from ecocompress.service.store import ResultsStore
 
@@ -283,7 +283,7 @@ def report_data(
     *,
     scale: Scale | None = None,
     settings: MeasureSettings | None = None,
-    max_drop_points: float = 1.0,
+    max_drop_points: float = DEFAULT_BUDGET_POINTS,
     regions: tuple[str, ...] = DEFAULT_REGIONS,
     table: EnergyTable | None = None,
     store: ResultsStore | None = None,

@@ -8,7 +8,7 @@ artifact, which is measured in onnxruntime (accuracy, size, latency, CodeCarbon 
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 import hashlib
 import statistics
 import tempfile
@@ -318,6 +318,37 @@ def _job_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings
 _RECOVERED: set[str] = set()
 
 
+def _request_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings) -> str:
+    """What a job record is found by again: the point's cache key."""
+    return "|".join(cache_key(spec, point, settings))
+
+
+@dataclass(frozen=True)
+class OverLimits:
+    """A point whose last job went over the server's job limits: offered again only on request."""
+
+    sentence: str  # what the user was told then
+    seconds: float  # how long it ran before it was stopped: the least a new try takes
+    finished_at: str  # UTC, ISO format
+
+
+def over_limits(model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings,
+                store: ResultsStore | None = None) -> OverLimits | None:
+    """The last job for this point, when it was stopped for going over the job limits and nothing was stored since.
+
+    A page asks this before queueing, so a point that cost a worker its memory or time limit is not re-run by a
+    revisit or a reload, only when the user asks again, told how long the failed try took.
+    """
+    from datetime import datetime
+
+    spec, store = resolve(model), store or ResultsStore()
+    job = store.last_job(_request_key(spec, point, settings))
+    if job is None or job["failure"] != "LimitExceeded" or lookup(spec, point, settings, store=store) is not None:
+        return None
+    seconds = (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    return OverLimits(job["reason"] or "", seconds, job["finished_at"])
+
+
 FIRST_ANSWER_SHARE = 0.2  # of a first-answer job's progress bar: the quick version, then the point itself
 
 
@@ -338,7 +369,7 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
         again = None if fresh else lookup(spec, point, settings, store=store)  # measured while we waited
         if again is not None:
             return again
-        job_id = store.start_job(spec.name, point.label(), owner=owner)
+        job_id = store.start_job(spec.name, point.label(), owner=owner, key=_request_key(spec, point, settings))
         try:
             if first_answer:
                 quick_point, quick_settings = quick_version(spec, point, settings)
@@ -353,7 +384,7 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
             raise
         except BaseException as exc:
             sentence = failure_sentence(exc)
-            store.finish_job(job_id, "failed", sentence[:500])
+            store.finish_job(job_id, "failed", sentence[:500], failure=type(exc).__name__)
             store.recover_interrupted()
             if isinstance(exc, (EcoCompressError, KeyboardInterrupt, SystemExit)):
                 raise

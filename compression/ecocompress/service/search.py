@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ecocompress.core.choice import Recommendation, checked_budget, recommend, saves
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, Recommendation, checked_budget, recommend, saves
 from ecocompress.core.config import home_dir
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
@@ -137,7 +137,7 @@ class LimitFailures:
 
 
 def _objective(model: str, objective: str, settings: MeasureSettings, space: dict[str, list[Any]],
-               max_drop_points: float = 1.0, *, session: str = "cli", failures: LimitFailures | None = None):
+               max_drop_points: float = DEFAULT_BUDGET_POINTS, *, session: str = "cli", failures: LimitFailures | None = None):
     import optuna
 
     from ecocompress.core.limits import LimitExceeded
@@ -230,7 +230,7 @@ def _worker(model: str, objective: str, settings: MeasureSettings, storage_url: 
 def run_search(
     model: str,
     *,
-    max_drop_points: float = 1.0,
+    max_drop_points: float = DEFAULT_BUDGET_POINTS,
     trials: int = 20,
     objective: str = "energy",
     storage_url: str | None = None,
@@ -318,4 +318,21 @@ def run_search(
 
         raise LimitExceeded(failures.sentence())
     results = completed(study)
-    return SearchResult(name, results, pareto_trials(results), recommend_trial(results, max_drop_points, objective), _finished(study))
+    candidates = store_candidates(model, settings, objective, results)  # in the store's order, as every page reads it
+    chosen = recommend(candidates, max_drop_points, objective, cost=lambda r: r.cost, saving=lambda r: r.saves)
+    return SearchResult(name, results, pareto_trials(results), chosen, _finished(study))
+
+
+def store_candidates(model: str, settings: MeasureSettings, objective: str, trials: list[TrialResult]) -> list[TrialResult]:
+    """Every point of the results store in ``settings``' series as a trial, costed now on the series' pooled baseline.
+
+    The search recommends from these, not from the costs its trials reported when they finished (each on the
+    pooled baseline of that moment), so Home, Review, the report and the search give one answer for one store and
+    budget. Points measured into another machine's store are in the study's trials but not here.
+    """
+    from ecocompress.service.api import measured_points
+
+    column = OBJECTIVES[objective].column
+    numbers = {t.label: t.number for t in trials}  # -1: a point the study did not measure
+    return [TrialResult(numbers.get(m.label, -1), m.label, m.accuracy, m.accuracy_drop_points, float(getattr(m, column)),
+                        saves(m, objective), m.is_baseline) for m in measured_points(model, settings)]

@@ -47,7 +47,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     pid INTEGER NOT NULL,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    owner TEXT                      -- the session that asked for it (a browser session, "cli", ...)
+    owner TEXT,                     -- the session that asked for it (a browser session, "cli", ...)
+    job_key TEXT,                   -- model content, point, settings and code: what a request for it repeats
+    failure TEXT                    -- the kind of error a failed job ended with (e.g. LimitExceeded)
 );
 """
 INTERRUPTED = "interrupted: the process measuring it stopped (killed or restarted) before it finished; nothing was stored"
@@ -66,8 +68,9 @@ class ResultsStore:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-                if "owner" not in columns:  # a store made before jobs had owners
-                    conn.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")
+                for column in ("owner", "job_key", "failure"):  # a store made before jobs had these
+                    if column not in columns:
+                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
         except OSError as exc:
             raise StoreError(
                 f"Cannot open the results database at {self.path} ({exc.strerror or exc}); "
@@ -179,19 +182,27 @@ class ResultsStore:
         return self._decoded(row[0]) if row else None
 
     # ---- job records: a failed or interrupted job leaves its reason, never a half-written point ----------------
-    def start_job(self, model: str, label: str, *, owner: str | None = None) -> int:
+    def start_job(self, model: str, label: str, *, owner: str | None = None, key: str | None = None) -> int:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._connect() as conn:
             cursor = conn.execute(
-                "INSERT INTO jobs (model, label, state, pid, started_at, owner) VALUES (?, ?, 'running', ?, ?, ?)",
-                (model, label, os.getpid(), now, owner),
+                "INSERT INTO jobs (model, label, state, pid, started_at, owner, job_key) VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (model, label, os.getpid(), now, owner, key),
             )
             return int(cursor.lastrowid)
 
-    def finish_job(self, job_id: int, state: str, reason: str | None = None) -> None:
+    def finish_job(self, job_id: int, state: str, reason: str | None = None, *, failure: str | None = None) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._connect() as conn:
-            conn.execute("UPDATE jobs SET state=?, reason=?, finished_at=? WHERE id=?", (state, reason, now, job_id))
+            conn.execute("UPDATE jobs SET state=?, reason=?, finished_at=?, failure=? WHERE id=?",
+                         (state, reason, now, failure, job_id))
+
+    def last_job(self, key: str) -> dict[str, Any] | None:
+        """The latest job recorded for ``key`` (``start_job``'s), whatever its state."""
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            row = conn.execute("SELECT * FROM jobs WHERE job_key=? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
+        return dict(row) if row else None
 
     def recover_interrupted(self) -> int:
         """Mark jobs left 'running' by a process that no longer exists as failed; returns how many."""
