@@ -107,7 +107,7 @@ def eight_bit(args: argparse.Namespace) -> None:
         ok = m.saves_energy and m.energy_ratio_half_width <= 0.10 and m.energy_seconds <= 45
         print(f"8-bit run {run + 1}: {m.energy_ratio:.3f} ({m.energy_ratio_ci_low:.3f}-{m.energy_ratio_ci_high:.3f}), "
               f"+/-{m.energy_ratio_half_width:.1%}, {m.energy_pairs} pairs kept ({m.energy_pairs_discarded} set aside) "
-              f"in {m.energy_seconds:.0f} s, "
+              f"in {m.energy_seconds:.0f} s (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores), "
               f"saving {'significant' if m.saves_energy else 'NOT significant'}: target {'met' if ok else 'MISSED'}")
 
 
