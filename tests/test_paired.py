@@ -289,3 +289,21 @@ def test_half_the_work_is_a_measurable_saving_with_a_tight_interval(tmp_path):
     assert 0.4 <= ratio.value <= 0.62, found
     assert ratio.half_width <= 0.15, found
     assert 0.4 <= result.latency_ratio.value <= 0.62, result.latency_ratio
+
+
+def test_geometric_interval_is_a_t_interval_on_logs():
+    """The one interval arithmetic (``core.intervals``) behind the paired ratio and the pooled baseline."""
+    import math
+    import statistics
+
+    from scipy.stats import t
+
+    from ecocompress.core.intervals import geometric_interval, log_spread
+
+    value, low, high = geometric_interval([1.0, 2.0, 4.0])
+    half = t.ppf(0.975, 2) * statistics.stdev([0.0, math.log(2), math.log(4)]) / math.sqrt(3)
+    assert value == pytest.approx(2.0) and low == pytest.approx(2.0 * math.exp(-half))
+    assert high == pytest.approx(2.0 * math.exp(half))
+    assert geometric_interval([3.0]) == (pytest.approx(3.0), 0.0, math.inf)  # one value: no interval
+    assert log_spread(2.0, 1.0, 8.0) == (pytest.approx(math.log(2)), pytest.approx(math.log(4)))
+    assert log_spread(2.0, 0.0, math.inf) == (math.inf, math.inf)

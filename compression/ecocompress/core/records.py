@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import statistics
 from dataclasses import dataclass
 from typing import Any
 
 from ecocompress.core import units
 from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
+from ecocompress.core.intervals import geometric_interval, log_spread
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.points import CompressionPoint
 
@@ -316,22 +316,13 @@ def pooled_baseline(runs: list[Measurement]) -> PooledBaseline | None:
               and math.isfinite(r.baseline_energy_wh_per_1k)]
     if not values:
         return None
-    latencies = [getattr(r, paired_latency_field(r)) for r in runs if r.is_baseline]
-    latency = _geometric_mean([v for v in latencies if v > 0 and math.isfinite(v)])
+    latencies = [v for v in (getattr(r, paired_latency_field(r)) for r in runs if r.is_baseline) if v > 0 and math.isfinite(v)]
+    latency = geometric_interval(latencies)[0] if latencies else None
     if len(values) == 1:
         own = next((r for r in runs if r.is_baseline), None)
         low, high = (own.energy_wh_per_1k_ci_low, own.energy_wh_per_1k_ci_high) if own else (values[0], values[0])
         return PooledBaseline(values[0], min(low, values[0]), max(high, values[0]), 1, latency)
-    from scipy.stats import t
-
-    logs = [math.log(v) for v in values]
-    centre = statistics.fmean(logs)
-    half = float(t.ppf(0.975, len(logs) - 1)) * statistics.stdev(logs) / math.sqrt(len(logs))
-    return PooledBaseline(math.exp(centre), math.exp(centre - half), math.exp(centre + half), len(values), latency)
-
-
-def _geometric_mean(values: list[float]) -> float | None:
-    return math.exp(statistics.fmean(math.log(v) for v in values)) if values else None
+    return PooledBaseline(*geometric_interval(values), len(values), latency)
 
 
 def on_baseline(record: Measurement, base: PooledBaseline | None) -> Measurement:
@@ -347,8 +338,8 @@ def on_baseline(record: Measurement, base: PooledBaseline | None) -> Measurement
         return dataclasses.replace(record, energy_wh_per_1k=base.value, energy_wh_per_1k_ci_low=base.low,
                                    energy_wh_per_1k_ci_high=base.high, baseline_energy_wh_per_1k=base.value)
     value = record.energy_ratio * base.value
-    base_down, base_up = _log_spread(base.value, base.low, base.high)
-    ratio_down, ratio_up = _log_spread(record.energy_ratio, record.energy_ratio_ci_low, record.energy_ratio_ci_high)
+    base_down, base_up = log_spread(base.value, base.low, base.high)
+    ratio_down, ratio_up = log_spread(record.energy_ratio, record.energy_ratio_ci_low, record.energy_ratio_ci_high)
     return dataclasses.replace(record, energy_wh_per_1k=value, baseline_energy_wh_per_1k=base.value,
                                energy_wh_per_1k_ci_low=value * math.exp(-math.hypot(base_down, ratio_down)),
                                energy_wh_per_1k_ci_high=value * math.exp(math.hypot(base_up, ratio_up)))
@@ -362,10 +353,3 @@ def _on_baseline_latency(record: Measurement, base_ms: float | None) -> Measurem
         return record
     shown = base_ms * (1.0 if record.is_baseline else record.latency_ratio)
     return dataclasses.replace(record, **{name: shown, f"{name}_p90": getattr(record, f"{name}_p90") * shown / own})
-
-
-def _log_spread(value: float, low: float, high: float) -> tuple[float, float]:
-    """How far below and above ``value`` its interval reaches, in logs (inf where a bound is unknown)."""
-    down = math.log(value / low) if low > 0 else math.inf
-    up = math.log(high / value) if math.isfinite(high) and value > 0 else math.inf
-    return down, up

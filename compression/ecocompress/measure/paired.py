@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from ecocompress.core.intervals import log_se, t_quantile
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.core.records import MeasureSettings, beyond_noise
 from ecocompress.measure.energy import EnergyMethod, EnergyWindow, measure_window, warm_up_codecarbon
@@ -38,13 +39,6 @@ Opener = Callable[[], Workload]  # opens a fresh session (and input buffers), re
 
 MAX_PAIRS = 200
 GLITCH_POWER = 0.2  # a window this far (relative) from its model's median power is a meter glitch
-
-
-def t_quantile(df: int) -> float:
-    """The two-sided 95% quantile of Student's t with ``df`` degrees of freedom."""
-    from scipy.stats import t
-
-    return float(t.ppf(0.975, df)) if df >= 1 else math.inf
 
 
 @dataclass(frozen=True)
@@ -67,11 +61,6 @@ class Interval:
 
 ONE = Interval(1.0, 1.0, 1.0)  # the baseline's ratio to itself
 
-def _log_se(values: Sequence[float]) -> float:
-    logs = [math.log(v) for v in values]
-    return statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
-
-
 @dataclass(frozen=True)
 class _LogEstimate:
     """A ratio estimated from per-pair ratios in logs: robust centre, mean, standard error, degrees of freedom."""
@@ -87,7 +76,7 @@ def _log_estimate(ratios: Sequence[float], point_first: Sequence[bool] | None) -
     logs = [math.log(r) for r in ratios]
     orders = [[x for x, first in zip(logs, point_first) if first is f] for f in (False, True)] if point_first else []
     if len(orders) < 2 or not all(orders) or len(logs) < 3:
-        return _LogEstimate(statistics.median(logs), statistics.fmean(logs), _log_se(ratios), len(logs) - 1)
+        return _LogEstimate(statistics.median(logs), statistics.fmean(logs), log_se(ratios), len(logs) - 1)
     means = [statistics.fmean(group) for group in orders]
     within = sum((x - m) ** 2 for group, m in zip(orders, means) for x in group) / (len(logs) - 2)
     se = math.sqrt(within * sum(1 / len(group) for group in orders)) / 2
@@ -114,11 +103,11 @@ def scaled_interval(base_values: Sequence[float], ratios: Sequence[float] | None
     """The baseline's median times the ratio, with a t interval combining both log standard errors."""
     base = statistics.median(base_values)
     if ratios is None:  # the baseline itself
-        value, se, df = base, _log_se(base_values), len(base_values) - 1
+        value, se, df = base, log_se(base_values), len(base_values) - 1
     else:
         estimate = _log_estimate(ratios, point_first)
         value = base * math.exp(estimate.centre)
-        se = math.hypot(_log_se(base_values), estimate.se)
+        se = math.hypot(log_se(base_values), estimate.se)
         df = min(len(base_values) - 1, estimate.df)
     if not math.isfinite(se):
         return Interval(value, 0.0, math.inf)
