@@ -110,3 +110,15 @@ def test_killed_writer_leaves_earlier_rows_intact(tmp_path: Path):
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     _put(reopened, 99)  # and the store still takes writes
     assert reopened.count() == 6
+
+
+def test_the_store_version_changes_with_every_write_of_a_models_points(tmp_path):
+    """What the series cache (``api._series_runs``) is keyed by: an insert and a replacement each change it."""
+    store = ResultsStore(tmp_path / "r.sqlite")
+    empty = store.version("m")
+    row = dict(model="m", model_hash="h", point_key="p", settings_key="s", code_version="c", result={"x": 1}, provenance={})
+    store.put(**row)
+    first = store.version("m")
+    store.put(**{**row, "result": {"x": 2}})  # the same key again: replaced
+    second = store.version("m")
+    assert (empty, first, second) == (0, 1, 2) and store.version("other") == 0

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 from ecocompress.core import units
 from ecocompress.core.grid import DEFAULT_COUNTRY, country_grid
@@ -304,7 +304,7 @@ def paired_latency_field(record: Measurement) -> str:
     return "latency_ms_batch1" if record.energy_batch_size == 1 else "latency_ms_per_item_large_batch"
 
 
-def pooled_baseline(runs: list[Measurement]) -> PooledBaseline | None:
+def pooled_baseline(runs: Sequence[Measurement]) -> PooledBaseline | None:
     """One baseline figure per series: the geometric mean of every run's baseline (each point's paired run
     measured the baseline in its own windows), with a 95% t interval over the runs.
 

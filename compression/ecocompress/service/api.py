@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 import hashlib
+import threading
+from collections import OrderedDict
 import statistics
 import tempfile
 import uuid
@@ -515,12 +517,30 @@ def on_series_baseline(record: Measurement, spec: ModelKind, settings: MeasureSe
     return on_baseline(record, pooled_baseline(_series_runs(spec, settings, store))).in_region(settings.country)
 
 
-def _series_runs(spec: ModelKind, settings: MeasureSettings, store: ResultsStore) -> list[Measurement]:
+_RUNS: OrderedDict[tuple, tuple[Measurement, ...]] = OrderedDict()  # decoded runs by store state (a page asks often)
+_RUNS_LOCK = threading.Lock()
+
+
+def _series_runs(spec: ModelKind, settings: MeasureSettings, store: ResultsStore) -> tuple[Measurement, ...]:
     """Every stored run of ``spec`` in ``settings``' series and this code version, oldest first (first answers
-    and re-measures included: each measured the baseline in its own windows)."""
+    and re-measures included: each measured the baseline in its own windows).
+
+    Decoded once per state of the store's rows for the model (``ResultsStore.version``): a page that looks up a
+    point and lists the series in one render reads the rows once, and any write is seen at the next call.
+    """
     series = settings.series(spec.measure_batch(settings))
-    return [r for r in map(_record, store.results(spec.name, code_version=code_version()))
-            if r is not None and r.series == series]
+    key = (str(store.path), spec.name, series, code_version(), store.version(spec.name))
+    with _RUNS_LOCK:
+        if key in _RUNS:
+            _RUNS.move_to_end(key)
+            return _RUNS[key]
+    runs = tuple(r for r in map(_record, store.results(spec.name, code_version=code_version()))
+                 if r is not None and r.series == series)
+    with _RUNS_LOCK:
+        _RUNS[key] = runs
+        while len(_RUNS) > 32:
+            _RUNS.popitem(last=False)
+    return runs
 
 
 def compress(

@@ -38,6 +38,10 @@ CREATE TABLE IF NOT EXISTS points (
     UNIQUE (model_hash, point_key, settings_key, code_version)
 );
 CREATE INDEX IF NOT EXISTS points_by_model ON points (model);
+CREATE TABLE IF NOT EXISTS revisions (  -- bumped by every write of a model's points: what readers cache by
+    model TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     model TEXT NOT NULL,
@@ -147,6 +151,8 @@ class ResultsStore:
                     (model, model_hash, point_key, settings_key, code_version, created,
                      json.dumps(result, sort_keys=True), json.dumps(provenance, sort_keys=True)),
                 )
+                conn.execute("INSERT INTO revisions (model, revision) VALUES (?, 1) "
+                             "ON CONFLICT (model) DO UPDATE SET revision = revision + 1", (model,))
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -166,6 +172,12 @@ class ResultsStore:
             rows = conn.execute(f"SELECT result_json FROM points{where} ORDER BY id", args).fetchall()
         self.skipped_rows = 0
         return [d for d in (self._decoded(r[0]) for r in rows) if d is not None]
+
+    def version(self, model: str) -> int:
+        """How many times ``model``'s points were written (0: never): a new insert or a replacement changes it."""
+        with self._connect() as conn:
+            row = conn.execute("SELECT revision FROM revisions WHERE model=?", (model,)).fetchone()
+        return int(row[0]) if row else 0
 
     def provenance(self, model_hash: str, point_key: str, settings_key: str, code_version: str) -> dict[str, Any] | None:
         """Where the stored result for this key came from (library versions, method, windows)."""
