@@ -137,12 +137,12 @@ def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(sklearn
     model, frame = sklearn_upload
     spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=240)
+    at.session_state["uploads"] = {spec.name: spec}  # what the upload page keeps for its own session
+    at.session_state["model"] = spec.name
+    at.session_state["repeats"], at.session_state["energy_budget"] = 2, 1
     at.run()
     at.switch_page("pages/views/explore.py")
     at.run()
-    at.number_input(key="repeats").set_value(2)
-    at.number_input(key="energy_budget").set_value(1)
-    at.selectbox(key="model").set_value(spec.name).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     toggle, rank = at.toggle(key="structured"), at.select_slider(key="rank")
     assert toggle.disabled and not toggle.value and "needs the model's training code" in toggle.help
