@@ -148,7 +148,7 @@ def measured_or_queued(model: str, point, settings) -> Measurement | None:
 def _retry_over_limits(model: str, point, settings) -> bool:
     """Whether to queue a point whose last job went over the job limits: only when the user asks again."""
     failed = api.over_limits(model, point, settings)
-    if failed is None:
+    if failed is None or st.session_state.get("retry_over_limits"):  # none, or this run is the click on the button
         return True
     st.warning(f"{literal(failed.sentence)} That try ended at {failed.finished_at[11:16]} UTC after "
                f"{units.number(failed.seconds, 2)} s; another takes at least as long and may be stopped again. "
