@@ -5,13 +5,14 @@ or faster (both sides of a run run their batch 1, 2 or 3 times per reported call
 alike; the jobs run in the test's process for it): each run's own baseline then differs by up to 3x while its
 paired ratio does not. Every surface must
 show the same baseline and figures that agree with their ratios: the API, Explore, Review, Compare, the CSV,
-the HTML report and the CLI.
+the HTML and PDF reports and the CLI.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pandas as pd
@@ -88,7 +89,18 @@ def test_the_csv_and_the_html_report_show_the_same_figures(measured):
     for _, row in table.iterrows():  # rounded to 3-4 significant digits: agreement within rounding
         assert row[energy] == pytest.approx(row["energy vs baseline (x)"] * base_row[energy], rel=0.01), row["setting"]
     html = render_html(report_data("digits-cnn", CompressionPoint(bits=8), settings=SETTINGS))
-    assert units.energy_wh(base) in html and units.energy_wh(measured[CompressionPoint(bits=8)].energy_wh_per_1k) in html
+    figures = (units.energy_wh(base), units.energy_wh(measured[CompressionPoint(bits=8)].energy_wh_per_1k))
+    assert all(figure in html for figure in figures)
+    from ecocompress.review.pdf import chromium, html_to_pdf
+
+    if chromium() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is missing (CI=true): the PDF report must be checked")
+        pytest.skip("no Chromium to print the PDF report with")
+    from pypdf import PdfReader
+
+    printed = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(html_to_pdf(html))).pages)
+    assert all(figure in printed for figure in figures), (figures, printed[:500])  # the PDF prints the same figures
 
 
 def test_the_cli_prints_the_same_figures(measured, capsys):
