@@ -3,7 +3,7 @@
     python bench/null.py [--runs 20] [--eight-bit 3] [--model digits-cnn]
 
 Each run starts from an empty store (a new ecocompress home), as a new workshop machine would, and measures
-with the product's defaults (``MeasureSettings()``: pairs of 1.25 s windows until +/- 5% or 30 s):
+with the product's defaults (``MeasureSettings()``: pairs of 1.25 s windows until +/- 5% or 45 s):
 
 - the baseline, which the product measures against a fresh copy of itself (A/A): its spread is the series'
   measurement floor;

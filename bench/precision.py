@@ -9,7 +9,7 @@ machine hits both alike:
 - old: 3 baseline windows of 2 s, then 3 point windows of 2 s; ratio = median(point) / median(baseline)
   (what the product did before; it reported no interval);
 - paired: the product's ``measure.paired`` with its defaults (pairs of 1.25 s windows, B P / P B, until the
-  95% interval is within +/- 5% or 30 s have passed).
+  95% interval is within +/- 5% or 45 s have passed).
 
 Printed per model: the ratio's coefficient of variation over the runs, the paired interval's half-width,
 how often a paired interval covers the median of all paired re-measures, and seconds per point.

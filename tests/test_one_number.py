@@ -62,7 +62,7 @@ def measured(module_home) -> dict[CompressionPoint, api.Measurement]:
 
 def test_the_runs_saw_different_baselines_and_every_record_shows_one(measured):
     raw = [row["baseline_energy_wh_per_1k"] for row in ResultsStore().results("digits-cnn")]
-    assert len(raw) == 4 and max(raw) / min(raw) > 1.8, raw  # the script really moved each run's own baseline
+    assert len(raw) >= 4 and max(raw) / min(raw) > 1.8, raw  # the script really moved each run's own baseline
     points = api.measured_points("digits-cnn", SETTINGS)
     baselines = {m.baseline_energy_wh_per_1k for m in points} | {m.baseline_energy_wh_per_1k for m in measured.values()}
     assert len(baselines) == 1, baselines

@@ -45,15 +45,20 @@ def refusal(**change) -> str | None:
     """Why this model refuses the knobs' point with ``change`` (None: it can do it), asked before anything is
     queued, so a control it cannot use is greyed out with the reason instead of failing after a click."""
     try:
-        spec.check_point(dataclasses.replace(state.point(), **change))
+        point = dataclasses.replace(state.point(), **change)
+    except InvalidParameterError:
+        return None  # the knobs themselves are wrong: the page below says so, in its own sentence
+    try:
+        spec.check_point(point)
     except InvalidParameterError as exc:
         return str(exc)
     return None
 
 
-# Greyed out, and switched off, where the model cannot use them (an uploaded ONNX file at full width, the text model).
-structured_refused = refusal(structured=True, sparsity=max(0.5, float(st.session_state[state.SPARSITY])))
-rank_refused = refusal(rank_ratio=0.5)
+# Greyed out, and switched off, where the model cannot use them (an uploaded ONNX file at full width, the text
+# model); each asked with the other switched off, so each shows its own reason.
+structured_refused = refusal(structured=True, sparsity=max(0.5, float(st.session_state[state.SPARSITY])), rank_ratio=None)
+rank_refused = refusal(rank_ratio=0.5, structured=False)
 if structured_refused:
     st.session_state[state.STRUCTURED] = False
 if rank_refused:

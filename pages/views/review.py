@@ -21,7 +21,7 @@ from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, mode
 from ecocompress.models.registry import get_model
 from ecocompress.core.choice import recommend
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
-from ecocompress.core.records import Measurement, floor_words
+from ecocompress.core.records import NOT_ENOUGH, Measurement, energy_change_shown, floor_words, readable
 from ecocompress.review.projection import EQUIVALENTS, payback, project, region_comparison
 from ecocompress.review.report import ReportData, points_csv, render_html
 from pages.ui import state, widgets
@@ -150,11 +150,11 @@ with widgets.plain_errors():
         (cols[2], "Electricity cost per year", "cost", lambda v: units.money(v, scale.currency)),
     ):
         saved = getattr(projection.saved, key)
-        measurable = chosen.is_baseline or chosen.energy_difference_significant
+        measurable = chosen.is_baseline or energy_change_shown(chosen)  # the one rule every surface reads
         col.metric(
             title, fmt(getattr(projection.point, key)),
             (f"{'saves' if saved >= 0 else 'costs'} {fmt(abs(saved))} vs baseline" if measurable
-             else "no measurable difference vs baseline"),
+             else "no measurable difference vs baseline" if readable(chosen) else NOT_ENOUGH),
             delta_color=("normal" if saved >= 0 else "inverse") if measurable else "off",
             help=f"Baseline: {fmt(getattr(projection.baseline, key))} per year. A change is shown only when the 95% "
                  f"interval of the energy ratio excludes no change and the change exceeds the {floor_words(chosen)}.",
@@ -172,11 +172,12 @@ with widgets.plain_errors():
                f"{units.energy_wh(high)})." if chosen.saves_energy else f"no measurable saving ({chosen.change()}).")
         )
         st.markdown(f"**What compressing cost.** {payback(chosen.to_dict(), scale).words}")
-    st.markdown(
-        "The yearly saving is about the same as: "
-        + "; ".join(f"**{units.number(eq.of(projection.saved))} {eq.unit}** of {eq.name}" for eq in EQUIVALENTS) + "."
-    )
-    st.caption("Sources: " + " | ".join(eq.source for eq in EQUIVALENTS))
+    if not chosen.is_baseline and energy_change_shown(chosen):  # equivalents of a saving that is a figure only
+        st.markdown(
+            "The yearly saving is about the same as: "
+            + "; ".join(f"**{units.number(eq.of(projection.saved))} {eq.unit}** of {eq.name}" for eq in EQUIVALENTS) + "."
+        )
+        st.caption("Sources: " + " | ".join(eq.source for eq in EQUIVALENTS))
 
     st.subheader("3. The same point on other grids")
     st.multiselect("Regions", codes, key=state.REGIONS, format_func=lambda c: f"{country_names[c]} ({c})")

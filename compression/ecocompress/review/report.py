@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
-from ecocompress.core.records import MeasureSettings, change_words, floor_words
+from ecocompress.core.records import NOT_ENOUGH, MeasureSettings, change_words, energy_change_shown, floor_words, readable
 from ecocompress.service.store import ResultsStore
 
 from ecocompress.core import units
@@ -50,8 +50,8 @@ METHODS = (
 CAVEATS = (
     "Without hardware energy counters (RAPL), CodeCarbon estimates CPU power from CPU load x TDP and adds a fixed RAM "
     "power: then the energy ratio of two variants follows the ratio of the CPU time they use.",
-    "Process-level tracking counts the CPU time and memory of the measuring process only: other programs on the machine "
-    "are left out, and so is the machine's idle power.",
+    "Process-level tracking counts the CPU time and memory of the measuring process and its children only: other "
+    "programs on the machine are left out, and so is the machine's idle power.",
     "Energy is for inference only at batch 256 on this CPU; other hardware, batch sizes and thread counts give other figures.",
     "Small test sets give wide accuracy intervals (one digits test image is 0.28 points): read the interval, not only the value.",
     "Modelled energy assumes weights are read once per inference from DRAM and activations pass through SRAM; it shows "
@@ -146,14 +146,18 @@ def _changes_section(data: ReportData) -> str:
 def _projection_section(data: ReportData) -> str:
     p, s = data.projection, data.scale
     grid = s.grid
+    shown = energy_change_shown(data.chosen)  # a saving is a figure only where the cards' words say so
+    unclaimed = ("none (the baseline itself)" if CompressionPoint.from_dict(data.chosen).is_baseline
+                 else "no saving claimed" if readable(data.chosen) else NOT_ENOUGH)
     rows = [
         ("energy per year", units.energy_kwh(p.baseline.kwh), units.energy_kwh(p.point.kwh),
-         f"{units.energy_kwh(p.saved.kwh)} ({p.saved_fraction:.0%})"),
-        ("CO2e per year", units.co2e_kg(p.baseline.kg_co2e), units.co2e_kg(p.point.kg_co2e), units.co2e_kg(p.saved.kg_co2e)),
+         f"{units.energy_kwh(p.saved.kwh)} ({p.saved_fraction:.0%})" if shown else unclaimed),
+        ("CO2e per year", units.co2e_kg(p.baseline.kg_co2e), units.co2e_kg(p.point.kg_co2e),
+         units.co2e_kg(p.saved.kg_co2e) if shown else unclaimed),
         ("electricity cost per year", units.money(p.baseline.cost, s.currency), units.money(p.point.cost, s.currency),
-         units.money(p.saved.cost, s.currency)),
+         units.money(p.saved.cost, s.currency) if shown else unclaimed),
     ]
-    equivalents = "".join(
+    equivalents = "" if not shown else "".join(
         f"<li>{units.number(eq.of(p.saved))} {eq.unit} of {_e(eq.name)} (factor {units.number(eq.factor, 4)} {eq.per.replace('_', ' ')} per "
         f"{eq.unit.rstrip('s')}; source: {_e(eq.source)})</li>"
         for eq in EQUIVALENTS
@@ -166,8 +170,8 @@ def _projection_section(data: ReportData) -> str:
         f"{s.price_per_kwh:g} {_e(s.currency)}/kWh, PUE {s.pue:g}. Based on the energy measured on this machine "
         f"({_e(data.chosen['energy_method'])}).</p>"
         + _table(rows, ("", "uncompressed baseline", f"chosen: {data.chosen['label']}", "saved per year"))
-        + f"<p>The yearly saving is about the same as:</p><ul>{equivalents}</ul>"
-        "<h3>The same point on other grids</h3>"
+        + (f"<p>The yearly saving is about the same as:</p><ul>{equivalents}</ul>" if equivalents else "")
+        + "<h3>The same point on other grids</h3>"
         "<p>Where a model runs can matter as much as how it is compressed: the chosen point's energy per year on "
         "each grid (CodeCarbon's carbon intensity per country, year in brackets).</p>"
         + _img(regions_png(regions, data.chosen["label"]), "annual CO2e of the chosen point by region")

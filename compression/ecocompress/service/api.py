@@ -529,7 +529,7 @@ def _series_runs(spec: ModelKind, settings: MeasureSettings, store: ResultsStore
     point and lists the series in one render reads the rows once, and any write is seen at the next call.
     """
     series = settings.series(spec.measure_batch(settings))
-    key = (str(store.path), spec.name, series, code_version(), store.version(spec.name))
+    key = (store.identity(), spec.name, series, code_version(), store.version(spec.name))
     with _RUNS_LOCK:
         if key in _RUNS:
             _RUNS.move_to_end(key)

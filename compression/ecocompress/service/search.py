@@ -54,7 +54,8 @@ class TrialResult:
 
 
 def recommend_trial(results: list[TrialResult], max_drop_points: float, objective: str = "energy") -> Recommendation | None:
-    """The one recommendation rule (``core.choice.recommend``) over the study's trials."""
+    """The one recommendation rule (``core.choice.recommend``) over the study's trials, with the costs each reported:
+    what a search recommends when some of its trials were measured into other machines' stores."""
     return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, cost=lambda r: r.cost,
                      saving=lambda r: r.saves)
 
@@ -319,7 +320,10 @@ def run_search(
         raise LimitExceeded(failures.sentence())
     results = completed(study)
     candidates = store_candidates(model, settings, objective, results)  # in the store's order, as every page reads it
-    chosen = recommend(candidates, max_drop_points, objective, cost=lambda r: r.cost, saving=lambda r: r.saves)
+    if {t.label for t in results} <= {c.label for c in candidates}:
+        chosen = recommend(candidates, max_drop_points, objective, cost=lambda r: r.cost, saving=lambda r: r.saves)
+    else:  # trials measured into other machines' stores (a shared study): recommend over the study instead
+        chosen = recommend_trial(results, max_drop_points, objective)
     return SearchResult(name, results, pareto_trials(results), chosen, _finished(study))
 
 
@@ -328,7 +332,8 @@ def store_candidates(model: str, settings: MeasureSettings, objective: str, tria
 
     The search recommends from these, not from the costs its trials reported when they finished (each on the
     pooled baseline of that moment), so Home, Review, the report and the search give one answer for one store and
-    budget. Points measured into another machine's store are in the study's trials but not here.
+    budget. Points measured into another machine's store are in the study's trials but not here (``run_search``
+    then recommends over the trials instead).
     """
     from ecocompress.service.api import measured_points
 

@@ -74,7 +74,11 @@ class ResultsStore:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
                 for column in ("owner", "job_key", "failure"):  # a store made before jobs had these
                     if column not in columns:
-                        conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
+                        try:
+                            conn.execute(f"ALTER TABLE jobs ADD COLUMN {column} TEXT")
+                        except sqlite3.OperationalError as exc:  # another process added it just now
+                            if "duplicate column" not in str(exc):
+                                raise
         except OSError as exc:
             raise StoreError(
                 f"Cannot open the results database at {self.path} ({exc.strerror or exc}); "
@@ -172,6 +176,12 @@ class ResultsStore:
             rows = conn.execute(f"SELECT result_json FROM points{where} ORDER BY id", args).fetchall()
         self.skipped_rows = 0
         return [d for d in (self._decoded(r[0]) for r in rows) if d is not None]
+
+    def identity(self) -> tuple[str, int, int]:
+        """Which database file this is (path, device, inode): a store moved aside and made anew at the same path is
+        another store, whose revisions start again."""
+        stat = os.stat(self.path)
+        return str(self.path), stat.st_dev, stat.st_ino
 
     def version(self, model: str) -> int:
         """How many times ``model``'s points were written (0: never): a new insert or a replacement changes it."""
