@@ -120,7 +120,8 @@ def postgres_url():
         as_user = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
     data = os.path.join(root, "data")
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres"], check=True,
+    # UTF8 whatever the caller's locale: without LANG a cluster is SQL_ASCII, and psycopg then hands SQLAlchemy bytes
+    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"], check=True,
                    capture_output=True)
     subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
                     f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
