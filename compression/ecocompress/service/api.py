@@ -312,17 +312,17 @@ def _prepare(
     return spec, settings or MeasureSettings(), store or ResultsStore()
 
 
+def _request_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings) -> str:
+    """The point's cache key as one string: what a stored job record is found by again."""
+    return "|".join(cache_key(spec, point, settings))
+
+
 def _job_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool) -> str:
     """Identical requests (same content, settings, code and store) share one queued job."""
-    return "|".join([*cache_key(spec, point, settings), str(store.path)]) + ("|fresh" if fresh else "")
+    return f"{_request_key(spec, point, settings)}|{store.path}" + ("|fresh" if fresh else "")
 
 
 _RECOVERED: set[str] = set()
-
-
-def _request_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings) -> str:
-    """What a job record is found by again: the point's cache key."""
-    return "|".join(cache_key(spec, point, settings))
 
 
 @dataclass(frozen=True)
@@ -341,8 +341,6 @@ def over_limits(model: str | ModelKind, point: CompressionPoint, settings: Measu
     A page asks this before queueing, so a point that cost a worker its memory or time limit is not re-run by a
     revisit or a reload, only when the user asks again, told how long the failed try took.
     """
-    from datetime import datetime
-
     spec, store = resolve(model), store or ResultsStore()
     job = store.last_job(_request_key(spec, point, settings))
     if job is None or job["failure"] != "LimitExceeded" or lookup(spec, point, settings, store=store) is not None:
