@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +24,8 @@ from ecocompress.core.records import MeasureSettings
 from ecocompress.measure import session
 from ecocompress.service import api
 from ecocompress.service.store import ResultsStore
+
+from pdf_text import pdf_pages, require_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what the pages' sidebar is set to below
@@ -91,15 +92,10 @@ def test_the_csv_and_the_html_report_show_the_same_figures(measured):
     html = render_html(report_data("digits-cnn", CompressionPoint(bits=8), settings=SETTINGS))
     figures = (units.energy_wh(base), units.energy_wh(measured[CompressionPoint(bits=8)].energy_wh_per_1k))
     assert all(figure in html for figure in figures)
-    from ecocompress.review.pdf import chromium, html_to_pdf
+    from ecocompress.review.pdf import html_to_pdf
 
-    if chromium() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing (CI=true): the PDF report must be checked")
-        pytest.skip("no Chromium to print the PDF report with")
-    from pypdf import PdfReader
-
-    printed = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(html_to_pdf(html))).pages)
+    require_chromium()
+    printed = " ".join(pdf_pages(html_to_pdf(html)))
     assert all(figure in printed for figure in figures), (figures, printed[:500])  # the PDF prints the same figures
 
 

@@ -18,6 +18,8 @@ from ecocompress.review.report import METHODS
 from ecocompress.service.api import lookup, measured_points
 from ecocompress.service.store import ResultsStore
 
+from pdf_text import pdf_pages, require_chromium
+
 
 SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what the report fixture's command measures with
 
@@ -118,26 +120,17 @@ def test_bad_input_exits_2_and_keeps_the_store(report, capsys, argv, message):
 
 
 def test_report_prints_to_an_a4_pdf_without_scientific_notation(report):
-    from ecocompress.review.pdf import chromium, html_to_pdf
+    from ecocompress.review.pdf import html_to_pdf
 
     html = (report / "report.html").read_text()
     text = re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]+"|<style>.*?</style>', "", html, flags=re.S))
     scientific = re.compile(r"(?<![0-9A-Za-z.])\d+(?:\.\d+)?e[+-]?\d+(?![0-9A-Za-z])")  # not inside hashes or hex
     assert not scientific.search(text), text[max(0, scientific.search(text).start() - 60):][:100]
     assert "table-layout:fixed" in html and "size:A4" in html  # tables wrap at A4 width when printed
-    if chromium() is None:
-        import os
-
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing (CI=true): the PDF path must be tested")
-        pytest.skip("no Chromium to print with")
+    require_chromium()
     pdf = html_to_pdf(html)
     assert pdf.startswith(b"%PDF") and re.search(rb"/MediaBox \[0 0 59[45]\.\d+ 84[12]\.\d+\]", pdf)  # A4 in points
-    import io
-
-    from pypdf import PdfReader
-
-    pages = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
+    pages = pdf_pages(pdf)
     assert 2 <= len(pages) <= 8, len(pages)  # the points table no longer runs over five pages of squeezed columns
     text = " ".join(pages)
     assert "Recommendation" in pages[0] and "Per year at your volume" in pages[0]  # the answer on the first page
