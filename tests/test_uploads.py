@@ -73,6 +73,25 @@ def sklearn_upload(home):
     return model, frame
 
 
+@pytest.fixture(scope="module")
+def unconvertible_upload(sklearn_upload):
+    """The wine MLP behind scikit-learn's Scaler operator (``ai.onnx.ml``), as skl2onnx writes a pipeline with a
+    StandardScaler: onnxruntime runs it, the converter has no PyTorch form for it. The CSV holds raw features."""
+    from sklearn.datasets import load_wine
+
+    model_path, _ = sklearn_upload
+    x, y = load_wine(return_X_y=True)
+    model = onnx.load(model_path)
+    scaled = model.graph.input[0].name
+    model.graph.input[0].name = "raw"
+    model.graph.node.insert(0, onnx.helper.make_node("Scaler", ["raw"], [scaled], domain="ai.onnx.ml",
+                                                     offset=x.mean(0).tolist(), scale=(1 / x.std(0)).tolist()))
+    model.opset_import.append(onnx.helper.make_opsetid("ai.onnx.ml", 1))
+    onnx.checker.check_model(model)
+    frame = pd.DataFrame(x.astype(np.float32), columns=[f"f{i}" for i in range(13)]).assign(label=y)
+    return model.SerializeToString(), frame
+
+
 def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 
@@ -92,8 +111,9 @@ def test_sklearn_mlp_upload_sweep_report(sklearn_upload, home, capsys):
     name = student["model"]
     labels = {r.label for r in measured_points(name)}
     assert {"fp32 baseline", "8-bit", "50% sparse", "50% sparse, 8-bit", "student x0.5, 8-bit"} <= labels
-    one_shot = next(r for r in measured_points(name) if r.label == "50% sparse")
-    assert "no fine-tune" in one_shot.technique_notes
+    # the file converts to PyTorch (build.convert), so pruning is fine-tuned on the training split as for the samples
+    pruned = next(r for r in measured_points(name) if r.label == "50% sparse")
+    assert "global magnitude pruning to 50% zeros in 3 stages, fine-tuned" in pruned.technique_notes
 
 
 def test_lenet5_reexported_as_plain_onnx_goes_through(home):
@@ -122,20 +142,42 @@ def _npz_file(home: Path, data) -> Path:
     return path
 
 
-def test_uploads_refuse_what_needs_training_code(sklearn_upload):
+def test_a_converted_upload_gets_every_technique_fine_tuned(sklearn_upload, fast_settings):
+    """The file becomes a torch module that reproduces it (``build.convert``), so structured pruning, low rank and
+    per-layer settings run as for the samples, fine-tuned on the training split; the baseline stays the file."""
+    from ecocompress.build.convert import CONVERTER, TOLERANCE
+
     model, frame = sklearn_upload
     spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
-    with pytest.raises(InvalidParameterError, match="Structured pruning needs the model's training code"):
+    assert spec.converts and spec.per_layer_allocation and CONVERTER in spec.summary()
+    conversion = spec.conversion
+    assert conversion.examples == len(spec.dataset().y_test)
+    assert conversion.max_difference <= TOLERANCE * max(1.0, conversion.scale)
+    base = measure_point(spec.name, CompressionPoint(), fast_settings)
+    pruned = measure_point(spec.name, CompressionPoint(sparsity=0.5, structured=True), fast_settings)
+    assert "structured pruning removed" in pruned.technique_notes and "fine-tuned" in pruned.technique_notes
+    assert pruned.params < 0.6 * base.params  # both count the torch module's parameters, biases included
+    assert pruned.accuracy >= base.accuracy - 0.1  # 53 held-out wines: one is 1.9 points
+
+
+def test_an_upload_that_does_not_convert_names_the_operator_and_keeps_post_training(unconvertible_upload, fast_settings):
+    model, frame = unconvertible_upload
+    spec = load_upload(model, "wine-pipeline.onnx", _csv(frame), "wine.csv")
+    assert not spec.converts and spec.conversion.operator == "Scaler"
+    assert "the operator Scaler has no conversion to PyTorch" in spec.summary()
+    with pytest.raises(InvalidParameterError, match="Structured pruning needs the model's training code.*Scaler"):
         measure_point(spec.name, CompressionPoint(sparsity=0.5, structured=True))
+    int8 = measure_point(spec.name, CompressionPoint(bits=8), fast_settings)
+    assert int8.accuracy > 0.8 and "8-bit" in int8.label
 
 
-def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(sklearn_upload):
+def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(unconvertible_upload):
     """The structured toggle and the low-rank slider are disabled, saying why, while the student is full width (the
     refusal above, asked beforehand); a student is trained here, so choosing one enables both."""
     from streamlit.testing.v1 import AppTest
 
-    model, frame = sklearn_upload
-    spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
+    model, frame = unconvertible_upload
+    spec = load_upload(model, "wine-pipeline.onnx", _csv(frame), "wine.csv")
     at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=240)
     at.session_state["uploads"] = {spec.name: spec}  # what the upload page keeps for its own session
     at.session_state["model"] = spec.name
@@ -150,6 +192,25 @@ def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(sklearn
     at.select_slider(key="student").set_value(0.5).run()  # the student is measured here, as a user would wait for it
     assert not at.exception, at.exception
     assert not at.toggle(key="structured").disabled and not at.select_slider(key="rank").disabled
+
+
+def test_explore_offers_every_knob_on_an_upload_that_converts(sklearn_upload):
+    from streamlit.testing.v1 import AppTest
+
+    model, frame = sklearn_upload
+    spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
+    at = AppTest.from_file(str(Path(__file__).resolve().parent.parent / "app.py"), default_timeout=240)
+    at.session_state["uploads"] = {spec.name: spec}
+    at.session_state["model"] = spec.name
+    at.session_state["repeats"], at.session_state["energy_budget"] = 2, 1
+    at.run()
+    at.switch_page("pages/views/explore.py")
+    at.run()
+    assert not at.toggle(key="structured").disabled and not at.select_slider(key="rank").disabled
+    at.slider(key="sparsity").set_value(0.5).run()
+    at.toggle(key="structured").set_value(True).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.subheader[0].value.startswith("50% structured sparse"), at.subheader[0].value
 
 
 # ---- bad input: one sentence, exit code 2, nothing stored changes --------------------------------------------------

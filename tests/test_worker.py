@@ -137,8 +137,11 @@ def test_an_upload_that_loops_forever_on_real_data_fails_its_job_and_frees_the_q
     from ecocompress.service.api import measure_point
 
     rows = ["0,0,0,0,0", "0,0,0,0,1"] + [f"{i % 5},{i % 7},{i % 3},{i % 2},{i % 3}" for i in range(2, 60)]
+    # converting it to PyTorch runs it on real rows too, and is stopped at its CPU limit: kept short here
+    monkeypatch.setenv("ECOCOMPRESS_CHECK_CPU_S", "6")
     spec = load_upload(_data_dependent_loop(), "loop.onnx", ("a,b,c,d,label\n" + "\n".join(rows)).encode(), "data.csv",
                        register=False)  # the two-row check passes: its rows are all zero
+    assert not spec.converts and "went over its limits" in spec.conversion.reason
     monkeypatch.setenv("ECOCOMPRESS_JOB_WALL_S", "8")
     started = time.monotonic()
     with pytest.raises(LimitExceeded, match="did not finish within 8 s"):

@@ -104,7 +104,8 @@ with per_layer_row[0]:
         "then picks the smallest file (each layer's sparsity and bit-width, as Deep Compression did) or the least "
         "energy (how many channels, neurons and input pixels each layer keeps) whose accuracy loss stays within the "
         "budget. The knobs above are not used while this is on." if spec.per_layer_allocation else
-        "Needs the model's training code: offered for the built-in image models and your own PyTorch model.",
+        "Needs a model ecocompress can train: the built-in image models, your own PyTorch model, or an upload that "
+        "converts to PyTorch.",
     )
 with per_layer_row[1]:
     if per_layer:

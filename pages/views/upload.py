@@ -28,8 +28,11 @@ st.markdown(
   browser session only (other sessions never see them; they go when the session ends) and never stored under
   their own names. Limit: **{max_upload_bytes() / 1e6:.0f} MB**
   per file (the server's operator can change it).
-- **Without training code** the model itself can be pruned (one-shot) and quantized (k-bit weights, int8/fp16
-  runtimes calibrated on your data); a **student** (student size < 1) is trained here on your model's outputs.
+- **Every technique, fine-tuned on your training split**: the file is converted to PyTorch and checked against
+  onnxruntime on your data; then it is pruned (structured too), factorised and quantized like the built-in
+  samples. A file that does not convert says which operator stopped it; it can still be pruned (one-shot) and
+  quantized (k-bit weights, int8/fp16 runtimes calibrated on your data), and a **student** (student size < 1) is
+  trained here on your model's outputs.
 """
 )
 

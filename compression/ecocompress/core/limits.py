@@ -70,6 +70,13 @@ class Limits:
         return cls(min(s.check_memory_mb, s.checks_memory_mb), s.check_cpu_s, s.check_wall_s, "ECOCOMPRESS_CHECK_MEMORY_MB")
 
     @classmethod
+    def for_conversion(cls) -> "Limits":
+        """Converting an upload to PyTorch at upload time: torch loaded, the weights held three times at the peak."""
+        s = settings()
+        return cls(min(s.convert_memory_mb, s.checks_memory_mb), s.check_cpu_s, s.check_wall_s,
+                   "ECOCOMPRESS_CONVERT_MEMORY_MB")
+
+    @classmethod
     def for_jobs(cls) -> "Limits":
         """One compute job (fine-tune, export, measure): generous, since jobs run one at a time per server."""
         s = settings()

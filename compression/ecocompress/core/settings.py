@@ -101,6 +101,9 @@ class Settings:
                                   "waits for a free check)")
     check_concurrency: int = _whole(2, 1, 64, "checks", "upload checks running at once; others wait with a sentence")
     checks_memory_mb: float = _number(3000.0, 100, 1_000_000, "MB", "memory of all upload checks running at once")
+    convert_memory_mb: float = _number(3000.0, 100, 1_000_000, "MB", "memory of converting one upload to PyTorch "
+                                       "(an 11M-parameter ResNet peaks at 1,800 MB); over it, the upload keeps the "
+                                       "post-training techniques")
     # uploads held in memory by open sessions
     uploads_per_session: int = _whole(3, 1, 100, "uploads", "uploads one browser session holds (the oldest is let go)")
     session_uploads_mb: float = _number(500.0, 0.001, 1_000_000, "MB", "memory of the uploads one session holds")

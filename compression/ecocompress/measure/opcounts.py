@@ -93,6 +93,37 @@ def count_operations(path: Path | str) -> OpCounts:
     return _count(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
+def _probed_elements(model, names: list[str]) -> dict[str, int]:
+    """Elements per example of tensors shape inference left unknown (operators without shape inference, such as
+    ai.onnx.ml's Scaler in front of a scikit-learn model), read from one onnxruntime run on a zero example; {} when
+    the model does not run so (its input sizes are not all fixed)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto.FromString(model.SerializeToString())
+    known = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=name) for name in names if name not in known)
+    initializers = {t.name for t in probe.graph.initializer}
+    feeds = {}
+    for graph_input in probe.graph.input:
+        if graph_input.name in initializers:
+            continue
+        tensor = graph_input.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 1 for d in tensor.shape.dim]
+        if tensor.elem_type != onnx.TensorProto.FLOAT or any(i > 0 and not d.HasField("dim_value")
+                                                              for i, d in enumerate(tensor.shape.dim)):
+            return {}
+        feeds[graph_input.name] = np.zeros(dims, dtype=np.float32)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        values = session.run(names, feeds)
+    except Exception:
+        return {}
+    return {name: int(np.prod(value.shape)) for name, value in zip(names, values)}
+
+
 @functools.lru_cache(maxsize=256)
 def _count(path: str, _mtime_ns: int, _size: int) -> OpCounts:
     import onnx
@@ -129,6 +160,9 @@ def _count(path: str, _mtime_ns: int, _size: int) -> OpCounts:
             return weight_of(node.input[0], depth + 1)
         return None
 
+    weighted = [node for node in graph.node if node.op_type in WEIGHT_INPUT]
+    unknown = {name for node in weighted for name in (node.input[0], node.output[0]) if _elements(shapes.get(name)) is None}
+    probed = _probed_elements(model, sorted(unknown)) if unknown else {}
     layers = []
     for index, node in enumerate(graph.node):
         if node.op_type not in WEIGHT_INPUT:
@@ -141,12 +175,12 @@ def _count(path: str, _mtime_ns: int, _size: int) -> OpCounts:
             zero_point, axis = array(node.input[3]), 0 if node.op_type == "ConvInteger" else 1
         elif node.op_type.startswith("QLinear"):
             zero_point, axis = array(node.input[5]), 0 if node.op_type == "QLinearConv" else 1
-        out_elements = _elements(shapes.get(node.output[0]))
-        in_elements = _elements(shapes.get(node.input[0]))
-        if out_elements is None or in_elements is None:
+        out_elements = _elements(shapes.get(node.output[0])) or probed.get(node.output[0])
+        in_elements = _elements(shapes.get(node.input[0])) or probed.get(node.input[0])
+        if out_elements is None or in_elements is None:  # the layer is told by position: node names are the file's
             raise MeasurementError(
-                f"Cannot count the operations of {Path(path).name}: the shape of layer "
-                f"{node.name or node.op_type} is unknown (give the model fixed input dimensions)."
+                f"Cannot count the operations of {Path(path).name}: the shape of its {node.op_type} layer number "
+                f"{index + 1} is unknown (give the model fixed input dimensions)."
             )
         if "Conv" in node.op_type:
             reduction = int(np.prod(weights.shape[1:]))  # (C_in / groups) x kernel

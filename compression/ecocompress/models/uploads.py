@@ -20,7 +20,7 @@ import hashlib
 import io
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -429,7 +429,18 @@ class UploadedModel(ModelKind):
     data_note: str
     task: str = "uploaded ONNX classifier"
     warnings: tuple[str, ...] = field(default=())
-    per_layer_allocation = False  # per-layer settings are fine-tuned, and an ONNX file brings no training code
+    #: Whether the file became a trainable torch module that reproduces it (``build.convert``); None: not checked.
+    conversion: Any = None  # ecocompress.build.convert.Conversion
+
+    @property
+    def converts(self) -> bool:
+        """Converted and checked: every technique runs through the samples' torch pipeline, fine-tuned on the
+        user's training split. Otherwise only what works on the file itself (``build.onnx_pipeline``)."""
+        return self.conversion is not None and self.conversion.converts
+
+    @property
+    def per_layer_allocation(self) -> bool:  # per-layer settings are fine-tuned: they need the torch module
+        return self.converts
 
     @functools.cached_property
     def content_hash(self) -> str:
@@ -447,35 +458,57 @@ class UploadedModel(ModelKind):
         return len(self.onnx_bytes) + sum(int(np.asarray(a).nbytes) for a in arrays)
 
     def summary(self) -> str:
-        return (f"Uploaded ONNX model; {self.data_note}. Structured pruning and low-rank need training code: use them "
-                "with a student.")
+        if self.conversion is None:
+            return (f"Uploaded ONNX model; {self.data_note}. Structured pruning and low-rank need training code: use "
+                    "them with a student.")
+        return f"Uploaded ONNX model; {self.data_note}. {self.conversion.reason}"
 
     def check_point(self, point: CompressionPoint) -> None:
-        """Refuse what needs the model's training code (see ``onnx_pipeline.check_point``)."""
+        """A converted upload does every point; otherwise refuse what needs training (``onnx_pipeline.check_point``)."""
+        if self.converts:
+            return
         from ecocompress.build.onnx_pipeline import check_point
 
-        check_point(point)
+        try:
+            check_point(point)
+        except InvalidParameterError as exc:
+            if self.conversion is None:
+                raise
+            raise InvalidParameterError(f"{exc} ({self.conversion.reason})") from None
 
     def build_artifact(
         self, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress: Progress = no_progress
     ) -> Artifact:
-        """At full width, edit the file's own weights; a student is trained here and goes through the torch pipeline."""
-        if point.student_width == 1.0:
+        """The baseline is the file itself. A converted upload goes through the samples' torch pipeline; otherwise,
+        at full width, the file's own weights are edited, and a student is trained here from its outputs."""
+        if point.is_baseline or (point.student_width == 1.0 and not self.converts):
             from ecocompress.build.onnx_pipeline import build_onnx_artifact
 
-            return build_onnx_artifact(self.onnx_bytes, self.data, point, out_path, seed=seed, progress=progress)
+            artifact = build_onnx_artifact(self.onnx_bytes, self.data, point, out_path, seed=seed, progress=progress)
+            if self.converts:  # parameters counted as for its compressed versions: the torch module's, biases included
+                from ecocompress.build.architectures import count_parameters
+
+                artifact = replace(artifact, params=count_parameters(self.build(1.0)))
+            return artifact
         from ecocompress.build.pipeline import build_artifact
 
         return build_artifact(self, point, out_path, seed=seed, progress=progress)
 
     def load(self):
-        """The teacher as a torch module that runs the ONNX file in onnxruntime (for distillation)."""
+        """The teacher: the converted module, or one that runs the file in onnxruntime (distillation only)."""
+        if self.converts:
+            return self.build(1.0).eval()
         from ecocompress.build.students import OnnxTeacher
 
         return OnnxTeacher(self.onnx_bytes, self.info.input_name, self.info.output_index)
 
     def build(self, width: float = 1.0):
-        """A student network for this input shape, with about ``width`` x the teacher's parameters."""
+        """At width 1 of a converted upload, its torch module (a fresh copy); else a student network for this input
+        shape, with about ``width`` x the teacher's parameters."""
+        if width == 1.0 and self.converts:
+            from ecocompress.build.convert import converted
+
+            return converted(self.onnx_bytes, self.content_hash)
         from ecocompress.build.students import student_for
 
         return student_for(self.info.input_shape, self.info.classes, self.params * width)
@@ -540,6 +573,7 @@ def load_upload(
     spec = call_with_limits(parse_upload, model_bytes, model_filename, data_bytes, data_filename, label_column,
                             train_bytes, train_filename, limits=Limits.for_checks(),
                             what=f"Checking {_display_name(model_filename)!r}", on_wait=on_wait)
+    spec = replace(spec, conversion=_check_conversion(spec, _display_name(model_filename), on_wait))
     if register:
         from ecocompress.models.registry import hold_upload
 
@@ -595,6 +629,22 @@ def parse_upload(
         data_note=note,
         warnings=tuple(warnings),
     )
+
+
+def _check_conversion(spec: UploadedModel, name: str, on_wait: Callable[[str], None] | None):
+    """Convert the file to a torch module and compare it with onnxruntime on the user's first evaluation examples,
+    in a child of the upload-check pool under its own limits (``Limits.for_conversion``); one that goes over them
+    keeps the post-training path, saying so."""
+    from ecocompress.build.convert import CHECK_EXAMPLES, Conversion, check
+    from ecocompress.core.limits import Limits, LimitExceeded, call_with_limits
+
+    limits = Limits.for_conversion()
+    try:
+        return call_with_limits(check, spec.onnx_bytes, spec.info.input_name, spec.data.x_test[:CHECK_EXAMPLES],
+                                limits=limits, what=f"Converting {name!r} to PyTorch", on_wait=on_wait)
+    except LimitExceeded:
+        return Conversion(False, f"Converting it to PyTorch went over its limits ({limits.text()}), so techniques "
+                          "that train use a student.")
 
 
 def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxClassifier]:

@@ -94,6 +94,9 @@ def conform_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> n
             set_module(model, name, factored)
         elif f"{name}.weight" in state and state[f"{name}.weight"].shape != module.weight.shape:
             set_module(model, name, _like(module, state[f"{name}.weight"], f"{name}.bias" in state))
+    for name, module in list(model.named_modules()):
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and f"{name}.running_mean" in state:
+            _resize_batchnorm(module, state[f"{name}.running_mean"].shape[0])  # pruned with its convolution
     for key, value in state.items():
         owner_name, _, attr = key.rpartition(".")
         owner = model.get_submodule(owner_name) if owner_name else model
@@ -101,6 +104,16 @@ def conform_to_state_dict(model: nn.Module, state: dict[str, torch.Tensor]) -> n
             owner.register_buffer(attr, torch.zeros_like(value))
     model.load_state_dict(state)
     return model.eval()
+
+
+def _resize_batchnorm(layer: nn.modules.batchnorm._BatchNorm, features: int) -> None:
+    """Give a BatchNorm ``features`` channels (its values come from the state dict next)."""
+    if layer.num_features == features:
+        return
+    layer.num_features = features
+    if layer.affine:
+        layer.weight, layer.bias = nn.Parameter(torch.ones(features)), nn.Parameter(torch.zeros(features))
+    layer.running_mean, layer.running_var = torch.zeros(features), torch.ones(features)
 
 
 def weight_density(model: nn.Module) -> float:
