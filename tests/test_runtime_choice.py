@@ -54,7 +54,8 @@ def test_int8_choice_is_a_built_candidate_that_keeps_accuracy(fp32_path, tmp_pat
 def test_candidates_for_eight_bits(fp32_path, tmp_path):
     built, failed = candidates(fp32_path, 8, DATA.x_train, tmp_path)
     assert not failed, failed
-    assert {"onnxruntime fp32", "onnxruntime static QDQ int8", "onnxruntime dynamic int8"} <= built.keys()
+    assert {"onnxruntime fp32", "onnxruntime static QDQ int8", "onnxruntime dynamic int8",
+            "onnxruntime weight-only int8"} <= built.keys()
     assert "onnxruntime fp16" not in built
     assert built["onnxruntime fp32"] == fp32_path
     for label, path in built.items():
@@ -74,3 +75,24 @@ def test_candidates_for_sixteen_bits(fp32_path, tmp_path):
 def test_fp32_has_no_other_candidates(fp32_path, tmp_path):
     built, failed = candidates(fp32_path, 32, DATA.x_train, tmp_path)
     assert built == {"onnxruntime fp32": fp32_path} and failed == {}
+
+
+def test_weight_only_matrix_multiplies_keep_the_model(fp32_path, tmp_path):
+    """Gemm layers are spelt as MatMul + Add without changing a single output, then their weights become 4- or
+    8-bit blocks (MatMulNBits) that stay close to fp32 on held-out images."""
+    import onnx
+
+    from ecocompress.build.techniques.weight_only import _gemms_as_matmuls
+
+    model = onnx.load(str(fp32_path))
+    assert _gemms_as_matmuls(model) == 2  # the digits CNN's two linear layers
+    onnx.save(model, str(tmp_path / "matmul.onnx"))
+    x = CHECK_X[:64]
+    np.testing.assert_allclose(run_logits(open_session(tmp_path / "matmul.onnx"), x),
+                               run_logits(open_session(fp32_path), x), rtol=1e-5, atol=1e-5)
+    built, failed = candidates(fp32_path, 4, DATA.x_train, tmp_path)
+    assert not failed and "onnxruntime weight-only int4" in built
+    graph = onnx.load(str(built["onnxruntime weight-only int4"])).graph
+    assert sum(node.op_type == "MatMulNBits" for node in graph.node) == 2
+    int8 = candidates(fp32_path, 8, DATA.x_train, tmp_path / "eight")[0]["onnxruntime weight-only int8"]
+    assert check_accuracy(int8) >= check_accuracy(fp32_path) - 0.01

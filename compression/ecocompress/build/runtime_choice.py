@@ -1,7 +1,8 @@
 """Choose the runnable format by measuring, not by assumption.
 
 For a compressed torch model we export fp32 ONNX, derive the lower-precision formats that
-apply (static QDQ int8, the same with the first layer kept in fp32, dynamic int8, fp16),
+apply (static QDQ int8, the same with the first layer kept in fp32, dynamic int8, weight-only int4/int8
+matrix multiplies, fp16),
 check each reproduces the fp32 run's accuracy on held-out training data, time the survivors
 side by side at batch 256 and keep the fastest. On CPUs, int8 is sometimes several times
 *slower* than fp32 (dynamic int8 convolutions, a one-channel first convolution), so the
@@ -24,6 +25,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 from ecocompress.build.export import INPUT_NAME
 from ecocompress.measure.session import LARGE_BATCH, batch_of, open_session, run_logits
 from ecocompress.build.techniques.quantization import quantize_static_int8
+from ecocompress.build.techniques.weight_only import has_constant_matmuls, weight_only
 
 CHECK_EXAMPLES = 2000
 TIMING_ROUNDS = 2
@@ -80,6 +82,10 @@ def candidates(
             return workdir / "dynamic.onnx"
 
         builders["onnxruntime dynamic int8"] = dynamic
+        if has_constant_matmuls(fp32_path):
+            width = 4 if bits <= 4 else 8  # the narrowest block width that holds the point's weights
+            builders[f"onnxruntime weight-only int{width}"] = lambda: weight_only(
+                fp32_path, workdir / f"weight_only_{width}.onnx", width)
     built, failed = {"onnxruntime fp32": fp32_path}, {}
     root = logging.getLogger()
     level = root.level
