@@ -160,6 +160,23 @@ def test_a_converted_upload_gets_every_technique_fine_tuned(sklearn_upload, fast
     assert pruned.accuracy >= base.accuracy - 0.1  # 53 held-out wines: one is 1.9 points
 
 
+def test_two_per_layer_points_are_two_points(sklearn_upload, fast_settings, monkeypatch):
+    """The chart's one-record-per-point rule keys by the whole setting: per-layer points that share the overall
+    sparsity and bits but not their layers' settings are both listed."""
+    from dataclasses import replace
+
+    from ecocompress.service import api
+
+    model, frame = sklearn_upload
+    spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")
+    base = measure_point(spec.name, CompressionPoint(), fast_settings)  # measured by the test above: from the store
+    layers = [replace(base, label=f"per layer {i}", sparsity=0.5, bits=8,
+                      layer_settings=(("gemm0", 0.5, first), ("gemm2", 0.5, 12 - first)))
+              for i, first in enumerate((8, 4))]
+    monkeypatch.setattr(api, "_series_runs", lambda *args: [base, *layers])
+    assert [r.label for r in measured_points(spec.name, fast_settings)] == ["fp32 baseline", "per layer 0", "per layer 1"]
+
+
 def test_an_upload_that_does_not_convert_names_the_operator_and_keeps_post_training(unconvertible_upload, fast_settings):
     model, frame = unconvertible_upload
     spec = load_upload(model, "wine-pipeline.onnx", _csv(frame), "wine.csv")

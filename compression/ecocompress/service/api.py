@@ -500,12 +500,11 @@ def measured_points(
     settings = settings or MeasureSettings()
     runs = _series_runs(spec, settings, store or ResultsStore())
     base = pooled_baseline(runs)  # one baseline figure for the whole series, as lookup and jobs give it
-    latest: dict[tuple, Measurement] = {}
+    latest: dict[CompressionPoint, Measurement] = {}
     for record in runs:
         if not record.fine_tuned:
             continue  # a quick first answer is shown beside its setting while it trains, never as a point of its own
-        key = (record.sparsity, record.bits, record.student_width, record.structured, record.rank_ratio)
-        latest[key] = record  # results are oldest first: the last one wins
+        latest[record.point] = record  # results are oldest first: the last one wins (per-layer settings included)
     return [on_baseline(r, base).in_region(settings.country) for r in latest.values()]
 
 
