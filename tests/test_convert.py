@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from ecocompress.build.architectures import ResNet
 from ecocompress.build.convert import TOLERANCE, ConversionError, check, convert, scores
 from ecocompress.build.export import export_onnx
 from ecocompress.build.techniques.layers import conform_to_state_dict
@@ -19,39 +20,13 @@ from ecocompress.core.recipes import TrainConfig
 SHAPE = (1, 16, 16)
 
 
-class _Block(nn.Module):
-    """A ResNet basic block: two 3x3 convolutions with BatchNorm and a shortcut (a 1x1 convolution when it narrows)."""
-
-    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
-        super().__init__()
-        self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out)
-        self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out)
-        self.shortcut = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
-                         if stride != 1 or c_in != c_out else nn.Identity())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
-
-
-class _TinyResNet(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        self.blocks = nn.Sequential(_Block(16, 16), _Block(16, 32, 2), _Block(32, 64, 2))
-        self.fc = nn.Linear(64, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pooled = nn.functional.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1)
-        return self.fc(torch.flatten(pooled, 1))
-
-
 @pytest.fixture(scope="module")
 def resnet_files(tmp_path_factory) -> dict[str, bytes]:
     """The same tiny ResNet (trained BatchNorm statistics) as torch's two exporters write it: the default one folds
     BatchNorm into the convolutions and pools with ReduceMean; the legacy one, asked to keep training ops, keeps
     BatchNormalization and GlobalAveragePool."""
     torch.manual_seed(0)
-    net = _TinyResNet()
+    net = ResNet(stages=((16, 1), (32, 1), (64, 1)), large_stem=False)
     for layer in net.modules():
         if isinstance(layer, nn.BatchNorm2d):
             layer.running_mean.normal_()

@@ -88,6 +88,51 @@ class LeNet5(nn.Module):
         return self.classifier(self.features(x))
 
 
+class BasicBlock(nn.Module):
+    """ResNet's basic block: two 3x3 convolutions with BatchNorm, and a shortcut (a 1x1 convolution where the block
+    changes width or stride)."""
+
+    def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out)
+        self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False), nn.BatchNorm2d(c_out)
+        self.shortcut = (nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))
+                         if stride != 1 or c_in != c_out else nn.Identity())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))) + self.shortcut(x))
+
+
+RESNET18 = ((64, 2), (128, 2), (256, 2), (512, 2))  # (channels, blocks) per stage
+
+
+class ResNet(nn.Module):
+    """A ResNet of basic blocks (He et al. 2016); ResNet-18 by default (11.2M parameters on one input channel).
+
+    ``large_stem`` is torchvision's 7x7 stride-2 convolution and max pool (inputs shrink 4x before the first stage);
+    without it, one 3x3 convolution at full resolution (small images). Each stage after the first halves the size.
+    """
+
+    def __init__(self, width: float = 1.0, num_classes: int = 10, *, in_channels: int = 1,
+                 stages: tuple[tuple[int, int], ...] = RESNET18, large_stem: bool = True) -> None:
+        super().__init__()
+        widths = [scaled(channels, width) for channels, _ in stages]
+        stem: list[nn.Module] = ([nn.Conv2d(in_channels, widths[0], 7, 2, 3, bias=False)] if large_stem
+                                 else [nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False)])
+        stem += [nn.BatchNorm2d(widths[0]), nn.ReLU()] + ([nn.MaxPool2d(3, 2, 1)] if large_stem else [])
+        self.stem = nn.Sequential(*stem)
+        blocks, c_in = [], widths[0]
+        for index, ((_, count), c_out) in enumerate(zip(stages, widths)):
+            for block in range(count):
+                blocks.append(BasicBlock(c_in, c_out, 2 if index > 0 and block == 0 else 1))
+                c_in = c_out
+        self.blocks = nn.Sequential(*blocks)
+        self.fc = nn.Linear(c_in, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(self.blocks(self.stem(x)), 1), 1))
+
+
 ARCHITECTURES: dict[str, type[nn.Module]] = {
     "DigitsCNN": DigitsCNN,
     "LeNet300": LeNet300,

@@ -95,12 +95,13 @@ class Settings:
     max_csv_cells: int = _whole(20_000_000, 1, 10**10, "values", "rows x columns of a CSV, counted the way the parser "
                                 "splits rows, before parsing")
     # upload checks: each runs the model once in a child process; a bounded pool of them at a time
-    check_memory_mb: float = _number(1500.0, 100, 1_000_000, "MB", "memory of one upload check")
+    check_memory_mb: float = _number(2500.0, 100, 1_000_000, "MB", "memory of one upload check (an 11M-parameter "
+                                     "ResNet with 30,000 MNIST images needs 1,600 MB)")
     check_cpu_s: float = _number(60.0, 1, 86_400, "s", "CPU time of one upload check")
     check_wall_s: float = _number(90.0, 1, 86_400, "s", "wall time of one upload check (and the longest an upload "
                                   "waits for a free check)")
     check_concurrency: int = _whole(2, 1, 64, "checks", "upload checks running at once; others wait with a sentence")
-    checks_memory_mb: float = _number(3000.0, 100, 1_000_000, "MB", "memory of all upload checks running at once")
+    checks_memory_mb: float = _number(5000.0, 100, 1_000_000, "MB", "memory of all upload checks running at once")
     convert_memory_mb: float = _number(3000.0, 100, 1_000_000, "MB", "memory of converting one upload to PyTorch "
                                        "(an 11M-parameter ResNet peaks at 1,800 MB); over it, the upload keeps the "
                                        "post-training techniques")

@@ -1,0 +1,101 @@
+"""A reviewer's own model at real size: an 11M-parameter ResNet-18 uploaded as ONNX and compressed.
+
+    python bench/own_model.py [--train-images 20000] [--points structured8,student]
+
+Trains a ResNet-18 (torchvision's layout: 7x7 stride-2 stem and max pool, four stages of two basic blocks,
+11.2M parameters) on bundled MNIST for one epoch, exports it to ONNX as a user would (44.7 MB), uploads it with
+``load_upload`` (20,000 of MNIST's training images as the training file, its 10,000 test images as the evaluation file), and
+measures with the product's defaults on an empty store: the baseline, then 50% structured pruning + 8-bit and a
+student at half width, each first as the quick version (no fine-tune) and then fine-tuned. Printed per step:
+seconds, accuracy, and the energy ratio with its 95% interval. Issue 30's targets on two cores: upload check
+<= 60 s, first answer <= 30 s, final answer <= 5 min, within 1 point of accuracy, saving beyond the interval.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from ecocompress.build.architectures import ResNet  # noqa: E402
+from ecocompress.core.data import load_mnist  # noqa: E402
+from ecocompress.core.points import CompressionPoint  # noqa: E402
+from ecocompress.core.records import MeasureSettings  # noqa: E402
+
+POINTS = {
+    "structured8": CompressionPoint(sparsity=0.5, structured=True, bits=8),
+    "student": CompressionPoint(student_width=0.5),
+}
+
+
+def _npz(x: np.ndarray, y: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    return buffer.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-images", type=int, default=20_000)
+    parser.add_argument("--points", default=",".join(POINTS))
+    args = parser.parse_args()
+    os.environ["ECOCOMPRESS_HOME"] = tempfile.mkdtemp(prefix="ecocompress-own-model-")
+    from ecocompress.build.export import export_onnx
+    from ecocompress.models.uploads import load_upload
+    from ecocompress.service.api import measure_point
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    data = load_mnist()
+    net = ResNet()  # ResNet-18
+    print(f"ResNet-18: {sum(p.numel() for p in net.parameters()):,} parameters")
+    started = time.perf_counter()
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    x, y = torch.from_numpy(data.x_train[:args.train_images]), torch.from_numpy(data.y_train[:args.train_images])
+    net.train()
+    for start in range(0, len(y), 128):
+        optimizer.zero_grad()
+        nn.functional.cross_entropy(net(x[start:start + 128]), y[start:start + 128]).backward()
+        optimizer.step()
+    print(f"trained on {len(y):,} images for one epoch in {time.perf_counter() - started:.0f} s")
+    folder = Path(tempfile.mkdtemp(prefix="own-model-files-"))
+    onnx_bytes = export_onnx(net.eval(), data.input_shape, folder / "resnet18.onnx").read_bytes()
+    print(f"ONNX file: {len(onnx_bytes) / 1e6:.1f} MB")
+
+    started = time.perf_counter()
+    spec = load_upload(onnx_bytes, "resnet18-mnist.onnx", _npz(data.x_test, data.y_test), "mnist-test.npz",
+                       train_bytes=_npz(data.x_train[:20_000], data.y_train[:20_000]),
+                       train_filename="mnist-train.npz")  # 63 MB: within the 100 MB upload limit
+    print(f"upload check (parse, run, convert, compare, export again): {time.perf_counter() - started:.0f} s; "
+          f"{spec.conversion.reason}")
+    settings = MeasureSettings()
+    print(f"{'step':<44} {'seconds':>8} {'accuracy':>9}  energy ratio (95%)")
+
+    def measured(name: str, point: CompressionPoint) -> None:
+        started = time.perf_counter()
+        m = measure_point(spec.name, point, settings)
+        seconds = time.perf_counter() - started
+        ratio = (f"{m.energy_ratio:.2f} ({m.energy_ratio_ci_low:.2f}-{m.energy_ratio_ci_high:.2f})"
+                 f"{', beyond' if m.energy_difference_significant else ', within'} its interval")
+        print(f"{name:<44} {seconds:8.0f} {m.accuracy:9.2%}  {ratio}", flush=True)
+
+    measured("baseline (the file)", CompressionPoint())
+    for key in args.points.split(","):
+        point = POINTS[key]
+        measured(f"{point.label()}: first answer (no fine-tune)", replace(point, fine_tuned=False))
+        measured(f"{point.label()}: fine-tuned", point)
+
+
+if __name__ == "__main__":
+    main()
