@@ -1,6 +1,6 @@
 """An uploaded ONNX classifier as a trainable torch module, so an upload gets the samples' whole pipeline.
 
-onnx2pytorch (pinned in pyproject; why this converter: docs/design.md, "Converting uploads") turns each ONNX
+onnx2pytorch (pinned in pyproject; why this converter: docs/design.md, "Uploads to PyTorch") turns each ONNX
 node into a torch operation, with Conv, Gemm and BatchNormalization as real ``nn`` layers. Three passes make
 its module fit the pipeline:
 
@@ -34,9 +34,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ecocompress.build.export import drop_unread_initializers, export_onnx
 from ecocompress.core.errors import InvalidParameterError
 
 CONVERTER = "onnx2pytorch 0.6.0"
+#: What an upload that does not convert keeps, ending every reason that says so.
+FALLBACK = "so techniques that train use a student"
 #: Largest difference allowed between the converted module's class scores and onnxruntime's, relative to the
 #: scores' scale (max |score|, at least 1). float32 kernels differ in summation order: about 1e-6 here.
 TOLERANCE = 1e-4
@@ -181,9 +184,7 @@ def prepare(model):
     constants, shapes = _constants(model), _static_shapes(model)
     _matmul_add_as_gemm(model, constants, shapes)
     _reshapes_as_flatten(model, constants, shapes)
-    used = {name for node in model.graph.node for name in node.input}
-    for tensor in [t for t in model.graph.initializer if t.name not in used]:
-        model.graph.initializer.remove(tensor)
+    drop_unread_initializers(model)
     return model
 
 
@@ -212,7 +213,8 @@ def _import_converter():
         def unavailable(*_args, **_kwargs):
             raise ConversionError("This operator needs torchvision, which cannot load here.")
 
-        stand_ins["torchvision"].ops, stand_ins["torchvision"].io = stand_ins["torchvision.ops"], stand_ins["torchvision.io"]
+        stand_ins["torchvision"].ops = stand_ins["torchvision.ops"]
+        stand_ins["torchvision"].io = stand_ins["torchvision.io"]
         for name in ("nms", "batched_nms", "box_convert", "roi_align", "roi_pool", "deform_conv2d"):
             setattr(stand_ins["torchvision.ops"], name, unavailable)
         stand_ins["torchvision.io"].decode_image = unavailable
@@ -282,7 +284,8 @@ def convert(onnx_bytes: bytes) -> nn.Module:
     guessed = [str(w.message).split("op_type=")[1].split(",")[0] for w in guesses if "guessing torch" in str(w.message)]
     if guessed:  # onnx2pytorch ran a torch function of the same name, ignoring the operator's attributes
         operator = _operator_name(guessed[0])
-        raise ConversionError(f"the operator {operator} has no exact conversion to PyTorch" if operator else "an operator in the graph has no exact conversion to PyTorch", operator)
+        raise ConversionError(f"the operator {operator} has no exact conversion to PyTorch" if operator
+                              else "an operator in the graph has no exact conversion to PyTorch", operator)
     tidy(module)
     return ConvertedModel(module).eval()
 
@@ -350,7 +353,8 @@ def _static_reduce_means(module: nn.Module) -> None:
         op = getattr(module, name)
         axes = op.dim
         if len(node.input) > 1 and node.input[1]:
-            axes = numpy_helper.to_array(initializers[node.input[1]]).tolist() if node.input[1] in initializers else None
+            axes = (numpy_helper.to_array(initializers[node.input[1]]).tolist() if node.input[1] in initializers
+                    else None)
         if axes is None or axes == []:
             continue  # axes computed at run time, or all of them: onnx2pytorch's own operation stays
         setattr(module, name, StaticReduceMean(tuple(int(a) for a in np.atleast_1d(axes)), op.keepdim))
@@ -419,8 +423,7 @@ def check(onnx_bytes: bytes, input_name: str, x: np.ndarray) -> Conversion:
     try:
         module = convert(onnx_bytes)
     except ConversionError as exc:
-        return Conversion(False, f"It cannot be converted to PyTorch ({exc}), so techniques that train use a student.",
-                          exc.operator)
+        return Conversion(False, f"It cannot be converted to PyTorch ({exc}), {FALLBACK}.", exc.operator)
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
@@ -428,25 +431,22 @@ def check(onnx_bytes: bytes, input_name: str, x: np.ndarray) -> Conversion:
     try:
         got = scores(module, x)
     except Exception:  # a converted operation that fails on these inputs: the text may quote the model
-        return Conversion(False, "Its PyTorch conversion does not run on your data, so techniques that train use a "
-                          "student.", examples=len(x))
+        return Conversion(False, f"Its PyTorch conversion does not run on your data, {FALLBACK}.", examples=len(x))
     if got.shape != expected.shape or not np.isfinite(got).all():
-        return Conversion(False, "Its PyTorch conversion gives other outputs than the file, so techniques that train "
-                          "use a student.", examples=len(x))
+        return Conversion(False, f"Its PyTorch conversion gives other outputs than the file, {FALLBACK}.",
+                          examples=len(x))
     difference = float(np.abs(got - expected).max())
     scale = float(np.abs(expected).max())
     if difference > TOLERANCE * max(1.0, scale):
         return Conversion(False, f"Its PyTorch conversion differs from the file by {difference:.1e} on your first "
-                          f"{len(x)} examples (more than {TOLERANCE:g} of the scores' scale), so techniques that "
-                          "train use a student.", max_difference=difference, scale=scale, examples=len(x))
+                          f"{len(x)} examples (more than {TOLERANCE:g} of the scores' scale), {FALLBACK}.",
+                          max_difference=difference, scale=scale, examples=len(x))
     try:  # every compressed version is exported again: a graph torch.export cannot trace is no use
-        from ecocompress.build.export import export_onnx
-
         with tempfile.TemporaryDirectory() as tmp:
             export_onnx(module, tuple(x.shape[1:]), Path(tmp) / "converted.onnx")
     except Exception:
-        return Conversion(False, "Its PyTorch conversion cannot be exported back to ONNX, so techniques that train "
-                          "use a student.", max_difference=difference, scale=scale, examples=len(x))
+        return Conversion(False, f"Its PyTorch conversion cannot be exported back to ONNX, {FALLBACK}.",
+                          max_difference=difference, scale=scale, examples=len(x))
     return Conversion(True, f"Converted to PyTorch ({CONVERTER}); it reproduces the file within {difference:.1e} on "
                       f"your first {len(x)} examples, so every technique fine-tunes it on your training split.",
                       max_difference=difference, scale=scale, examples=len(x))

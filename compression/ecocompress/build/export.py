@@ -67,3 +67,10 @@ def label_onnx(path: Path, metadata: dict[str, str]) -> None:
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(model, str(path))
+
+
+def drop_unread_initializers(model: onnx.ModelProto) -> None:
+    """Remove the initializers no node reads any more (after a graph rewrite), so the file holds each weight once."""
+    read = {name for node in model.graph.node for name in node.input}
+    for tensor in [t for t in model.graph.initializer if t.name not in read]:
+        model.graph.initializer.remove(tensor)

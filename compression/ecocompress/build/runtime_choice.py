@@ -39,15 +39,14 @@ class RuntimeChoice:
     reason: str
 
 
-def _input_name(path: Path) -> str:
+def _input_name(graph: onnx.GraphProto) -> str:
     """The graph's data input (uploaded models name theirs as they like)."""
-    graph = onnx.load(str(path)).graph
     initializers = {t.name for t in graph.initializer}
     return next((i.name for i in graph.input if i.name not in initializers), INPUT_NAME)
 
 
-def _first_weight_node(path: Path) -> str | None:
-    for node in onnx.load(str(path)).graph.node:
+def _first_weight_node(graph: onnx.GraphProto) -> str | None:
+    for node in graph.node:
         if node.op_type in ("Conv", "Gemm", "MatMul"):
             return node.name
     return None
@@ -67,11 +66,12 @@ def candidates(
 
         builders["onnxruntime fp16"] = fp16
     if bits <= 8:
-        input_name = _input_name(fp32_path)
+        graph = onnx.load(str(fp32_path)).graph  # read once for the three questions below
+        input_name = _input_name(graph)
         builders["onnxruntime static QDQ int8"] = lambda: quantize_static_int8(
             fp32_path, workdir / "static.onnx", calibration_x, input_name=input_name
         )
-        first = _first_weight_node(fp32_path)
+        first = _first_weight_node(graph)
         if first:
             builders["onnxruntime static QDQ int8, first layer fp32"] = lambda: quantize_static_int8(
                 fp32_path, workdir / "static_first_fp32.onnx", calibration_x, input_name=input_name, exclude=[first]
@@ -82,7 +82,7 @@ def candidates(
             return workdir / "dynamic.onnx"
 
         builders["onnxruntime dynamic int8"] = dynamic
-        if has_constant_matmuls(fp32_path):
+        if has_constant_matmuls(graph):
             width = 4 if bits <= 4 else 8  # the narrowest block width that holds the point's weights
             builders[f"onnxruntime weight-only int{width}"] = lambda: weight_only(
                 fp32_path, workdir / f"weight_only_{width}.onnx", width)

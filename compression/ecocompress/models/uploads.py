@@ -635,7 +635,7 @@ def _check_conversion(spec: UploadedModel, name: str, on_wait: Callable[[str], N
     """Convert the file to a torch module and compare it with onnxruntime on the user's first evaluation examples,
     in a child of the upload-check pool under its own limits (``Limits.for_conversion``); one that goes over them
     keeps the post-training path, saying so."""
-    from ecocompress.build.convert import CHECK_EXAMPLES, Conversion, check
+    from ecocompress.build.convert import CHECK_EXAMPLES, FALLBACK, Conversion, check
     from ecocompress.core.limits import Limits, LimitExceeded, call_with_limits
 
     limits = Limits.for_conversion()
@@ -643,8 +643,7 @@ def _check_conversion(spec: UploadedModel, name: str, on_wait: Callable[[str], N
         return call_with_limits(check, spec.onnx_bytes, spec.info.input_name, spec.data.x_test[:CHECK_EXAMPLES],
                                 limits=limits, what=f"Converting {name!r} to PyTorch", on_wait=on_wait)
     except LimitExceeded:
-        return Conversion(False, f"Converting it to PyTorch went over its limits ({limits.text()}), so techniques "
-                          "that train use a student.")
+        return Conversion(False, f"Converting it to PyTorch went over its limits ({limits.text()}), {FALLBACK}.")
 
 
 def _scores_only(model_bytes: bytes, info: OnnxClassifier) -> tuple[bytes, OnnxClassifier]:

@@ -15,6 +15,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from ecocompress.build.export import drop_unread_initializers
+
 BLOCK_SIZE = 32  # weights per scale along the reduction axis (onnxruntime's kernels take 16 to 256)
 
 
@@ -42,15 +44,12 @@ def _gemms_as_matmuls(model: onnx.ModelProto) -> int:
         for offset, new in enumerate(replacement):
             model.graph.node.insert(position + offset, new)
         rewritten += 1
-    used = {name for node in model.graph.node for name in node.input}
-    for tensor in [t for t in model.graph.initializer if t.name not in used]:
-        model.graph.initializer.remove(tensor)
+    drop_unread_initializers(model)
     return rewritten
 
 
-def has_constant_matmuls(path: Path) -> bool:
+def has_constant_matmuls(graph: onnx.GraphProto) -> bool:
     """Whether the graph multiplies by a constant matrix anywhere (MatMul or Gemm), i.e. the format applies."""
-    graph = onnx.load(str(path)).graph
     constant = {t.name for t in graph.initializer if len(t.dims) == 2}
     return any(node.op_type in ("MatMul", "Gemm") and node.input[1] in constant for node in graph.node)
 
