@@ -13,8 +13,8 @@ from torch import nn
 from ecocompress.build.architectures import ResNet
 from ecocompress.build.convert import TOLERANCE, ConversionError, check, convert, scores
 from ecocompress.build.export import export_onnx
-from ecocompress.build.techniques.layers import conform_to_state_dict
-from ecocompress.build.techniques.pruning import structured_prune
+from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs
+from ecocompress.build.techniques.pruning import narrow, structured_prune
 from ecocompress.core.recipes import TrainConfig
 
 SHAPE = (1, 16, 16)
@@ -71,6 +71,21 @@ def test_a_resnet_converts_within_tolerance_prunes_structurally_and_exports_agai
     # the model cache rebuilds a pruned module from plain arrays on a fresh conversion (BatchNorm included)
     rebuilt = conform_to_state_dict(convert(data), pruned.state_dict())
     np.testing.assert_array_equal(scores(rebuilt, x[:16]), scores(pruned, x[:16]))
+
+
+def test_a_converted_network_narrows_into_a_student_of_its_own_family(resnet_files):
+    """A converted upload's student x0.5 (``UploadedModel.build``) is the file's own network at half the channels:
+    the same operations, about a quarter of the multiply-accumulates (a parameter-sized stand-in network can cost
+    more work than a ResNet that downsamples early), started from the teacher's strongest channels."""
+    module = convert(resnet_files["folded"])
+    student = narrow(module, 0.5, SHAPE)
+    kinds = [type(m).__name__ for m in module.modules()]
+    assert [type(m).__name__ for m in student.modules()] == kinds
+    assert 0.2 < count_macs(student, SHAPE) / count_macs(module, SHAPE) < 0.35
+    x, _ = _data(16)
+    assert scores(student, x).shape == scores(module, x).shape
+    assert not np.allclose(scores(student, x), scores(module, x))  # narrower, so not the teacher any more
+    assert narrow(module, 1.0, SHAPE) is not module  # full width: a copy, the cached conversion stays untouched
 
 
 def _with_node(node: onnx.NodeProto, domain: str) -> bytes:

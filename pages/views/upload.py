@@ -29,7 +29,8 @@ st.markdown(
   their own names. Limit: **{max_upload_bytes() / 1e6:.0f} MB**
   per file (the server's operator can change it).
 - **Every technique, fine-tuned on your training split**: the file is converted to PyTorch and checked against
-  onnxruntime on your data; then it is pruned (structured too), factorised and quantized like the built-in
+  onnxruntime on your data; then it is pruned (structured too), factorised, quantized and narrowed into
+  students (student size 1/2: half the channels of every layer, distilled from your model) like the built-in
   samples. A file that does not convert says which operator stopped it; it can still be pruned (one-shot) and
   quantized (k-bit weights, int8/fp16 runtimes calibrated on your data), and a **student** (student size < 1) is
   trained here on your model's outputs.

@@ -503,12 +503,17 @@ class UploadedModel(ModelKind):
         return OnnxTeacher(self.onnx_bytes, self.info.input_name, self.info.output_index)
 
     def build(self, width: float = 1.0):
-        """At width 1 of a converted upload, its torch module (a fresh copy); else a student network for this input
-        shape, with about ``width`` x the teacher's parameters."""
-        if width == 1.0 and self.converts:
+        """A converted upload's torch module (a fresh copy) with ``width`` of every layer's channels, as the
+        samples' students are their own architecture narrowed: at half width about a quarter of the work. Started
+        from the teacher's strongest channels (``narrow``), so distillation begins near the teacher.
+        An upload that does not convert gets a student network for its input shape with about ``width`` x the
+        teacher's parameters (``student_for``)."""
+        if self.converts:
             from ecocompress.build.convert import converted
+            from ecocompress.build.techniques.pruning import narrow
 
-            return converted(self.onnx_bytes, self.content_hash)
+            module = converted(self.onnx_bytes, self.content_hash)
+            return module if width == 1.0 else narrow(module, width, self.info.input_shape)
         from ecocompress.build.students import student_for
 
         return student_for(self.info.input_shape, self.info.classes, self.params * width)

@@ -74,15 +74,21 @@ def structured_prune(
     y: np.ndarray,
     config: TrainConfig,
 ) -> nn.Module:
-    """A copy of ``model`` with ``sparsity`` of its channels/neurons physically removed, fine-tuned.
+    """A copy of ``model`` with ``sparsity`` of its channels/neurons physically removed, fine-tuned (``narrow``)."""
+    return train_classifier(narrow(model, 1.0 - sparsity, input_shape), x, y, config)
+
+
+def narrow(model: nn.Module, width: float, input_shape: tuple[int, ...]) -> nn.Module:
+    """A copy of ``model`` keeping ``width`` of every layer's channels/neurons, those of largest L2 norm.
 
     Torch-Pruning's dependency graph keeps the network consistent (a conv's removed output
-    channels disappear from the next layer's inputs, through Flatten). Widths are rounded to
-    multiples of 8 so onnxruntime keeps its vectorised kernels; the output layer is kept whole.
+    channels disappear from the next layer's inputs, through Flatten and residual additions). Widths
+    are rounded to multiples of 8 so onnxruntime keeps its vectorised kernels; the output layer is kept whole.
     """
     import torch_pruning as tp
 
     pruned = copy.deepcopy(model).eval()
+    sparsity = 1.0 - width
     if sparsity <= 0:
         return pruned
     last_name = last_layer_name(pruned)
@@ -104,7 +110,7 @@ def structured_prune(
         round_to=CHANNEL_MULTIPLE,
     )
     pruner.step()
-    return train_classifier(pruned, x, y, config)
+    return pruned
 
 
 @torch.no_grad()
