@@ -37,7 +37,11 @@ def test_a_point_without_a_measurable_saving_is_never_recommended_as_one():
     assert rec.record.label == "real" and rec.measurable_saving
     rec = recommend(trials[:2], max_drop_points=1.0)  # only noise: keep the baseline, and say why
     assert rec.record.label == "fp32 baseline" and rec.within_budget and not rec.measurable_saving
-    assert rec.reason == "no compressed point (1 measured) within 1 point of the baseline's accuracy saves energy beyond its 95% interval on enough measurements"
+    assert rec.reason == ("no technique saves energy on this CPU for this model (1 compressed point measured, none "
+                          "beyond its 95% interval on enough measurements)")
+    rec = recommend(trials[:2] + trials[3:], max_drop_points=1.0)  # a saving, but only outside the budget
+    assert rec.record.label == "fp32 baseline" and not rec.measurable_saving
+    assert rec.reason == "no compressed point (2 measured) within 1 point of the baseline's accuracy saves energy beyond its 95% interval on enough measurements"
 
 
 def test_without_a_point_inside_the_budget_the_closest_is_labelled():

@@ -88,9 +88,16 @@ def recommend(
     baseline = next((r for r in inside if getattr(r, "is_baseline", False)), None)
     if baseline is not None:
         compressed = len(records) - 1
-        reason = ("only the uncompressed model is measured so far" if not compressed else
-                  f"no compressed point ({compressed} measured) within {units.points(max_drop_points)} of the baseline's accuracy "
-                  f"saves {spec.name.lower()} beyond its 95% interval on enough measurements")
+        name = spec.name.lower()
+        if not compressed:
+            reason = "only the uncompressed model is measured so far"
+        elif not any(saves_of(r) for r in records):  # the measured answer for this machine, whatever the accuracy
+            reason = (f"no technique saves {name} on this CPU for this model ({compressed} compressed "
+                      f"{'point' if compressed == 1 else 'points'} measured, none beyond its 95% interval on enough "
+                      "measurements)")
+        else:
+            reason = (f"no compressed point ({compressed} measured) within {units.points(max_drop_points)} of the "
+                      f"baseline's accuracy saves {name} beyond its 95% interval on enough measurements")
         return Recommendation(baseline, True, reason, max_drop_points, objective)
     if inside:
         best = min(inside, key=lambda r: (cost_of(r), -r.accuracy, order[id(r)]))
