@@ -274,6 +274,27 @@ def test_distill_keeps_the_student_with_the_better_validation_accuracy():
     assert count_parameters(result.student) < count_parameters(teacher)
 
 
+def test_a_first_answers_student_is_distilled_only_on_a_stated_bounded_sample(monkeypatch):
+    """The quick version trains the distilled student alone (the comparison comes with the final answer), on at
+    most ``QUICK_STUDENT_EXAMPLES`` training examples: a seeded sample kept in order, the same on every call."""
+    from ecocompress.build import pipeline
+
+    result = distill(SPEC.load(), lambda: SPEC.build(0.5), X, Y, CFG, compare=False)
+    assert result.method == "knowledge distillation" and result.plain_validation_accuracy is None
+    _, val = split_validation(len(X), seed=CFG.seed)
+    assert accuracy(result.student, X[val], Y[val]) == pytest.approx(result.kd_validation_accuracy, abs=1e-12)
+
+    monkeypatch.setattr(pipeline, "QUICK_STUDENT_EXAMPLES", 100)
+    rows = np.arange(512)  # each example's features are its row number
+    x, y = pipeline.quick_subset(rows[:, None].astype(np.float32), rows % 10, seed=0)
+    kept = x[:, 0].astype(int)
+    assert len(kept) == len(y) == 100 and len(set(kept)) == 100
+    assert list(kept) == sorted(kept) and kept.max() > 400  # spread over the file, in its order
+    np.testing.assert_array_equal(y, kept % 10)
+    np.testing.assert_array_equal(pipeline.quick_subset(rows[:, None], rows, seed=0)[1], kept)  # seeded: the same
+    assert len(pipeline.quick_subset(rows[:80, None], rows[:80], seed=0)[1]) == 80  # fewer: all of them
+
+
 # --- MACs ------------------------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from ecocompress.core import units
 from ecocompress.core.grid import country_choices, country_grid
 from ecocompress.core.errors import EcoCompressError, failure_sentence
 from ecocompress.core.objectives import quality_name
+from ecocompress.core.recipes import QUICK_STUDENT_EXAMPLES
 from ecocompress.core.records import SCENARIOS, Measurement, NOT_ENOUGH, floor_words, paired_latency_field, readable
 from pages.ui import state
 
@@ -158,7 +159,8 @@ def _retry_over_limits(model: str, point, settings) -> bool:
 
 def _first_answer(slot, m: Measurement, point) -> None:
     """The quick result in ``slot``, said to be one: what was skipped, and that the full point replaces it."""
-    skipped = ("not fine-tuned" if m.student_width == 1.0 else "the student trained for one epoch only") \
+    skipped = ("not fine-tuned" if m.student_width == 1.0 else
+               f"the student distilled for one epoch only, on at most {QUICK_STUDENT_EXAMPLES:,} training examples") \
         if not m.fine_tuned else "the same model"
     with slot.container(border=True):
         energy = (f"energy from {m.energy_pairs} pairs of windows (a wider interval)" if readable(m) else

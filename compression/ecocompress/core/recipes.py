@@ -22,6 +22,9 @@ class StopRule:
     steps_run: list[tuple[int, int]] = field(default_factory=list)
 
 
+QUICK_STUDENT_EXAMPLES = 8_000  # a first answer's student: one epoch over at most this many training examples
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of one training run; frozen so it can be part of a cache key."""
