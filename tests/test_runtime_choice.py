@@ -33,7 +33,7 @@ def test_fp32_point_runs_as_fp32(fp32_path, tmp_path):
     choice = choose_runtime(fp32_path, 32, DATA.x_train, CHECK_X, CHECK_Y, tmp_path)
     assert choice.runtime_format == "onnxruntime fp32"
     assert choice.path == fp32_path
-    assert "fp32 1.00x" in choice.reason
+    assert "fp32 1.00x" in choice.reason and "calibrated" not in choice.reason  # nothing was calibrated
 
 
 def test_int8_choice_is_a_built_candidate_that_keeps_accuracy(fp32_path, tmp_path):
@@ -46,6 +46,8 @@ def test_int8_choice_is_a_built_candidate_that_keeps_accuracy(fp32_path, tmp_pat
     tolerance = max(0.002, 1.0 / min(len(CHECK_Y), CHECK_EXAMPLES))
     assert check_accuracy(choice.path) >= check_accuracy(fp32_path) - tolerance
     assert "fp32 1.00x" in choice.reason and "batch 256" in choice.reason
+    checked = min(len(CHECK_Y), CHECK_EXAMPLES)  # bounded, and the bounds stated: calibration reads 16 batches of 64
+    assert f"static int8 calibrated on 1,024 training examples; accuracy checked on {checked:,} held-out" in choice.reason
     for label in built:  # every candidate is reported, timed or rejected
         assert label.removeprefix("onnxruntime ") in choice.reason
     assert not failed

@@ -24,7 +24,7 @@ from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from ecocompress.build.export import INPUT_NAME
 from ecocompress.measure.session import LARGE_BATCH, batch_of, open_session, run_logits
-from ecocompress.build.techniques.quantization import quantize_static_int8
+from ecocompress.build.techniques.quantization import calibration_examples, quantize_static_int8
 from ecocompress.build.techniques.weight_only import has_constant_matmuls, weight_only
 
 CHECK_EXAMPLES = 2000
@@ -150,5 +150,9 @@ def choose_runtime(
     )
     if failed:
         tried += "; could not build: " + ", ".join(f"{k.removeprefix('onnxruntime ')} ({v})" for k, v in failed.items())
-    reason = f"fastest that keeps accuracy, timed side by side at batch {LARGE_BATCH} (latency vs fp32: {tried})"
+    bounds = f"accuracy checked on {len(check_y):,} held-out training examples"
+    if any("static" in k for k in variants):
+        bounds = f"static int8 calibrated on {calibration_examples(len(calibration_x)):,} training examples; " + bounds
+    reason = (f"fastest that keeps accuracy, timed side by side at batch {LARGE_BATCH} (latency vs fp32: {tried}; "
+              f"{bounds})")
     return RuntimeChoice(variants[best], best, reason)

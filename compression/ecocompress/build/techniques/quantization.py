@@ -23,11 +23,17 @@ CALIBRATION_BATCH = 64
 CALIBRATION_BATCHES = 16
 
 
+def calibration_examples(available: int, batch_size: int = CALIBRATION_BATCH, batches: int = CALIBRATION_BATCHES) -> int:
+    """How many of ``available`` examples calibration reads: whole batches, at most ``batches`` of them (a bound,
+    so a large training file costs no more than a small one)."""
+    return min(batches, available // batch_size) * batch_size
+
+
 class EqualBatchReader(CalibrationDataReader):
     """Feeds ``batches`` batches of exactly ``batch_size`` examples, drawn with a fixed seed."""
 
     def __init__(self, input_name: str, x: np.ndarray, *, batch_size: int, batches: int, seed: int = 0) -> None:
-        usable = min(batches, len(x) // batch_size)
+        usable = calibration_examples(len(x), batch_size, batches) // batch_size
         if usable < 1:
             raise ValueError(f"need at least {batch_size} calibration examples, got {len(x)}")
         order = np.random.default_rng(seed).permutation(len(x))[: usable * batch_size]
