@@ -89,6 +89,13 @@ def test_stops_at_the_target_or_the_budget_and_reports_what_it_reached(script):
     assert 12.0 - per_pair <= noisy.seconds <= 12.0  # it used its budget, and no pair ran past it
 
 
+def test_a_budget_shorter_than_one_pair_still_gets_an_interval(script):
+    """Windows longer than the budget (MiniLM asked for 1 s) used to stop the run after one pair: an infinite
+    interval, which the projection refused. Two pairs are the least that has an interval."""
+    result = _run(script(seconds_per_inference={"B": 1e-4, "P": 0.5e-4}, noise=0.01), repeats=2, energy_budget_s=0.5)
+    assert result.pairs == 2 and math.isfinite(result.energy_ratio.high) and math.isfinite(result.point_wh_per_1k.high)
+
+
 def test_a_meter_glitch_is_set_aside_not_averaged_in(script):
     s = script(seconds_per_inference={"B": 1e-4, "P": 1e-4}, noise=0.002, glitch_at=6)
     result = _run(s, repeats=6)
