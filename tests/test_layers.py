@@ -77,8 +77,8 @@ def test_no_module_imports_from_a_higher_layer():
     assert not upward, "\n".join(upward)
 
 
-def test_no_import_cycles():
-    edges = graph()
+def import_cycles(edges: dict[str, set[str]]) -> list[str]:
+    """Every cycle a depth-first search meets, as 'a -> b -> a'."""
     cycles: list[str] = []
     state: dict[str, int] = {}  # 1: on the current path, 2: done
 
@@ -94,6 +94,11 @@ def test_no_import_cycles():
     for start in sorted(edges):
         if start not in state:
             visit(start, [start])
+    return cycles
+
+
+def test_no_import_cycles():
+    cycles = import_cycles(graph())
     assert not cycles, "\n".join(cycles)
 
 
@@ -105,6 +110,11 @@ def test_the_checker_sees_upward_imports_and_cycles(tmp_path):
     found = imports_of(a, modules, "ecocompress.core.a")
     assert found == {"ecocompress.service.api", "ecocompress.core.b"}
     assert layer_of("ecocompress.service.api") > layer_of("ecocompress.core.a")
+    b = tmp_path / "b.py"
+    b.write_text("import ecocompress.core.a\n")
+    edges = {"ecocompress.core.a": found, "ecocompress.core.b": imports_of(b, modules, "ecocompress.core.b")}
+    assert import_cycles(edges) == ["ecocompress.core.a -> ecocompress.core.b -> ecocompress.core.a"]
+    assert import_cycles({"ecocompress.core.a": {"ecocompress.service.api"}}) == []
 
 
 def test_installed_names_never_shadow_the_standard_library():

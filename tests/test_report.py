@@ -154,10 +154,7 @@ def test_the_points_table_is_printed_in_sections_that_fit_a_page(report):
 
 
 def test_the_cli_writes_the_pdf_in_the_same_command(report, capsys):
-    from ecocompress.review.pdf import chromium
-
-    if chromium() is None:
-        pytest.skip("no Chromium to print with")  # the test above fails under CI=true instead
+    require_chromium()
     out = report / "with-pdf"
     code = main(["report", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1",
                  "--out", str(out / "report.html"), "--pdf", str(out / "report.pdf")])
