@@ -50,7 +50,7 @@ def test_models_lists_every_sample(capsys):
     from ecocompress.models.text import encoder as minilm
 
     text = ["minilm-l6"] if minilm.available() else []  # the optional text extra adds the sentence encoder
-    assert [r["model"] for r in rows] == ["digits-cnn", "mnist-lenet300", "mnist-lenet5", *text]
+    assert [r["model"] for r in rows] == ["digits-cnn", "mnist-lenet300", "mnist-lenet5", "mnist-resnet18", *text]
     assert all(r["params"] > 0 for r in rows)
     assert all(0.9 < r["baseline_accuracy"] <= 1 for r in rows if r["model"] not in text)
     assert main(["models"]) == 0

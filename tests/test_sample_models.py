@@ -2,6 +2,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 
 from ecocompress.core import data as data_mod
 from ecocompress.core.errors import DataIntegrityError, UnknownModelError
@@ -10,7 +11,7 @@ from ecocompress.build.training import predict
 
 
 def test_registry_and_cards():
-    assert [m.name for m in list_models()] == ["digits-cnn", "mnist-lenet300", "mnist-lenet5"]
+    assert [m.name for m in list_models()] == ["digits-cnn", "mnist-lenet300", "mnist-lenet5", "mnist-resnet18"]
     for spec in list_models():
         card = spec.card()
         assert card["name"] == spec.name
@@ -19,12 +20,21 @@ def test_registry_and_cards():
             assert key in card
 
 
-@pytest.mark.parametrize("name", ["digits-cnn", "mnist-lenet300", "mnist-lenet5"])
+@pytest.mark.parametrize("name", ["digits-cnn", "mnist-lenet300", "mnist-lenet5", "mnist-resnet18"])
 def test_committed_weights_reproduce_the_card(name):
     spec = get_model(name)
     data = spec.dataset()
     acc = float((predict(spec.load(), data.x_test) == data.y_test).mean())
     assert acc == pytest.approx(spec.card()["test_accuracy_torch"], abs=1e-9)
+
+
+def test_the_real_size_sample_is_real_size_and_stored_as_fp16():
+    """Issue 30: a ResNet-class sample of at least 10M parameters, its file half the fp32 size, run in fp32."""
+    spec = get_model("mnist-resnet18")
+    card = spec.card()
+    assert spec.params == card["params"] >= 10_000_000
+    assert card["weights_bytes"] < 2.1 * spec.params and card["weights_stored_as"].startswith("fp16")
+    assert all(p.dtype == torch.float32 for p in spec.load().parameters())
 
 
 def test_mnist_is_the_full_test_set():

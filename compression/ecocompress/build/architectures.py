@@ -137,6 +137,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "DigitsCNN": DigitsCNN,
     "LeNet300": LeNet300,
     "LeNet5": LeNet5,
+    "ResNet18": ResNet,
 }
 
 

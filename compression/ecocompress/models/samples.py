@@ -37,6 +37,7 @@ class SampleModel(ModelKind):
     recipe: TrainConfig
     finetune_epochs: int
     distill_epochs: int
+    weights_fp16: bool = False  # stored rounded to fp16 (half the file; the network still runs in fp32)
 
     def finetune_config(self, seed: int = 0) -> TrainConfig:
         """Short, gentle fine-tune after pruning, factorising or quantization-aware training."""
@@ -78,7 +79,7 @@ class SampleModel(ModelKind):
         model = self.build()
         with np.load(self.weights_path, allow_pickle=False) as npz:
             state = {key: torch.from_numpy(npz[key]) for key in npz.files}
-        model.load_state_dict(state)
+        model.load_state_dict(state)  # copies into the fp32 parameters, so fp16-stored weights run in fp32
         return model.eval()
 
     def card(self) -> dict:
@@ -143,6 +144,13 @@ SAMPLE_MODELS: dict[str, SampleModel] = {
             recipe=TrainConfig(epochs=15, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
             finetune_epochs=6,
             distill_epochs=8,
+        ),
+        SampleModel(  # real size (issue 30): torchvision's ResNet-18 layout, 11.2M parameters, 22 MB as fp16
+            "mnist-resnet18", "ResNet-18", "MNIST digit classification", "mnist", "ResNet18",
+            recipe=TrainConfig(epochs=2, batch_size=128, lr=1e-3, weight_decay=1e-5, seed=0, shift_pixels=2),
+            finetune_epochs=1,
+            distill_epochs=2,
+            weights_fp16=True,
         ),
     )
 }
