@@ -313,8 +313,13 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
             # Move the sparsity slider five steps quickly with the keyboard: focus its thumb (react-aria renders
             # it as an <input type="range">, role slider) and press ArrowRight five times (0.00 -> 0.25 pruned).
             # The page waits for the knob to settle: one new job starts, not five.
+            # Streamlit loads each widget's code on first use and shows a grey skeleton meanwhile (CI saw the page
+            # settled, metrics and chart drawn, and every widget still a skeleton): wait for it as a user would.
             slider = page.locator('[data-testid="stSlider"]').filter(has_text=SLIDER_LABEL)
-            assert slider.count() == 1, f"expected one slider labelled {SLIDER_LABEL!r}"
+            try:
+                expect(slider).to_have_count(1, timeout=60_000)
+            finally:
+                _screenshot(page, "browser-explore-widgets.png")
             thumb = slider.get_by_role("slider")
             assert thumb.count() == 1
             before_bits = thumb.get_attribute("aria-valuetext")

@@ -19,8 +19,9 @@ from ecocompress.service.search import TrialResult, point_from_params, recommend
 SMALL_SPACE = {"sparsity": [0.0], "bits": [32, 16, 8], "student_width": [1.0], "structured": [False], "rank_ratio": [1.0]}
 
 
-def t(number: int, label: str, accuracy: float, drop: float, cost: float, saves: bool = True) -> TrialResult:
-    return TrialResult(number, label, accuracy, drop, cost, saves)
+def t(number: int, label: str, accuracy: float, drop: float, cost: float, saves: bool = True,
+      settled: bool = True) -> TrialResult:
+    return TrialResult(number, label, accuracy, drop, cost, saves, settled=settled)
 
 
 def test_recommends_the_cheapest_point_inside_the_budget():
@@ -38,7 +39,10 @@ def test_a_point_without_a_measurable_saving_is_never_recommended_as_one():
     rec = recommend(trials[:2], max_drop_points=1.0)  # only noise: keep the baseline, and say why
     assert rec.record.label == "fp32 baseline" and rec.within_budget and not rec.measurable_saving
     assert rec.reason == ("no technique saves energy on this CPU for this model (1 compressed point measured, none "
-                          "beyond its 95% interval on enough measurements)")
+                          "beyond its 95% interval on enough measurements), so within 1 point of the baseline's "
+                          "accuracy the uncompressed model stays the answer")
+    unread = [trials[0], t(1, "noise", 0.99, 0.0, 9.5, saves=False, settled=False)]  # two pairs: not a measured "no"
+    assert recommend(unread, max_drop_points=1.0).reason.startswith("no compressed point (1 measured) within 1 point")
     rec = recommend(trials[:2] + trials[3:], max_drop_points=1.0)  # a saving, but only outside the budget
     assert rec.record.label == "fp32 baseline" and not rec.measurable_saving
     assert rec.reason == "no compressed point (2 measured) within 1 point of the baseline's accuracy saves energy beyond its 95% interval on enough measurements"

@@ -17,6 +17,7 @@ from typing import Callable, Generic, Sequence, TypeVar
 from ecocompress.core import units
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.objectives import OBJECTIVES
+from ecocompress.core.records import readable
 
 T = TypeVar("T")
 DEFAULT_BUDGET_POINTS = 1.0  # accuracy budget every surface starts from (Home, Review, report, search, CLI)
@@ -53,6 +54,12 @@ def saves(record: object, objective: str) -> bool:
     return record.storage_ratio > 1.0
 
 
+def settled(record: object, objective: str) -> bool:
+    """Whether a record's cost rests on enough measurements to be read (``core.records.readable``; size is exact):
+    only then may "no saving" be stated as the measured answer rather than "not enough measurements yet"."""
+    return objective == "size" or readable(record)
+
+
 def recommend(
     records: Sequence[T],
     max_drop_points: float,
@@ -60,6 +67,7 @@ def recommend(
     *,
     cost: Callable[[T], float] | None = None,
     saving: Callable[[T], bool] | None = None,
+    read: Callable[[T], bool] | None = None,
 ) -> Recommendation[T] | None:
     """The lowest-cost record that saves measurably and keeps accuracy within ``max_drop_points`` of its baseline.
 
@@ -67,7 +75,8 @@ def recommend(
     budget: the baseline (if among ``records``), ``measurable_saving=False``. With nothing inside the
     budget: the record losing the least accuracy (then the cheapest), ``within_budget=False``. ``cost``
     reads the objective from a record (default: the objective's ``Measurement`` field); ``saving`` says
-    whether a record saves beyond its interval (default: ``saves``).
+    whether a record saves beyond its interval (default: ``saves``); ``read`` whether its cost rests on enough
+    measurements to say it does not (default: ``settled``).
     """
     if objective not in OBJECTIVES:
         raise invalid_parameter("objective", f"one of {sorted(OBJECTIVES)}", objective)
@@ -91,10 +100,13 @@ def recommend(
         name = spec.name.lower()
         if not compressed:
             reason = "only the uncompressed model is measured so far"
-        elif not any(saves_of(r) for r in records):  # the measured answer for this machine, whatever the accuracy
+        elif not any(saves_of(r) for r in records) and all((read or (lambda r: settled(r, objective)))(r)
+                                                             for r in records if r is not baseline):
+            # the measured answer for this machine, whatever the accuracy: every point read, none saves
             reason = (f"no technique saves {name} on this CPU for this model ({compressed} compressed "
                       f"{'point' if compressed == 1 else 'points'} measured, none beyond its 95% interval on enough "
-                      "measurements)")
+                      f"measurements), so within {units.points(max_drop_points)} of the baseline's accuracy the "
+                      "uncompressed model stays the answer")
         else:
             reason = (f"no compressed point ({compressed} measured) within {units.points(max_drop_points)} of the "
                       f"baseline's accuracy saves {name} beyond its 95% interval on enough measurements")

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, Recommendation, checked_budget, recommend, saves
+from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, Recommendation, checked_budget, recommend, saves, settled
 from ecocompress.core.config import home_dir
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
@@ -51,13 +51,17 @@ class TrialResult:
     cost: float
     saves: bool = False  # costs less than the baseline beyond the 95% interval (``core.choice.saves``)
     is_baseline: bool = False
+    settled: bool = False  # its cost rests on enough measurements to be read (``core.choice.settled``)
 
 
 def recommend_trial(results: list[TrialResult], max_drop_points: float, objective: str = "energy") -> Recommendation | None:
     """The one recommendation rule (``core.choice.recommend``) over the study's trials, with the costs each reported:
     what a search recommends when some of its trials were measured into other machines' stores."""
-    return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, cost=lambda r: r.cost,
-                     saving=lambda r: r.saves)
+    return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, **TRIAL_READERS)
+
+
+# How ``core.choice.recommend`` reads a trial: its reported cost and whether it saves, and was read, measurably.
+TRIAL_READERS = {"cost": lambda r: r.cost, "saving": lambda r: r.saves, "read": lambda r: r.settled}
 
 
 def pareto_trials(results: list[TrialResult]) -> list[TrialResult]:
@@ -173,6 +177,7 @@ def _objective(model: str, objective: str, settings: MeasureSettings, space: dic
         trial.set_user_attr("cost", record[column])
         trial.set_user_attr("saves", saves(result, objective))
         trial.set_user_attr("is_baseline", result.is_baseline)
+        trial.set_user_attr("settled", settled(result, objective))
         return result.accuracy, float(record[column])
 
     return run
@@ -189,7 +194,8 @@ def completed(study) -> list[TrialResult]:
             continue
         seen.add(label)
         out.append(TrialResult(t.number, label, t.values[0], t.user_attrs["accuracy_drop_points"], t.values[1],
-                               bool(t.user_attrs.get("saves")), bool(t.user_attrs.get("is_baseline"))))
+                               bool(t.user_attrs.get("saves")), bool(t.user_attrs.get("is_baseline")),
+                               bool(t.user_attrs.get("settled"))))
     return out
 
 
@@ -321,7 +327,7 @@ def run_search(
     results = completed(study)
     candidates = store_candidates(model, settings, objective, results)  # in the store's order, as every page reads it
     if {t.label for t in results} <= {c.label for c in candidates}:
-        chosen = recommend(candidates, max_drop_points, objective, cost=lambda r: r.cost, saving=lambda r: r.saves)
+        chosen = recommend(candidates, max_drop_points, objective, **TRIAL_READERS)
     else:  # trials measured into other machines' stores (a shared study): recommend over the study instead
         chosen = recommend_trial(results, max_drop_points, objective)
     return SearchResult(name, results, pareto_trials(results), chosen, _finished(study))
@@ -340,4 +346,4 @@ def store_candidates(model: str, settings: MeasureSettings, objective: str, tria
     column = OBJECTIVES[objective].column
     numbers = {t.label: t.number for t in trials}  # -1: a point the study did not measure
     return [TrialResult(numbers.get(m.label, -1), m.label, m.accuracy, m.accuracy_drop_points, float(getattr(m, column)),
-                        saves(m, objective), m.is_baseline) for m in measured_points(model, settings)]
+                        saves(m, objective), m.is_baseline, settled(m, objective)) for m in measured_points(model, settings)]
