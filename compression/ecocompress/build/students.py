@@ -1,8 +1,9 @@
 """Black-box distillation for uploaded ONNX models: a teacher we can only run, a student we build.
 
 An upload that converts to PyTorch (``build.convert``) is narrowed like the samples; one that
-does not cannot be pruned, fine-tuned or narrowed, but we can run it: ``OnnxTeacher`` wraps the ONNX file in onnxruntime behind a torch module's
-call, so the same distillation code as for the samples trains a student on its outputs. The
+does not cannot be pruned, fine-tuned or narrowed, but we can run it: ``OnnxTeacher`` wraps the
+ONNX file in onnxruntime behind a torch module's call, so the same distillation code as for the
+samples trains a student on its outputs. The
 student is an MLP for flat inputs and a small CNN for images, sized to about ``width`` x the
 teacher's parameters (rounded to multiples of 8 channels or units).
 """

@@ -86,6 +86,7 @@ def recommend(
     cost_of = cost or (lambda r: float(getattr(r, spec.column)))
     order = {id(r): i for i, r in enumerate(records)}
     saves_of = saving or (lambda r: saves(r, objective))
+    read_of = read or (lambda r: settled(r, objective))
     inside = [r for r in records if r.accuracy_drop_points <= max_drop_points + TOLERANCE]
     saving_inside = [r for r in inside if saves_of(r)]
     if saving_inside:
@@ -100,8 +101,7 @@ def recommend(
         name = spec.name.lower()
         if not compressed:
             reason = "only the uncompressed model is measured so far"
-        elif not any(saves_of(r) for r in records) and all((read or (lambda r: settled(r, objective)))(r)
-                                                             for r in records if r is not baseline):
+        elif not any(saves_of(r) for r in records) and all(read_of(r) for r in records if r is not baseline):
             # the measured answer for this machine, whatever the accuracy: every point read, none saves
             reason = (f"no technique saves {name} on this CPU for this model ({compressed} compressed "
                       f"{'point' if compressed == 1 else 'points'} measured, none beyond its 95% interval on enough "

@@ -54,14 +54,14 @@ class TrialResult:
     settled: bool = False  # its cost rests on enough measurements to be read (``core.choice.settled``)
 
 
+# How ``core.choice.recommend`` reads a trial: its reported cost and whether it saves, and was read, measurably.
+TRIAL_READERS = {"cost": lambda r: r.cost, "saving": lambda r: r.saves, "read": lambda r: r.settled}
+
+
 def recommend_trial(results: list[TrialResult], max_drop_points: float, objective: str = "energy") -> Recommendation | None:
     """The one recommendation rule (``core.choice.recommend``) over the study's trials, with the costs each reported:
     what a search recommends when some of its trials were measured into other machines' stores."""
     return recommend(sorted(results, key=lambda r: r.number), max_drop_points, objective, **TRIAL_READERS)
-
-
-# How ``core.choice.recommend`` reads a trial: its reported cost and whether it saves, and was read, measurably.
-TRIAL_READERS = {"cost": lambda r: r.cost, "saving": lambda r: r.saves, "read": lambda r: r.settled}
 
 
 def pareto_trials(results: list[TrialResult]) -> list[TrialResult]:
