@@ -85,7 +85,7 @@ def explore(module_home) -> AppTest:
 def test_explore_starts_on_the_measured_baseline(explore):
     assert explore.subheader[0].value.startswith("fp32 baseline")
     options = explore.selectbox(key="model").options
-    for sample in ("digits-cnn", "mnist-lenet300", "mnist-lenet5", "mnist-resnet18"):  # every sample, real size too
+    for sample in ("digits-cnn", "mnist-lenet300", "mnist-lenet5", "mnist-resnet18", "minilm-l6", "minilm-topics"):
         assert any(f"({sample})" in option for option in options), options
     metrics = _metrics(explore)
     for label in ("Accuracy (test set)", "Stored size (compressed)", "Size on disk (runnable ONNX)",

@@ -60,6 +60,25 @@ def test_round_trip_is_exact(name, models):
     assert_exact(unpack(stored.data), stored_arrays(model))
 
 
+def test_a_real_size_payload_takes_the_fast_preset_and_still_round_trips(monkeypatch):
+    """Above ``STRONGEST_UP_TO`` pack uses LZMA's fastest preset (real-size models): same format, exact round trip."""
+    import lzma
+
+    from ecocompress.build import storage
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 10))
+    presets = []
+    real = lzma.compress
+    monkeypatch.setattr(storage.lzma, "compress", lambda data, preset: presets.append(preset) or real(data, preset=preset))
+    small = pack(model)
+    monkeypatch.setattr(storage, "STRONGEST_UP_TO", 1_000)  # this small model now counts as real size
+    large = pack(model)
+    assert presets == [9 | lzma.PRESET_EXTREME, 0]
+    assert_exact(unpack(small.data), stored_arrays(model))
+    assert_exact(unpack(large.data), stored_arrays(model))
+
+
 def test_fp16_round_trip_gives_the_fp16_rounded_weights(models):
     teacher = models["fp32"]
     rounded = fp16_weights(teacher)

@@ -84,3 +84,23 @@ def test_low_rank_is_refused_in_one_sentence():
 
     with pytest.raises(InvalidParameterError, match="Low-rank factorisation is not offered for the text model"):
         text_pipeline.check_point(CompressionPoint(rank_ratio=0.5))
+
+
+def test_the_topic_classifier_puts_a_head_on_the_encoder_and_exports_logits(tiny, ids, tmp_path):
+    from ecocompress.build.export import export_onnx
+    from ecocompress.measure.session import open_session, run_logits
+    from ecocompress.models.text.topics import build_classifier
+
+    model = build_classifier(tiny).eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(ids)).numpy()
+        assert np.allclose(logits, model.head(torch.from_numpy(minilm.embed(tiny, ids))).numpy(), atol=1e-6)
+    assert logits.shape == (16, minilm.TOPIC_COUNT)
+    path = export_onnx(model, (minilm.SEQ_LEN,), tmp_path / "classifier.onnx", input_dtype=torch.int64)
+    assert np.abs(run_logits(open_session(path), ids) - logits).max() < 1e-5
+
+
+def test_topic_labels_follow_the_file_order_and_every_topic_is_held_out():
+    labels = minilm.topic_labels(3000)
+    assert labels[0] == 0 and labels[149] == 0 and labels[150] == 1 and labels[-1] == minilm.TOPIC_COUNT - 1
+    assert np.bincount(labels[np.arange(3000) % 5 == 0]).tolist() == [30] * minilm.TOPIC_COUNT

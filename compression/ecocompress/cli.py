@@ -301,13 +301,10 @@ def _report_data(args: argparse.Namespace, *, quiet: bool = False):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ecocompress.models.registry import list_models
-
-    from ecocompress.models.text import encoder as minilm
-    from ecocompress.models.registry import get_model
+    from ecocompress.models.registry import available_models
 
     rows = []
-    for spec in [*list_models(), *([get_model(minilm.NAME)] if minilm.available() else [])]:
+    for spec in available_models():
         card = spec.card()
         rows.append(
             {
@@ -322,10 +319,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<16} {'task':<28} {'params':>9} {'test accuracy':>14}")
+    name_w, task_w = (max(len(r[key]) for r in rows) for key in ("model", "task"))
+    print(f"{'model':<{name_w}}  {'task':<{task_w}}  {'params':>10}  {'test accuracy':>18}")
     for r in rows:
         acc = "n/a" if r["baseline_accuracy"] is None else f"{units.percent(r['baseline_accuracy'])} (n={r['test_examples']:,})"
-        print(f"{r['model']:<16} {r['task']:<28} {r['params']:>9,} {acc:>14}")
+        print(f"{r['model']:<{name_w}}  {r['task']:<{task_w}}  {r['params']:>10,}  {acc:>18}")
     return 0
 
 

@@ -119,13 +119,9 @@ def session_id() -> str:
 
 def model_titles() -> dict[str, str]:
     """Models this session may pick: the samples and its own uploads, name -> title."""
-    from ecocompress.models.registry import SAMPLE_MODELS, get_model
+    from ecocompress.models.registry import available_models
 
-    from ecocompress.models.text import encoder as minilm
-
-    titles = {m.name: m.title for m in SAMPLE_MODELS.values()}
-    if minilm.available():
-        titles[minilm.NAME] = get_model(minilm.NAME).title
+    titles = {m.name: m.title for m in available_models()}
     for name, spec in st.session_state.get(UPLOADS, {}).items():
         titles[name] = f"uploaded: {spec.title}"
     return titles

@@ -130,7 +130,7 @@ def predict(model: nn.Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarr
     """Class predictions of a torch model (eval mode, one thread)."""
     model.eval()
     out = []
-    with torch_threads(TRAIN_THREADS):
+    with torch_threads(TRAIN_THREADS), torch.no_grad():
         for start in range(0, len(x), batch_size):
             out.append(model(torch.from_numpy(x[start : start + batch_size])).argmax(1).numpy())
     return np.concatenate(out)

