@@ -6,7 +6,7 @@ fp32 is the exported original; int8 is onnxruntime's dynamic quantization of its
 best point is the lowest-energy one among a few candidates measured by the product
 (``measure_point``: students, structured pruning with recovery, k-bit weights, runtime chosen by
 timing) whose quality stays within --max-drop points: for ``minilm-l6`` agreement with the original
-(top-5 neighbours kept, on 600 held-out sentences), for ``minilm-topics`` (the 22.7M-parameter topic
+(top-5 neighbours kept, on 600 held-out sentences), for ``minilm-topics`` (the 22.6M-parameter topic
 classifier) test accuracy on its 600 held-out sentences. Each candidate's seconds (build + measure,
 the baseline counted once before them) are printed. All three are then timed and metered side by side,
 interleaved.

@@ -43,7 +43,7 @@ def measurement_sidebar() -> None:
             list(SCENARIOS),
             key=state.SCENARIO,
             format_func=lambda s: SCENARIOS[s],
-            help="Online serves one request per call (batch 1); batch groups 256 requests per call. The best point can "
+            help="Online serves one request per call (batch 1); batch groups many requests per call (256; 32 sentences for the text models). The best point can "
             "differ between them. Points of one scenario are never mixed with the other's on a chart.",
         )
         st.number_input(

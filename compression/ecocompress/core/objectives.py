@@ -27,8 +27,8 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {
     "energy": Objective("energy_wh_per_1k", "Energy", "Energy per 1,000 inferences (Wh)",
                         "energy per 1,000 inferences (Wh)", units.energy_wh),
-    "latency": Objective("latency_ms_per_item_large_batch", "Latency", "Latency per inference at batch 256 (ms)",
-                         "latency per inference at batch 256 (ms)", units.latency_ms),
+    "latency": Objective("latency_ms_per_item_large_batch", "Latency", "Latency per inference at the series' batch (ms)",
+                         "latency per inference at the series' batch (ms)", units.latency_ms),
     "size": Objective("storage_bytes", "Stored size", "Stored size, compressed (bytes)", "stored size (bytes)", units.size),
 }
 

@@ -23,7 +23,8 @@ CARD_FIELDS = (
     ("storage_bytes", "compressed storage file (bytes)"),
     ("params", "parameters"),
     ("latency_ms_batch1", "latency per call at batch 1 (ms)"),
-    ("latency_ms_per_item_large_batch", "latency per inference at batch 256 (ms)"),
+    ("latency_ms_per_item_large_batch", "latency per inference at the series' batch (ms)"),
+    ("large_batch_size", "inferences per call in the series' batch"),
     ("energy_wh_per_1k", "energy per 1,000 inferences (Wh)"),
     ("emissions_g_per_1k", "CO2e per 1,000 inferences (g)"),
     ("carbon_intensity_g_per_kwh", "grid carbon intensity used (gCO2e/kWh)"),
@@ -105,7 +106,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"| runnable size | {units.size(m['size_bytes'])} |",
         f"| stored size | {units.size(m['storage_bytes'])} |",
         f"| latency | {units.latency_ms(m['latency_ms_batch1'])} per call at batch 1; "
-        f"{units.latency_ms(m['latency_ms_per_item_large_batch'])} per inference at batch 256 |",
+        f"{units.latency_ms(m['latency_ms_per_item_large_batch'])} per inference at batch {m['large_batch_size']} |",
         f"| energy | {units.energy_wh(m['energy_wh_per_1k'])} per 1,000 inferences "
         f"({'estimated' if card['energy_estimated'] else 'measured'}: {card['energy_method']}) |",
         f"| CO2e | {units.mass_g(m['emissions_g_per_1k'])} per 1,000 inferences (grid {card['grid_region']}, "

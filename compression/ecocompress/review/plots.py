@@ -54,7 +54,7 @@ TABLE_COLUMNS = {
     "measurement_floor": "measurement floor on this machine (± share)",
     "size_bytes": "runnable ONNX (kB)",
     "runtime_format": "runs as",
-    "latency_ms_per_item_large_batch": "latency (s / inference, batch 256)",  # s, g: prefixed per column below
+    "latency_ms_per_item_large_batch": "latency (s / inference, at the series' batch)",  # s, g: prefixed per column below
     "latency_ratio": "latency vs baseline (x)",
     "latency_ratio_ci_low": "latency ratio 95% low (x)",
     "latency_ratio_ci_high": "latency ratio 95% high (x)",

@@ -34,7 +34,7 @@ Progress = Callable[[str, float], None]
 METHODS = (
     ("accuracy", "top-1 on the model's test split, with a 95% Wilson interval"),
     ("size", "bytes of the runnable .onnx file on disk; stored size: k-bit codes, fp16 scales, a sparsity mask, LZMA"),
-    ("latency", "onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and batch 256 (per inference); "
+    ("latency", "onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and at the batch its series names (per inference; 256 per call, 32 for the text models); "
                 "per inference shown as the time ratio of the paired windows x the series' pooled baseline"),
     ("energy", "CodeCarbon OfflineEmissionsTracker (no network), process tracking, 0.5 s sampling, in pairs of 1.25 s "
                "windows alternating the point and its baseline, each pair in fresh onnxruntime sessions; ratio with a 95% t "
@@ -52,7 +52,7 @@ CAVEATS = (
     "power: then the energy ratio of two variants follows the ratio of the CPU time they use.",
     "Process-level tracking counts the CPU time and memory of the measuring process and its children only: other "
     "programs on the machine are left out, and so is the machine's idle power.",
-    "Energy is for inference only at batch 256 on this CPU; other hardware, batch sizes and thread counts give other figures.",
+    "Energy is for inference only at the batch its series names, on this CPU; other hardware, batch sizes and thread counts give other figures.",
     "Small test sets give wide accuracy intervals (one digits test image is 0.28 points): read the interval, not only the value.",
     "Modelled energy assumes weights are read once per inference from DRAM and activations pass through SRAM; it shows "
     "what dedicated hardware could gain, not what this CPU does.",
@@ -109,7 +109,7 @@ def _comparison_rows(c: dict, b: dict) -> list[tuple]:
         ("runnable ONNX size", units.size(c["size_bytes"]), units.size(b["size_bytes"]), change(c["size_bytes"], b["size_bytes"])),
         ("latency per call, batch 1", units.latency_ms(c["latency_ms_batch1"]), units.latency_ms(b["latency_ms_batch1"]),
          change(c["latency_ms_batch1"], b["latency_ms_batch1"])),
-        ("latency per inference, batch 256", units.latency_ms(c["latency_ms_per_item_large_batch"]),
+        (f"latency per inference, batch {c['large_batch_size']}", units.latency_ms(c["latency_ms_per_item_large_batch"]),
          units.latency_ms(b["latency_ms_per_item_large_batch"]),
          change(c["latency_ms_per_item_large_batch"], b["latency_ms_per_item_large_batch"])),
         ("energy per 1,000 inferences (paired run)",

@@ -1,4 +1,4 @@
-"""``minilm-topics``: a transformer-encoder text classifier at real size (22.7M parameters).
+"""``minilm-topics``: a transformer-encoder text classifier at real size (22.6M parameters).
 
 all-MiniLM-L6-v2 (the pretrained encoder of ``models.text.encoder``) with a linear head over its sentence
 embedding that names one of the 20 topics of the committed sentence set. The head is trained by
