@@ -88,7 +88,8 @@ def test_csv_has_every_point_with_units(report):
 
 def test_project_json_matches_the_arithmetic(report, capsys):
     assert main(["project", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--country", "FRA",
-                 "--inferences-per-day", "1e8", "--price", "0.2", "--pue", "1.2", "--json"]) == 0
+                 "--inferences-per-day", "1e8", "--price", "0.2", "--pue", "1.2", "--functional-unit", "1000 requests",
+                 "--market-factor", "120", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     records = {r["label"]: r for r in ResultsStore().results("digits-cnn")}
     assert "fp32 baseline" in records
@@ -101,6 +102,22 @@ def test_project_json_matches_the_arithmetic(report, capsys):
     assert out["projection"]["saved"]["kwh"] == pytest.approx(expected.saved.kwh)
     assert out["projection"]["grid"]["iso_code"] == "FRA"
     assert set(out["modelled_wh_per_1k"]) == {"dense_cpu", "int8_accelerator", "sparse_accelerator"}
+    # SCI per 1,000 requests by hand from the record: (E x I + M) / R, E with PUE, I the location-based grid
+    sci, grid = out["footprint"], out["projection"]["grid"]
+    baseline = lookup("digits-cnn", CompressionPoint(), SETTINGS)
+    e = point.energy_wh_per_1k * 1.2 / 1000  # kWh per 1,000 requests
+    hw = sci["hardware"]
+    m = (hw["embodied_kg"] * 1000 * baseline.latency_ms_per_item_large_batch * point.latency_ratio  # ms per inference
+         / (hw["lifetime_years"] * 365 * 24 * 3600) / hw["cores"])  # x 1,000 inferences / 1,000 ms per s
+    assert sci["R"]["inferences"] == 1000 and sci["point"]["I_g_per_kwh"] == grid["carbon_intensity_g_per_kwh"]
+    assert sci["point"]["SCI_g_per_R"]["value"] == pytest.approx(e * grid["carbon_intensity_g_per_kwh"] + m)
+    assert sci["point"]["SCI_g_per_R"]["low"] <= sci["point"]["SCI_g_per_R"]["value"] <= sci["point"]["SCI_g_per_R"]["high"]
+    kwh_year = expected.point.kwh
+    assert sci["point"]["scope2_location_based_kg_per_year"]["value"] == pytest.approx(expected.point.kg_co2e)
+    assert sci["point"]["scope2_market_based_kg_per_year"]["value"] == pytest.approx(kwh_year * 120 / 1000)
+    assert sci["scope2_market_factor"] == {"g_per_kwh": 120.0, "kind": "supplier-specific", "entered_by": "user"}
+    assert sci["point"]["water_offsite_l_per_year"] is None  # no sourced figure for France: not available
+    assert sci["point"]["rating"]["label"][0] in "ABCDEFG"
 
 
 @pytest.mark.parametrize(
@@ -110,6 +127,8 @@ def test_project_json_matches_the_arithmetic(report, capsys):
         (["project", "--model", "digits-cnn", "--pue", "9"], "The 'pue' parameter must be a power usage effectiveness"),
         (["project", "--model", "digits-cnn", "--inferences-per-day", "lots"], "The 'inferences_per_day' parameter must be"),
         (["project", "--model", "digits-cnn", "--cpu-power", "-5"], "The 'force_cpu_power_w' parameter must be"),
+        (["project", "--model", "digits-cnn", "--functional-unit", "per fortnight"], "The 'functional_unit' parameter must be"),
+        (["project", "--model", "digits-cnn", "--market-factor", "-3"], "The 'market_factor_g_per_kwh' parameter must be"),
     ],
 )
 def test_bad_input_exits_2_and_keeps_the_store(report, capsys, argv, message):

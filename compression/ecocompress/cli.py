@@ -80,6 +80,7 @@ def build_parser() -> Parser:
             cmd.add_argument("--artifacts", type=Path, default=None,
                              help="also copy the chosen point's ONNX, storage file and model card into this folder")
         else:
+            _footprint_flags(cmd)
             cmd.add_argument("--json", action="store_true")
 
     search = sub.add_parser("search", help="find the lowest-cost point within an accuracy budget (Optuna study)")
@@ -233,7 +234,7 @@ def _measurement_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-budget", default=defaults.energy_budget_s,
                         help=f"seconds at most for the paired energy windows of one point (default {defaults.energy_budget_s:g})")
     parser.add_argument("--scenario", default="batch", choices=["online", "batch"],
-                        help="online: batch 1, one request at a time; batch: batch 256 (default)")
+                        help="online: batch 1, one request at a time; batch: 256 per call, 32 for the text models (default)")
     parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
     parser.add_argument("--cpu-power", default=None,
                         help="CPU power in W for CodeCarbon (force_cpu_power), e.g. your target server's; re-measures")
@@ -246,6 +247,39 @@ def _scale_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--currency", default="USD", help="label for the price (default USD)")
     parser.add_argument("--pue", default=1.0, help="data-centre power usage effectiveness, [1, 5] (default 1.0)")
     parser.add_argument("--regions", default=None, help="comma-separated ISO codes to compare (default 8 grids)")
+
+
+def _footprint_flags(parser: argparse.ArgumentParser) -> None:
+    from ecocompress.review.footprint import DEFAULT_HARDWARE, DEFAULT_WUE_L_PER_KWH, HARDWARE, UNIT_FORMS
+
+    parser.add_argument("--functional-unit", default="inference", help=f"SCI's R: {UNIT_FORMS} (default inference)")
+    parser.add_argument("--market-factor", default=None,
+                        help="contractual grid factor in gCO2e/kWh for the market-based Scope 2 figure (default: none)")
+    parser.add_argument("--market-kind", default="supplier-specific", choices=["supplier-specific", "residual mix"],
+                        help="what the market factor is (default supplier-specific)")
+    parser.add_argument("--hardware", default=DEFAULT_HARDWARE, choices=list(HARDWARE),
+                        help=f"hardware class for embodied carbon and machines needed (default {DEFAULT_HARDWARE})")
+    parser.add_argument("--embodied-kg", default=None, help="your hardware's embodied emissions, kgCO2e (default: the table's)")
+    parser.add_argument("--lifetime-years", default=None, help="your hardware's expected lifetime (default: the table's)")
+    parser.add_argument("--cores", default=None, help="your hardware's cores (default: the table's)")
+    parser.add_argument("--wue", default=DEFAULT_WUE_L_PER_KWH,
+                        help=f"on-site water usage effectiveness, L/kWh (default {DEFAULT_WUE_L_PER_KWH:g}, LBNL 2016)")
+
+
+def _footprint_inputs(args: argparse.Namespace):
+    from ecocompress.review.footprint import FootprintInputs, functional_unit, with_hardware
+
+    inputs = FootprintInputs(
+        unit=functional_unit(args.functional_unit),
+        market_factor_g_per_kwh=None if args.market_factor is None else _number("market_factor_g_per_kwh",
+                                                                                 args.market_factor, float),
+        market_factor_kind=args.market_kind,
+        wue_l_per_kwh=_number("wue_l_per_kwh", args.wue, float),
+    )
+    edits = {name: _number(name, value, kind) for name, value, kind in (
+        ("embodied_kg", args.embodied_kg, float), ("lifetime_years", args.lifetime_years, float),
+        ("cores", args.cores, int)) if value is not None}
+    return with_hardware(inputs, args.hardware, **edits)
 
 
 def _settings(args: argparse.Namespace):
@@ -466,10 +500,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_project(args: argparse.Namespace) -> int:
     from ecocompress.measure.energy_model import PROFILES, modelled_for_file
+    from ecocompress.review.footprint import footprint
     from ecocompress.review.projection import EQUIVALENTS, region_comparison
 
+    inputs = _footprint_inputs(args)  # checked before anything is measured
     data = _report_data(args, quiet=args.json)
     p, s, grid = data.projection, data.scale, data.scale.grid
+    review = footprint(data.chosen, data.baseline, s, inputs)
     regions = region_comparison(data.chosen["energy_wh_per_1k"], s, data.regions)
     modelled = {
         key: {
@@ -481,7 +518,7 @@ def cmd_project(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({
             "model": data.model, "chosen": data.chosen["label"], "projection": p.to_dict(),
-            "regions": [r.__dict__ for r in regions], "modelled_wh_per_1k": modelled,
+            "regions": [r.__dict__ for r in regions], "modelled_wh_per_1k": modelled, "footprint": review.to_dict(),
         }, indent=2))
         return 0
     print(f"{data.model}: chosen {data.chosen['label']} vs the uncompressed baseline, "
@@ -495,6 +532,7 @@ def cmd_project(args: argparse.Namespace) -> int:
         print(f"{name:<12} {fmt(getattr(p.baseline, key)):>14} {fmt(getattr(p.point, key)):>14} {fmt(getattr(p.saved, key)):>14}")
     for eq in EQUIVALENTS:
         print(f"saved = {eq.of(p.saved):,.3g} {eq.unit} of {eq.name} (source: {eq.source})")
+    _print_footprint(review)
     print("\nthe chosen point's CO2e per year by grid region (CodeCarbon data):")
     for r in regions:
         print(f"  {r.country_name + ' (' + r.iso_code + ', ' + str(r.year) + ')':<34} {r.carbon_intensity_g_per_kwh:>5.0f} g/kWh  "
@@ -504,6 +542,34 @@ def cmd_project(args: argparse.Namespace) -> int:
         print(f"  {PROFILES[key].name:<48} baseline {units.energy_wh(values['baseline']):>10}  "
               f"chosen {units.energy_wh(values['chosen']):>10}")
     return 0
+
+
+def _print_footprint(f) -> None:
+    """SCI per functional unit, Scope 2 both ways, embodied, water and the rating, each with its 95% interval."""
+
+    def shown(r, fmt) -> str:
+        if r is None:
+            return "not available"
+        return fmt(r.value) if r.low == r.high else f"{fmt(r.value)} ({fmt(r.low)} to {fmt(r.high)})"
+
+    grams, kg, litres = units.mass_g, units.co2e_kg, units.volume_l
+    print(f"\nSCI (ISO/IEC 21031) per {f.unit.name}, gCO2e, 95% interval; I = {f.carbon_intensity_g_per_kwh:.0f} "
+          f"gCO2e/kWh location-based; M from {f.hardware.name}, {units.number(f.hardware.embodied_kg, 4)} kg "
+          f"({units.number(f.hardware.embodied_low_kg, 4)}-{units.number(f.hardware.embodied_high_kg, 4)}), "
+          f"{f.hardware.lifetime_years:g} years, {f.hardware.cores} cores")
+    market = (None if f.market_factor_g_per_kwh is None
+              else f"{f.market_factor_g_per_kwh:g} gCO2e/kWh, {f.market_factor_kind}, entered by you")
+    rows = (("SCI per unit", "sci_g_per_unit", grams), ("  of which E x I", "operational_g_per_unit", grams),
+            ("  of which M", "embodied_g_per_unit", grams),
+            ("Scope 2 location-based / year", "location_kg_per_year", kg),
+            (f"Scope 2 market-based / year ({market or 'no factor given'})", "market_kg_per_year", kg),
+            ("water on-site / year", "onsite_water_l_per_year", litres),
+            ("water off-site / year", "offsite_water_l_per_year", litres))
+    for name, key, fmt in rows:
+        print(f"  {name}: baseline {shown(getattr(f.baseline, key), fmt)}; chosen {shown(getattr(f.point, key), fmt)}")
+    print(f"  machines needed: baseline {f.baseline.machines}, chosen {f.point.machines} ({f.embodied_note})")
+    print(f"  energy rating: baseline {f.baseline.rating.label}, chosen {f.point.rating.label}"
+          f"{' (its interval straddles a band boundary)' if f.point.rating.straddles else ''}; {f.point.rating.rule}")
 
 
 def _seed(text: str) -> int:

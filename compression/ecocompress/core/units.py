@@ -60,6 +60,11 @@ def mass_g(grams: float) -> str:
     return si(grams, "g")
 
 
+def volume_l(litres: float) -> str:
+    """Water: '540 L', '1.2 kL', '3.4 ML'."""
+    return si(litres, "L")
+
+
 def latency_ms(ms: float) -> str:
     return si(ms / 1000.0, "s")
 

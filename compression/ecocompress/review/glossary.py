@@ -41,8 +41,9 @@ GLOSSARY: dict[str, str] = {
     "Grid carbon intensity": "Grams of CO2e emitted per kWh of electricity in a country (CodeCarbon's data, with its year).",
     "PUE": "Power usage effectiveness of a data centre: total power over the computers' power (1.0 = no overhead; "
            "1.5 = half as much again for cooling and the rest).",
-    "Scenario: online or batch": "Online: one request at a time (batch 1), as a live service answers. Batch: 256 "
-                                 "requests together, as an offline job runs. The best setting can differ.",
+    "Scenario: online or batch": "Online: one request at a time (batch 1), as a live service answers. Batch: many "
+                                 "requests per call (256; 32 sentences for the text models), as an offline job runs. "
+                                 "The best setting can differ.",
     "Measurement series": "Points measured under the same conditions (scenario, threads, code version, forced power); "
                           "only points of one series are compared or drawn together.",
     "Stored size": "Bytes of the compressed file you would ship (zeros and low-bit weights packed). The runnable ONNX "
@@ -52,6 +53,23 @@ GLOSSARY: dict[str, str] = {
     "Modelled energy": "Energy computed from operation counts and published energy per operation for a type of hardware "
                        "(for example an EIE-like sparse accelerator, a chip that skips zero weights); an estimate of "
                        "what dedicated hardware would gain, never mixed with measured energy.",
+    "SCI (Software Carbon Intensity)": "The Green Software Foundation's rate, standardised as ISO/IEC 21031:2024: "
+                                       "grams of CO2e per functional unit, (energy x grid intensity + embodied share) "
+                                       "/ R. It is a rate for comparing versions of software, not a total.",
+    "Functional unit (R)": "What one SCI figure is per: one inference, 1,000 requests, a batch of N, or a user-day of "
+                           "N inferences. You choose the one your review counts in.",
+    "Scope 2: location-based and market-based": "The GHG Protocol's two ways of counting emissions from purchased "
+                                                "electricity. Location-based uses the grid's average intensity; "
+                                                "market-based uses what your contracts say (a supplier's factor, or "
+                                                "the residual mix left after others' claims). Reviews report both, "
+                                                "side by side, never blended.",
+    "Embodied carbon": "Emissions from making, shipping and disposing of the hardware, shared over its lifetime. "
+                       "SCI counts the share of the time and cores one unit reserves. Compression lowers the fleet's "
+                       "embodied emissions only when fewer machines are needed.",
+    "Water (WUE and off-site)": "On-site: litres the data centre's cooling uses per kWh of computing (WUE). Off-site: "
+                                "water consumed generating the electricity. Shown only where a sourced figure exists.",
+    "Energy rating": "A letter from A (least) to G for energy per 1,000 inferences on a CPU, from fixed bands half a "
+                     "decade apart. When the 95% interval spans two bands, both letters are shown (for example C-D).",
     "ONNX and onnxruntime": "ONNX is a standard file format for trained models; onnxruntime is the widely used engine "
                             "that runs them. Every figure here comes from the compressed model running in it.",
 }
