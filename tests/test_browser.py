@@ -388,6 +388,10 @@ def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url:
 
             # (f) the report a committee reads: Review builds it, the PDF comes in one click, and it reads on A4.
             page.goto(f"{streamlit_url}/review", wait_until="domcontentloaded")
+            card = page.locator(".st-key-sci_card")  # the sustainability review's card: SCI and the rating
+            expect(card).to_contain_text("SCI per inference", timeout=REPORT_TIMEOUT_MS)
+            expect(card).to_contain_text(re.compile(r"Energy rating\s*[A-G]"))
+            print(f"  review card: {' '.join(card.inner_text().split())!r}")
             page.get_by_role("button", name="Build the report (PDF and HTML)").click()
             pdf_button = page.get_by_role("button", name="Download the report (PDF)")
             expect(pdf_button).to_be_visible(timeout=REPORT_TIMEOUT_MS)

@@ -22,6 +22,16 @@ from pdf_text import pdf_pages, require_chromium
 
 
 SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what the report fixture's command measures with
+FOOTPRINT_FLAGS = ["--functional-unit", "1000 requests", "--market-factor", "120"]  # the review's declarations
+
+
+def _footprint_rows():
+    """The review rows recomputed from the stored records, as every surface must show them."""
+    from ecocompress.review.footprint import FootprintInputs, footprint, functional_unit, rows
+
+    point, baseline = (lookup("digits-cnn", p, SETTINGS).to_dict() for p in (CompressionPoint(bits=8), CompressionPoint()))
+    inputs = FootprintInputs(unit=functional_unit("1000 requests"), market_factor_g_per_kwh=120.0)
+    return rows(footprint(point, baseline, Scale(), inputs))
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +48,7 @@ def eco_home(home):  # one store for the module: measure once, report several wa
 def report(home):
     out = home / "out"
     code = main(["report", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--out", str(out / "report.html"),
-                 "--csv", str(out / "points.csv"), "--artifacts", str(out / "model")])
+                 "--csv", str(out / "points.csv"), "--artifacts", str(out / "model"), *FOOTPRINT_FLAGS])
     assert code == 0
     return out
 
@@ -56,6 +66,16 @@ def test_report_holds_the_chart_the_point_and_the_methods(report):
     assert "Modelled energy on target hardware (not measured)" in html
     assert "codecarbon" in html and "onnxruntime threads" in html  # environment
     assert "<script" not in html and "http://" not in html.replace("http://www.w3.org", "")  # offline
+
+
+def test_the_report_shows_the_review_figures_the_cli_and_page_compute(report):
+    import html as html_lib
+
+    html = (report / "report.html").read_text()
+    assert "For a sustainability review: SCI, Scope 2, embodied carbon, water, rating" in html
+    for figure, base, point in _footprint_rows():  # the same strings, from the same records and declarations
+        assert f"<td>{html_lib.escape(figure)}</td><td>{html_lib.escape(base)}</td><td>{html_lib.escape(point)}</td>" in html
+    assert "Scope 2, market-based, per year (120 gCO2e/kWh, supplier-specific)" in html
 
 
 def test_the_recommendation_box_comes_first_with_the_yearly_saving_at_the_users_volume(report):
@@ -153,6 +173,9 @@ def test_report_prints_to_an_a4_pdf_without_scientific_notation(report):
     assert 2 <= len(pages) <= 8, len(pages)  # the points table no longer runs over five pages of squeezed columns
     text = " ".join(pages)
     assert "Recommendation" in pages[0] and "Per year at your volume" in pages[0]  # the answer on the first page
+    flat = " ".join(text.split())
+    sci = _footprint_rows()[0]
+    assert "SCI, CO2e per 1,000 requests" in flat and sci[2].split(" (")[0] in flat  # the report's PDF, same figure
     for title in TABLE_SECTIONS:
         assert title in text, title
 

@@ -80,8 +80,8 @@ def build_parser() -> Parser:
             cmd.add_argument("--artifacts", type=Path, default=None,
                              help="also copy the chosen point's ONNX, storage file and model card into this folder")
         else:
-            _footprint_flags(cmd)
             cmd.add_argument("--json", action="store_true")
+        _footprint_flags(cmd)
 
     search = sub.add_parser("search", help="find the lowest-cost point within an accuracy budget (Optuna study)")
     search.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
@@ -323,10 +323,12 @@ def _report_data(args: argparse.Namespace, *, quiet: bool = False):
     regions = DEFAULT_REGIONS if args.regions is None else tuple(c.strip() for c in args.regions.split(",") if c.strip())
     if not regions:
         raise invalid_parameter("regions", "a comma-separated list of 3-letter ISO codes, e.g. SWE,FRA", args.regions)
+    footprint = _footprint_inputs(args)  # checked before anything is measured
     return report_data(
         _resolve_model(args),
         _point(args, optional=True),
         scale=_scale(args),
+        footprint=footprint,
         settings=_settings(args),
         max_drop_points=_number("max_drop_points", args.max_drop, float),
         regions=regions,
@@ -503,10 +505,9 @@ def cmd_project(args: argparse.Namespace) -> int:
     from ecocompress.review.footprint import footprint
     from ecocompress.review.projection import EQUIVALENTS, region_comparison
 
-    inputs = _footprint_inputs(args)  # checked before anything is measured
     data = _report_data(args, quiet=args.json)
     p, s, grid = data.projection, data.scale, data.scale.grid
-    review = footprint(data.chosen, data.baseline, s, inputs)
+    review = footprint(data.chosen, data.baseline, s, data.footprint)
     regions = region_comparison(data.chosen["energy_wh_per_1k"], s, data.regions)
     modelled = {
         key: {
@@ -545,31 +546,13 @@ def cmd_project(args: argparse.Namespace) -> int:
 
 
 def _print_footprint(f) -> None:
-    """SCI per functional unit, Scope 2 both ways, embodied, water and the rating, each with its 95% interval."""
+    """SCI per functional unit, Scope 2 both ways, embodied, water and the rating (``footprint.rows``)."""
+    from ecocompress.review.footprint import notes, rows
 
-    def shown(r, fmt) -> str:
-        if r is None:
-            return "not available"
-        return fmt(r.value) if r.low == r.high else f"{fmt(r.value)} ({fmt(r.low)} to {fmt(r.high)})"
-
-    grams, kg, litres = units.mass_g, units.co2e_kg, units.volume_l
-    print(f"\nSCI (ISO/IEC 21031) per {f.unit.name}, gCO2e, 95% interval; I = {f.carbon_intensity_g_per_kwh:.0f} "
-          f"gCO2e/kWh location-based; M from {f.hardware.name}, {units.number(f.hardware.embodied_kg, 4)} kg "
-          f"({units.number(f.hardware.embodied_low_kg, 4)}-{units.number(f.hardware.embodied_high_kg, 4)}), "
-          f"{f.hardware.lifetime_years:g} years, {f.hardware.cores} cores")
-    market = (None if f.market_factor_g_per_kwh is None
-              else f"{f.market_factor_g_per_kwh:g} gCO2e/kWh, {f.market_factor_kind}, entered by you")
-    rows = (("SCI per unit", "sci_g_per_unit", grams), ("  of which E x I", "operational_g_per_unit", grams),
-            ("  of which M", "embodied_g_per_unit", grams),
-            ("Scope 2 location-based / year", "location_kg_per_year", kg),
-            (f"Scope 2 market-based / year ({market or 'no factor given'})", "market_kg_per_year", kg),
-            ("water on-site / year", "onsite_water_l_per_year", litres),
-            ("water off-site / year", "offsite_water_l_per_year", litres))
-    for name, key, fmt in rows:
-        print(f"  {name}: baseline {shown(getattr(f.baseline, key), fmt)}; chosen {shown(getattr(f.point, key), fmt)}")
-    print(f"  machines needed: baseline {f.baseline.machines}, chosen {f.point.machines} ({f.embodied_note})")
-    print(f"  energy rating: baseline {f.baseline.rating.label}, chosen {f.point.rating.label}"
-          f"{' (its interval straddles a band boundary)' if f.point.rating.straddles else ''}; {f.point.rating.rule}")
+    print("\nfor a sustainability review (SCI: ISO/IEC 21031; Scope 2: GHG Protocol), with 95% intervals:")
+    for figure, base, point in rows(f):
+        print(f"  {figure.strip()}: baseline {base}; chosen {point}")
+    print(f"  {notes(f)}")
 
 
 def _seed(text: str) -> int:

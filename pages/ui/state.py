@@ -10,6 +10,7 @@ from ecocompress.core.settings import settings as server_settings
 from ecocompress.core.settings import spec_of
 from ecocompress.models.registry import DEFAULT_MODEL
 from ecocompress.core.points import CompressionPoint
+from ecocompress.review.footprint import DEFAULT_HARDWARE, DEFAULT_WUE_L_PER_KWH
 from ecocompress.review.projection import DEFAULT_REGIONS, Scale
 from ecocompress.core.records import MeasureSettings
 
@@ -42,6 +43,13 @@ ENERGY_BASIS = "energy_basis"
 PROFILE = "profile"
 CPU_POWER = "cpu_power"
 RAM_POWER = "ram_power"
+# Review page: the sustainability review's declarations (review/footprint.py)
+FUNCTIONAL_UNIT = "functional_unit"  # one of FUNCTIONAL_UNIT_KINDS
+FUNCTIONAL_UNIT_COUNT = "functional_unit_count"  # N of '<N> requests', 'batch of <N>', 'user-day of <N> inferences'
+HARDWARE = "hardware"
+MARKET_FACTOR = "market_factor"  # None: not given
+MARKET_KIND = "market_kind"
+WUE = "wue"
 REPORT_HTML = "report_html"
 REPORT_PDF = "report_pdf"
 
@@ -91,6 +99,12 @@ DEFAULTS = {
     PROFILE: "sparse_accelerator",
     CPU_POWER: 0.0,
     RAM_POWER: 0.0,
+    FUNCTIONAL_UNIT: "inference",
+    FUNCTIONAL_UNIT_COUNT: 1000,
+    HARDWARE: DEFAULT_HARDWARE,
+    MARKET_FACTOR: None,
+    MARKET_KIND: "supplier-specific",
+    WUE: DEFAULT_WUE_L_PER_KWH,
     SEARCH_BUDGET: DEFAULT_BUDGET_POINTS,
     SEARCH_OBJECTIVE: "energy",
     SEARCH_TRIALS: 12,

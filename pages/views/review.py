@@ -22,9 +22,10 @@ from ecocompress.models.registry import get_model
 from ecocompress.core.choice import recommend
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.core.records import NOT_ENOUGH, Measurement, energy_change_shown, floor_words, readable
+from ecocompress.review.footprint import FootprintInputs
 from ecocompress.review.projection import EQUIVALENTS, payback, project, region_comparison
 from ecocompress.review.report import ReportData, points_csv, render_html
-from pages.ui import state, widgets
+from pages.ui import footprint_view, state, widgets
 
 state.init()
 widgets.measurement_sidebar()
@@ -186,8 +187,12 @@ with widgets.plain_errors():
         st.plotly_chart(plots.region_figure(regions, chosen.label), width="stretch", key="region_chart")
         st.caption("Same energy per year on every grid; CO2e differs only by the grid's carbon intensity (CodeCarbon data).")
 
+# ---- the review's shapes: SCI, Scope 2, embodied, water, rating ----------------------------------------------------
+st.subheader("4. For a sustainability review: SCI, Scope 2, embodied carbon, water, rating")
+declared = footprint_view.footprint_section(chosen, baseline, scale)
+
 # ---- modelled energy -------------------------------------------------------------------------------------------
-st.subheader("4. Measured here, or modelled on target hardware")
+st.subheader("5. Measured here, or modelled on target hardware")
 st.write(
     "A dense CPU kernel multiplies every weight, zeros included, and has no 3- or 4-bit arithmetic, so measured "
     "energy cannot show what sparsity and low bit-widths would buy on hardware built for them; the modelled view "
@@ -230,11 +235,12 @@ with widgets.plain_errors():
         st.code("\n".join(m_point.lines), language=None)
 
 # ---- take-aways --------------------------------------------------------------------------------------------------
-st.subheader("5. Take it away")
+st.subheader("6. Take it away")
 with widgets.plain_errors():
     data = ReportData(model=model, chosen=chosen.to_dict(), baseline=baseline.to_dict(), records=[r.to_dict() for r in records], scale=scale,
                       recommendation=rec.reason if rec else "", budget_points=float(st.session_state[state.REVIEW_BUDGET]),
-                      regions=tuple(st.session_state[state.REGIONS]) or ("USA",), table=table)
+                      regions=tuple(st.session_state[state.REGIONS]) or ("USA",), table=table,
+                      footprint=declared or FootprintInputs())
     d1, d2, d3 = st.columns(3)
     if d1.button("Build the report (PDF and HTML)", key="build_report", type="primary"):
         from ecocompress.review.pdf import PdfUnavailable, html_to_pdf

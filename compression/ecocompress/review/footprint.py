@@ -25,7 +25,8 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ecocompress.core.errors import invalid_parameter
+from ecocompress.core import units
+from ecocompress.core.errors import InvalidParameterError, invalid_parameter
 from ecocompress.review.projection import DAYS_PER_YEAR, G_PER_KG, Scale
 
 SECONDS_PER_YEAR = DAYS_PER_YEAR * 24 * 3600
@@ -42,12 +43,24 @@ class FunctionalUnit:
 
 
 UNIT_FORMS = "'inference', '<N> requests', 'batch of <N>' or 'user-day of <N> inferences'"
-_UNIT_PATTERNS = (  # (pattern, name template); N is the number of inferences one unit holds
-    (r"(?:1 |one |per )?inference", "inference"),
-    (r"([\d,_]+(?:\.\d+)?) requests?", "{n} requests"),
-    (r"batch of ([\d,_]+)", "batch of {n}"),
-    (r"user-day of ([\d,_]+(?:\.\d+)?) inferences?", "user-day ({n} inferences)"),
-)
+#: kind -> (pattern of its text form, its name, its label on the page); N is the number of inferences in one unit
+UNIT_KINDS: dict[str, tuple[str, str, str]] = {
+    "inference": (r"(?:1 |one |per )?inference", "inference", "one inference"),
+    "requests": (r"([\d,_]+(?:\.\d+)?) requests?", "{n} requests", "N requests (one inference each)"),
+    "batch": (r"batch of ([\d,_]+)", "batch of {n}", "a batch of N inferences"),
+    "user-day": (r"user-day of ([\d,_]+(?:\.\d+)?) inferences?", "user-day ({n} inferences)",
+                 "a user-day of N inferences"),
+}
+
+
+def functional_unit_of(kind: str, count: float = 1.0) -> FunctionalUnit:
+    """The unit of ``kind`` holding ``count`` inferences (``count`` is ignored for 'inference')."""
+    if kind not in UNIT_KINDS:
+        raise invalid_parameter("functional_unit", UNIT_FORMS, kind)
+    n = 1.0 if kind == "inference" else count
+    if isinstance(n, bool) or not isinstance(n, (int, float)) or not (math.isfinite(n) and 0 < n <= 1e12):
+        raise invalid_parameter("functional_unit_count", "a number of inferences in the range (0, 1e12]", count)
+    return FunctionalUnit(UNIT_KINDS[kind][1].format(n=f"{float(n):,.10g}"), float(n))
 
 
 def functional_unit(text: str | FunctionalUnit = "inference") -> FunctionalUnit:
@@ -56,13 +69,14 @@ def functional_unit(text: str | FunctionalUnit = "inference") -> FunctionalUnit:
     if isinstance(text, FunctionalUnit):
         return text
     cleaned = " ".join(str(text).strip().lower().split())
-    for pattern, name in _UNIT_PATTERNS:
+    for kind, (pattern, _, _) in UNIT_KINDS.items():
         match = re.fullmatch(pattern, cleaned)
         if match:
-            n = float(match.group(1).replace(",", "").replace("_", "")) if match.groups() else 1.0
-            if not (math.isfinite(n) and 0 < n <= 1e12):
+            try:
+                return functional_unit_of(kind, float(match.group(1).replace(",", "").replace("_", ""))
+                                          if match.groups() else 1.0)
+            except InvalidParameterError:
                 break
-            return FunctionalUnit(name.format(n=f"{n:,.10g}"), n)
     raise invalid_parameter("functional_unit", UNIT_FORMS, text)
 
 
@@ -319,6 +333,45 @@ def footprint(record: dict[str, Any], baseline: dict[str, Any], scale: Scale,
              for wh, ms in ((Range(base_wh, base_wh, base_wh), Range(base_ms, base_ms, base_ms)), (point_wh, point_ms))]
     return Footprint(inputs.unit, inputs.hardware, intensity, grid, inputs.market_factor_g_per_kwh,
                      inputs.market_factor_kind, inputs.wue_l_per_kwh, offsite_source, *sides)
+
+
+def shown(r: Range | None, fmt) -> str:
+    """'12 µg (95%: 9 µg to 15 µg)', the value alone where it has no interval, 'not available' for None."""
+    if r is None:
+        return "not available"
+    return fmt(r.value) if r.low == r.high else f"{fmt(r.value)} (95%: {fmt(r.low)} to {fmt(r.high)})"
+
+
+def rows(f: Footprint) -> list[tuple[str, str, str]]:
+    """(figure, baseline, chosen point) as a person reads them: the one rendering the page, the report and the CLI
+    share."""
+    market = ("not given" if f.market_factor_g_per_kwh is None
+              else f"{units.number(f.market_factor_g_per_kwh)} gCO2e/kWh, {f.market_factor_kind}")
+    figures = (
+        (f"SCI, CO2e per {f.unit.name}", "sci_g_per_unit", units.mass_g),
+        ("  of which energy x grid (E x I)", "operational_g_per_unit", units.mass_g),
+        ("  of which embodied share (M)", "embodied_g_per_unit", units.mass_g),
+        ("Scope 2, location-based, per year", "location_kg_per_year", units.co2e_kg),
+        (f"Scope 2, market-based, per year ({market})", "market_kg_per_year", units.co2e_kg),
+        ("Water on-site, per year", "onsite_water_l_per_year", units.volume_l),
+        ("Water off-site (electricity), per year", "offsite_water_l_per_year", units.volume_l),
+    )
+    out = [(name, shown(getattr(f.baseline, key), fmt), shown(getattr(f.point, key), fmt)) for name, key, fmt in figures]
+    out.append(("Machines needed at your volume", str(f.baseline.machines), str(f.point.machines)))
+    out.append(("Energy rating", f.baseline.rating.label, f.point.rating.label))
+    return out
+
+
+def notes(f: Footprint) -> str:
+    """Where the factors come from and what the embodied figures mean, in one paragraph."""
+    hw = f.hardware
+    offsite = f.offsite_water_source or "not available for this region (no sourced figure)"
+    return (f"I = {f.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh, location-based ({f.grid['country_name']}, "
+            f"{f.grid['year']}, {f.grid['source']}). Embodied: {hw.name}, {units.number(hw.embodied_kg, 4)} kgCO2e "
+            f"(range {units.number(hw.embodied_low_kg, 4)}-{units.number(hw.embodied_high_kg, 4)}), "
+            f"{hw.lifetime_years:g} years, {hw.cores} cores; source: {hw.source}. {f.embodied_note[0].upper()}"
+            f"{f.embodied_note[1:]}. Water: on-site WUE {units.number(f.wue_l_per_kwh)} L/kWh ({WUE_SOURCE}); "
+            f"off-site: {offsite}. Rating: {f.point.rating.rule}.")
 
 
 def with_hardware(inputs: FootprintInputs, key: str, **changes: Any) -> FootprintInputs:

@@ -21,6 +21,7 @@ from ecocompress.service.store import ResultsStore
 from ecocompress.core import units
 from ecocompress.measure.energy_model import PROFILES, SOURCE, EnergyTable, modelled_for_file
 from ecocompress.measure.flips import NeighbourChanges, changes_from_dict
+from ecocompress.review.footprint import FootprintInputs, footprint, notes, rows
 from ecocompress.review.images import flipped_images, flips_png, regions_png, tradeoff_png
 from ecocompress.models.registry import get_model
 from ecocompress.review.plots import changes_frame, neighbours_frame, points_frame, points_sections
@@ -74,6 +75,7 @@ class ReportData:
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     recommendation: str = ""  # the one rule's answer for ``budget_points``, in one sentence
     budget_points: float | None = None
+    footprint: FootprintInputs = field(default_factory=FootprintInputs)  # the review's declarations (R, factors)
 
     @property
     def projection(self) -> Projection:
@@ -141,6 +143,16 @@ def _changes_section(data: ReportData) -> str:
         + (_img(flips_png(images), "flipped test examples: true class, the original's answer, the chosen point's")
            if images else "")
     )
+
+
+def _footprint_section(data: ReportData) -> str:
+    """SCI, Scope 2 both ways, embodied, water and the rating: the rows the Review page and the CLI show."""
+    f = footprint(data.chosen, data.baseline, data.scale, data.footprint)
+    return ("<h2>For a sustainability review: SCI, Scope 2, embodied carbon, water, rating</h2>"
+            "<p>SCI per the functional unit (ISO/IEC 21031:2024: (E x I + M) / R); Scope 2 location-based and "
+            "market-based side by side (GHG Protocol), never mixed; 95% intervals from the measured energy.</p>"
+            + _table(rows(f), ("", "uncompressed baseline", f"chosen: {data.chosen['label']}"))
+            + f"<p class='note'>{_e(notes(f))}</p>")
 
 
 def _projection_section(data: ReportData) -> str:
@@ -268,6 +280,7 @@ def render_html(data: ReportData) -> str:
         "<h2>Accuracy versus energy, every measured point</h2>",
         _img(chart, "accuracy versus energy per 1,000 inferences, with the Pareto front"),
         _projection_section(data),
+        _footprint_section(data),
         _modelled_section(data),
         "<h2>Every measured point</h2>",
         table,
@@ -292,6 +305,7 @@ def report_data(
     table: EnergyTable | None = None,
     store: ResultsStore | None = None,
     progress: Progress | None = None,
+    footprint: FootprintInputs | None = None,
 ) -> ReportData:
     """Gather a report for ``point`` on ``model`` (measured if needed).
 
@@ -332,6 +346,7 @@ def report_data(
         provenance=store.latest_provenance(spec.content_hash, key, chosen["code_version"]) or {},
         recommendation=why,
         budget_points=max_drop_points,
+        footprint=footprint or FootprintInputs(),
     )
 
 
