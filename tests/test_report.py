@@ -100,6 +100,13 @@ def test_exported_onnx_reproduces_the_reported_accuracy(report):
     assert "onnxruntime" in (report / "model" / "digits-cnn-8-bit.card.md").read_text()
 
 
+def test_the_model_card_carries_the_rating_the_report_shows(report):
+    card = json.loads((report / "model" / "digits-cnn-8-bit.card.json").read_text())
+    shown = dict((figure, point) for figure, _, point in _footprint_rows())["Energy rating"]
+    assert card["energy_rating"]["label"] == shown and card["energy_rating"]["rule"].startswith("ecocompress energy bands")
+    assert f"| energy rating | {shown} (" in (report / "model" / "digits-cnn-8-bit.card.md").read_text()
+
+
 def test_csv_has_every_point_with_units(report):
     lines = (report / "points.csv").read_text().splitlines()
     assert re.search(r"energy \((µ|m)?Wh / 1,000 inferences\)", lines[0])  # the unit of the whole table, named

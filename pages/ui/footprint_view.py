@@ -3,6 +3,8 @@ and the energy rating (the figures come from ``review.footprint``; this module o
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -76,5 +78,8 @@ def footprint_section(chosen: Measurement, baseline: Measurement, scale: Scale) 
             k2.caption("interval straddles a band boundary" if p.rating.straddles else f"baseline {b.rating.label}")
         st.dataframe(pd.DataFrame(rows(f), columns=["figure", "baseline", "chosen"]), hide_index=True, width="stretch")
         st.caption(notes(f))
+        st.download_button("Review figures (JSON, SCI and GHG Protocol terms)", json.dumps(f.to_dict(), indent=2),
+                           file_name=f"ecocompress-{chosen.model}-{units.slug(chosen.label)}-sci.json",
+                           mime="application/json", key="download_footprint")
         return inputs
     return None

@@ -12,6 +12,7 @@ from typing import Any
 
 from ecocompress.core import units
 from ecocompress.models.registry import get_model
+from ecocompress.review.footprint import record_rating
 
 CARD_FIELDS = (
     ("accuracy", "test accuracy (fraction)"),
@@ -78,6 +79,8 @@ def model_card(record: dict) -> dict[str, Any]:
         "quality_metric": record.get("quality_metric", "test accuracy"),
         "energy_method": record["energy_method"],
         "energy_estimated": record["energy_estimated"],
+        "energy_rating": {"label": (r := record_rating(record)).label, "straddles_a_boundary": r.straddles,
+                          "rule": r.rule},
         "grid_region": record["country"],
         "measured_at_utc": record["measured_at"],
         "code_version": record["code_version"],
@@ -111,6 +114,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"({'estimated' if card['energy_estimated'] else 'measured'}: {card['energy_method']}) |",
         f"| CO2e | {units.mass_g(m['emissions_g_per_1k'])} per 1,000 inferences (grid {card['grid_region']}, "
         f"{m['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh) |",
+        f"| energy rating | {card['energy_rating']['label']} ({card['energy_rating']['rule']}; judged on the 95% interval) |",
         "",
         f"Measured {card['measured_at_utc']} UTC, code version {card['code_version']}.",
         "",

@@ -111,7 +111,8 @@ HARDWARE: dict[str, Hardware] = {h.key: h for h in (
         "server", "rack server CPU node", 1000.0, 850.0, 4283.0, 4.0, 32,
         "typical: Cloud Carbon Footprint's coefficients (base manufacturing emissions 1,000 kgCO2e per server, rack "
         "server lifespan 4 years); range: 850 kg (Boavizta estimate published by Scaleway, 6-year lifespan) to "
-        "4,283 kg (Dell PowerEdge R740 life-cycle assessment by thinkstep); HPE ProLiant DL380 Gen10: 1,726 kg",
+        "4,283 kg (Dell PowerEdge R740 life-cycle assessment by thinkstep, as cited by a 2021 TU Berlin study); HPE "
+        "ProLiant DL380 Gen10: 1,726 kg, 4 years (Scott Logic Technology Carbon Standard)",
     ),
     Hardware(
         "laptop", "laptop", 250.0, 200.0, 280.0, 4.0, 8,
@@ -165,6 +166,18 @@ def rating(wh_per_1k: float, low: float, high: float) -> Rating:
     """The band of ``wh_per_1k`` judged on its interval [low, high] (Wh per 1,000 inferences)."""
     first, last = band(low * 1e3), band(high * 1e3)
     return Rating(first if first == last else f"{first}-{last}", first != last)
+
+
+def energy_interval(record: dict[str, Any]) -> Range:
+    """A record's energy per 1,000 inferences with its 95% interval: its series' baseline x the measured ratio."""
+    base = record["baseline_energy_wh_per_1k"]
+    return Range(record["energy_wh_per_1k"], base * record["energy_ratio_ci_low"], base * record["energy_ratio_ci_high"])
+
+
+def record_rating(record: dict[str, Any]) -> Rating:
+    """The rating of a stored point (what the model card prints; Review and the report compute the same)."""
+    energy = energy_interval(record)
+    return rating(energy.value, energy.low, energy.high)
 
 
 # ---- the figures ------------------------------------------------------------------------------------------------------
@@ -324,8 +337,7 @@ def footprint(record: dict[str, Any], baseline: dict[str, Any], scale: Scale,
     offsite, offsite_source = OFFSITE_WATER_L_PER_KWH.get(scale.country, (None, None))
     base_wh = record["baseline_energy_wh_per_1k"]
     base_ms = baseline["latency_ms_per_item_large_batch"]
-    point_wh = Range(record["energy_wh_per_1k"], base_wh * record["energy_ratio_ci_low"],
-                     base_wh * record["energy_ratio_ci_high"])
+    point_wh = energy_interval(record)
     point_ms = Range(base_ms * record["latency_ratio"], base_ms * record["latency_ratio_ci_low"],
                      base_ms * record["latency_ratio_ci_high"])
     threads = int(record.get("ort_threads") or 1)
