@@ -220,6 +220,11 @@ def test_review_projects_models_and_exports(module_home):
     table = next(d.value for d in at.dataframe if "figure" in d.value.columns)
     assert "Scope 2, market-based, per year (120 gCO2e/kWh, supplier-specific)" in set(table["figure"])
     assert "Review figures (JSON, SCI and GHG Protocol terms)" in [b.proto.label for b in at.get("download_button")]
+    at.number_input(key="latency_target").set_value(0.001).run()  # 1 µs: no model answers a request that fast
+    _ok(at)
+    table = next(d.value for d in at.dataframe if "figure" in d.value.columns)
+    fleet = table[table["figure"].str.startswith("Machines needed")].iloc[0]
+    assert fleet["figure"].endswith("within 0.001 ms") and "misses the target" in fleet["chosen"]
     assert any("per year at your volume: At 10,000,000 inferences a day" in i.value for i in at.info)
     at.number_input(key="per_day").set_value(1_000_000_000).run()
     _ok(at)

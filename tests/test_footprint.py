@@ -12,11 +12,12 @@ from ecocompress.review.footprint import (
 )
 from ecocompress.review.projection import Scale
 
-BASELINE = {"energy_wh_per_1k": 2e-3, "latency_ms_per_item_large_batch": 0.05}
+BASELINE = {"energy_wh_per_1k": 2e-3, "latency_ms_per_item_large_batch": 0.05, "latency_ms_batch1": 0.5}
 POINT = {  # what a Measurement dict holds for a point measured against BASELINE
     "baseline_energy_wh_per_1k": 2e-3, "energy_wh_per_1k": 1e-3, "energy_ratio": 0.5,
     "energy_ratio_ci_low": 0.45, "energy_ratio_ci_high": 0.56,
     "latency_ratio": 0.4, "latency_ratio_ci_low": 0.35, "latency_ratio_ci_high": 0.46, "ort_threads": 1,
+    "latency_ms_batch1": 0.2,
 }
 
 
@@ -81,6 +82,23 @@ def test_fewer_machines_lower_the_fleet_embodied_emissions_and_equal_ones_say_th
     assert "lowers embodied" in busy.embodied_note
     quiet = footprint(POINT, BASELINE, Scale(inferences_per_day=1000), edge)
     assert quiet.baseline.machines == quiet.point.machines == 1 and "does not lower" in quiet.embodied_note
+
+
+def test_a_latency_target_sizes_the_fleet_by_one_request_at_a_time_and_says_who_misses_it():
+    from ecocompress.review.footprint import rows
+
+    volume = Scale(inferences_per_day=86400 * 100_000)  # 100,000 requests a second, 32-core servers
+    throughput = footprint(POINT, BASELINE, volume)
+    assert (throughput.baseline.machines, throughput.point.machines) == (1, 1)  # 0.05 ms x 100k / 32 cores = 0.16
+    assert throughput.point.meets_latency_target is None
+    online = footprint(POINT, BASELINE, volume, FootprintInputs(latency_target_ms=0.3))
+    assert (online.baseline.machines, online.point.machines) == (2, 1)  # 0.5 ms x 100k / 32 = 1.6 -> 2; 0.2 ms -> 1
+    assert (online.baseline.meets_latency_target, online.point.meets_latency_target) == (False, True)
+    fleet = rows(online)[-2]
+    assert fleet[0].endswith("each request alone within 0.3 ms") and "misses" in fleet[1] and "meets" in fleet[2]
+    assert online.to_dict()["point"]["meets_latency_target"] is True
+    with pytest.raises(InvalidParameterError, match="latency_target_ms"):
+        FootprintInputs(latency_target_ms=0)
 
 
 @pytest.mark.parametrize(("text", "name", "inferences"), [

@@ -156,6 +156,7 @@ def test_project_json_matches_the_arithmetic(report, capsys):
         (["project", "--model", "digits-cnn", "--cpu-power", "-5"], "The 'force_cpu_power_w' parameter must be"),
         (["project", "--model", "digits-cnn", "--functional-unit", "per fortnight"], "The 'functional_unit' parameter must be"),
         (["project", "--model", "digits-cnn", "--market-factor", "-3"], "The 'market_factor_g_per_kwh' parameter must be"),
+        (["project", "--model", "digits-cnn", "--latency-target-ms", "0"], "The 'latency_target_ms' parameter must be"),
     ],
 )
 def test_bad_input_exits_2_and_keeps_the_store(report, capsys, argv, message):

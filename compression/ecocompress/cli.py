@@ -262,6 +262,9 @@ def _footprint_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embodied-kg", default=None, help="your hardware's embodied emissions, kgCO2e (default: the table's)")
     parser.add_argument("--lifetime-years", default=None, help="your hardware's expected lifetime (default: the table's)")
     parser.add_argument("--cores", default=None, help="your hardware's cores (default: the table's)")
+    parser.add_argument("--latency-target-ms", default=None,
+                        help="serve each request alone within this many ms (sizes the fleet by batch-1 latency; "
+                             "default: throughput at the series' batch)")
     parser.add_argument("--wue", default=DEFAULT_WUE_L_PER_KWH,
                         help=f"on-site water usage effectiveness, L/kWh (default {DEFAULT_WUE_L_PER_KWH:g}, LBNL 2016)")
 
@@ -275,6 +278,8 @@ def _footprint_inputs(args: argparse.Namespace):
                                                                                  args.market_factor, float),
         market_factor_kind=args.market_kind,
         wue_l_per_kwh=_number("wue_l_per_kwh", args.wue, float),
+        latency_target_ms=None if args.latency_target_ms is None else _number("latency_target_ms",
+                                                                               args.latency_target_ms, float),
     )
     edits = {name: _number(name, value, kind) for name, value, kind in (
         ("embodied_kg", args.embodied_kg, float), ("lifetime_years", args.lifetime_years, float),

@@ -30,11 +30,15 @@ def _inputs() -> FootprintInputs:
                     help="A supplier-specific factor or the residual mix of your market. The location-based figure "
                          "never changes with it; the two are shown side by side.")
     c4.radio("It is", ["supplier-specific", "residual mix"], key=state.MARKET_KIND)
-    h1, h2 = st.columns([2, 1])
+    h1, h2, h3 = st.columns([2, 1, 1])
     h1.selectbox("Hardware class (embodied carbon, machines needed)", list(HARDWARE), key=state.HARDWARE,
                  format_func=lambda k: HARDWARE[k].name)
     h2.number_input("On-site WUE (L/kWh)", min_value=0.0, max_value=20.0, step=0.1, key=state.WUE,
                     help=f"Water the data centre's cooling uses per kWh of computing. Default: {WUE_SOURCE}.")
+    h3.number_input("Latency target per request (ms); empty = none", min_value=0.001, max_value=1e6, step=1.0,
+                    key=state.LATENCY_TARGET, placeholder="none",
+                    help="With a target, requests are served one at a time and the machines needed are sized by "
+                         "the time one request takes alone; without, by throughput at the series' batch.")
     hw = HARDWARE[st.session_state[state.HARDWARE]]
     with st.expander(f"The {hw.name}'s embodied emissions, lifetime and cores (editable)"):
         e1, e2, e3 = st.columns(3)
@@ -53,6 +57,7 @@ def _inputs() -> FootprintInputs:
         market_factor_g_per_kwh=st.session_state[state.MARKET_FACTOR],
         market_factor_kind=st.session_state[state.MARKET_KIND],
         wue_l_per_kwh=float(st.session_state[state.WUE]),
+        latency_target_ms=st.session_state[state.LATENCY_TARGET],
     )
     return with_hardware(inputs, hw.key, **edits)
 

@@ -50,6 +50,7 @@ HARDWARE = "hardware"
 MARKET_FACTOR = "market_factor"  # None: not given
 MARKET_KIND = "market_kind"
 WUE = "wue"
+LATENCY_TARGET = "latency_target"  # ms per request served alone; None: throughput
 REPORT_HTML = "report_html"
 REPORT_PDF = "report_pdf"
 
@@ -105,6 +106,7 @@ DEFAULTS = {
     MARKET_FACTOR: None,
     MARKET_KIND: "supplier-specific",
     WUE: DEFAULT_WUE_L_PER_KWH,
+    LATENCY_TARGET: None,
     SEARCH_BUDGET: DEFAULT_BUDGET_POINTS,
     SEARCH_OBJECTIVE: "energy",
     SEARCH_TRIALS: 12,

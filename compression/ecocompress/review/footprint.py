@@ -8,8 +8,9 @@ embodied carbon, water and an energy rating, for the baseline and a point, each 
   share of its cores used.
 - **Scope 2** (GHG Protocol): location-based from the grid average; market-based from a contractual factor the user
   enters (supplier-specific or residual mix), reported beside it, never mixed in.
-- **Embodied carbon** also at fleet level: the machines needed at the user's volume, for baseline and point;
-  compression lowers it only when fewer machines are needed, and the figures say so.
+- **Embodied carbon** also at fleet level: the machines needed at the user's volume (and latency target, if one is
+  declared: requests then run one by one), for baseline and point; compression lowers it only when fewer machines
+  are needed, and the figures say so.
 - **Water**: on-site (WUE x IT energy) plus off-site (water consumed generating the electricity) where a sourced
   figure exists for the region; otherwise None, shown as "not available".
 - **Rating**: bands of energy per 1,000 inferences (``ENERGY_BANDS``), judged on the interval.
@@ -204,6 +205,8 @@ class FootprintInputs:
     market_factor_g_per_kwh: float | None = None  # contractual (supplier-specific or residual mix); None: not given
     market_factor_kind: str = "supplier-specific"
     wue_l_per_kwh: float = DEFAULT_WUE_L_PER_KWH
+    #: Online serving: every request answered alone (batch 1) within this many ms; None: throughput (the series' batch)
+    latency_target_ms: float | None = None
 
     def __post_init__(self) -> None:
         factor = self.market_factor_g_per_kwh
@@ -215,6 +218,10 @@ class FootprintInputs:
         if isinstance(self.wue_l_per_kwh, bool) or not isinstance(self.wue_l_per_kwh, (int, float)) \
                 or not 0 <= self.wue_l_per_kwh <= 20:
             raise invalid_parameter("wue_l_per_kwh", "litres per kWh in the range [0, 20]", self.wue_l_per_kwh)
+        target = self.latency_target_ms
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, float))
+                                   or not 0 < target <= 1e6):
+            raise invalid_parameter("latency_target_ms", "None or a latency in ms in the range (0, 1e6]", target)
 
 
 @dataclass(frozen=True)
@@ -229,7 +236,9 @@ class Side:
     market_kg_per_year: Range | None
     onsite_water_l_per_year: Range
     offsite_water_l_per_year: Range | None
-    machines: int  # needed at the user's volume (latency x volume / cores)
+    machines: int  # needed at the user's volume (time per request x volume / cores)
+    batch1_ms: float  # time one request takes alone (what a latency target is checked against)
+    meets_latency_target: bool | None  # None: no target declared
     fleet_embodied_kg_per_year: float  # machines x embodied / lifetime
     rating: Rating
 
@@ -246,6 +255,7 @@ class Footprint:
     offsite_water_source: str | None
     baseline: Side
     point: Side
+    latency_target_ms: float | None = None
 
     @property
     def embodied_note(self) -> str:
@@ -269,6 +279,7 @@ class Footprint:
                 "water_onsite_l_per_year": d["onsite_water_l_per_year"],
                 "water_offsite_l_per_year": d["offsite_water_l_per_year"],
                 "machines_needed": s.machines, "fleet_embodied_kg_per_year": s.fleet_embodied_kg_per_year,
+                "latency_batch1_ms": s.batch1_ms, "meets_latency_target": s.meets_latency_target,
                 "rating": d["rating"],
             }
 
@@ -282,14 +293,16 @@ class Footprint:
             "water": {"wue_l_per_kwh": self.wue_l_per_kwh, "wue_source": WUE_SOURCE,
                       "offsite_source": self.offsite_water_source or "not available for this region"},
             "embodied_note": self.embodied_note,
+            "latency_target_ms": self.latency_target_ms,
             "baseline": side(self.baseline),
             "point": side(self.point),
         }
 
 
-def _side(wh_per_1k: Range, latency_ms: Range, scale: Scale, inputs: FootprintInputs, threads: int,
+def _side(wh_per_1k: Range, latency_ms: Range, batch1_ms: float, scale: Scale, inputs: FootprintInputs, threads: int,
           intensity: float, offsite: float | None) -> Side:
-    """Figures for energy ``wh_per_1k`` and time per inference ``latency_ms`` (each with its interval)."""
+    """Figures for energy ``wh_per_1k`` and time per inference ``latency_ms`` (each with its interval); ``batch1_ms``:
+    one request alone, which sizes the fleet when the user declares a latency target (requests served one by one)."""
     hw, unit = inputs.hardware, inputs.unit
     core_share = min(1.0, threads / hw.cores)
 
@@ -309,7 +322,9 @@ def _side(wh_per_1k: Range, latency_ms: Range, scale: Scale, inputs: FootprintIn
     market = None if inputs.market_factor_g_per_kwh is None else \
         _range([k * inputs.market_factor_g_per_kwh / G_PER_KG for k in kwh_year])
     per_second = scale.inferences_per_day / (24 * 3600)
-    capacity = (hw.cores / threads) * 1000.0 / latency_ms.value  # inferences per second one machine serves
+    target = inputs.latency_target_ms
+    per_request_ms = latency_ms.value if target is None else batch1_ms
+    capacity = (hw.cores / threads) * 1000.0 / per_request_ms  # inferences per second one machine serves
     machines = max(1, math.ceil(per_second / capacity - 1e-9)) if per_second > 0 else 0  # 1e-9: 2.0000001 is 2
     return Side(
         energy_kwh_per_unit=_range(energy), operational_g_per_unit=_range(operational),
@@ -318,6 +333,7 @@ def _side(wh_per_1k: Range, latency_ms: Range, scale: Scale, inputs: FootprintIn
         onsite_water_l_per_year=_range([k / scale.pue * inputs.wue_l_per_kwh for k in kwh_year]),
         offsite_water_l_per_year=None if offsite is None else _range([k * offsite for k in kwh_year]),
         machines=machines, fleet_embodied_kg_per_year=machines * hw.embodied_kg / hw.lifetime_years,
+        batch1_ms=batch1_ms, meets_latency_target=None if target is None else batch1_ms <= target,
         rating=rating(wh_per_1k.value, wh_per_1k.low, wh_per_1k.high),
     )
 
@@ -341,10 +357,12 @@ def footprint(record: dict[str, Any], baseline: dict[str, Any], scale: Scale,
     point_ms = Range(base_ms * record["latency_ratio"], base_ms * record["latency_ratio_ci_low"],
                      base_ms * record["latency_ratio_ci_high"])
     threads = int(record.get("ort_threads") or 1)
-    sides = [_side(wh, ms, scale, inputs, threads, intensity, offsite)
-             for wh, ms in ((Range(base_wh, base_wh, base_wh), Range(base_ms, base_ms, base_ms)), (point_wh, point_ms))]
+    sides = [_side(wh, ms, b1, scale, inputs, threads, intensity, offsite) for wh, ms, b1 in (
+        (Range(base_wh, base_wh, base_wh), Range(base_ms, base_ms, base_ms), baseline["latency_ms_batch1"]),
+        (point_wh, point_ms, record["latency_ms_batch1"]))]
     return Footprint(inputs.unit, inputs.hardware, intensity, grid, inputs.market_factor_g_per_kwh,
-                     inputs.market_factor_kind, inputs.wue_l_per_kwh, offsite_source, *sides)
+                     inputs.market_factor_kind, inputs.wue_l_per_kwh, offsite_source, *sides,
+                     latency_target_ms=inputs.latency_target_ms)
 
 
 def shown(r: Range | None, fmt) -> str:
@@ -369,7 +387,16 @@ def rows(f: Footprint) -> list[tuple[str, str, str]]:
         ("Water off-site (electricity), per year", "offsite_water_l_per_year", units.volume_l),
     )
     out = [(name, shown(getattr(f.baseline, key), fmt), shown(getattr(f.point, key), fmt)) for name, key, fmt in figures]
-    out.append(("Machines needed at your volume", str(f.baseline.machines), str(f.point.machines)))
+    if f.latency_target_ms is None:
+        out.append(("Machines needed at your volume (throughput, the series' batch)", str(f.baseline.machines),
+                    str(f.point.machines)))
+    else:
+        def fleet(side: Side) -> str:
+            verdict = "meets" if side.meets_latency_target else "misses"
+            return f"{side.machines} (one request {units.latency_ms(side.batch1_ms)}: {verdict} the target)"
+
+        out.append((f"Machines needed at your volume, each request alone within {units.number(f.latency_target_ms)} ms",
+                    fleet(f.baseline), fleet(f.point)))
     out.append(("Energy rating", f.baseline.rating.label, f.point.rating.label))
     return out
 
