@@ -250,13 +250,13 @@ def _scale_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _footprint_flags(parser: argparse.ArgumentParser) -> None:
-    from ecocompress.review.footprint import DEFAULT_HARDWARE, DEFAULT_WUE_L_PER_KWH, HARDWARE, UNIT_FORMS
+    from ecocompress.review.footprint import DEFAULT_HARDWARE, DEFAULT_WUE_L_PER_KWH, HARDWARE, MARKET_KINDS, UNIT_FORMS
 
     parser.add_argument("--functional-unit", default="inference", help=f"SCI's R: {UNIT_FORMS} (default inference)")
     parser.add_argument("--market-factor", default=None,
                         help="contractual grid factor in gCO2e/kWh for the market-based Scope 2 figure (default: none)")
-    parser.add_argument("--market-kind", default="supplier-specific", choices=["supplier-specific", "residual mix"],
-                        help="what the market factor is (default supplier-specific)")
+    parser.add_argument("--market-kind", default=MARKET_KINDS[0], choices=MARKET_KINDS,
+                        help=f"what the market factor is (default {MARKET_KINDS[0]})")
     parser.add_argument("--hardware", default=DEFAULT_HARDWARE, choices=list(HARDWARE),
                         help=f"hardware class for embodied carbon and machines needed (default {DEFAULT_HARDWARE})")
     parser.add_argument("--embodied-kg", default=None, help="your hardware's embodied emissions, kgCO2e (default: the table's)")

@@ -11,7 +11,7 @@ import streamlit as st
 from ecocompress.core import units
 from ecocompress.core.records import Measurement
 from ecocompress.review.footprint import (
-    HARDWARE, UNIT_KINDS, WUE_SOURCE, FootprintInputs, footprint, functional_unit_of, notes, rows, shown, with_hardware,
+    HARDWARE, MARKET_KINDS, UNIT_KINDS, WUE_SOURCE, FootprintInputs, footprint, functional_unit_of, notes, rows, shown, with_hardware,
 )
 from ecocompress.review.projection import Scale
 from pages.ui import state, widgets
@@ -29,7 +29,7 @@ def _inputs() -> FootprintInputs:
                     max_value=2000.0, step=10.0, key=state.MARKET_FACTOR, placeholder="not given",
                     help="A supplier-specific factor or the residual mix of your market. The location-based figure "
                          "never changes with it; the two are shown side by side.")
-    c4.radio("It is", ["supplier-specific", "residual mix"], key=state.MARKET_KIND)
+    c4.radio("It is", MARKET_KINDS, key=state.MARKET_KIND)
     h1, h2, h3 = st.columns([2, 1, 1])
     h1.selectbox("Hardware class (embodied carbon, machines needed)", list(HARDWARE), key=state.HARDWARE,
                  format_func=lambda k: HARDWARE[k].name)

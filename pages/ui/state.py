@@ -10,7 +10,7 @@ from ecocompress.core.settings import settings as server_settings
 from ecocompress.core.settings import spec_of
 from ecocompress.models.registry import DEFAULT_MODEL
 from ecocompress.core.points import CompressionPoint
-from ecocompress.review.footprint import DEFAULT_HARDWARE, DEFAULT_WUE_L_PER_KWH
+from ecocompress.review.footprint import DEFAULT_HARDWARE, DEFAULT_WUE_L_PER_KWH, MARKET_KINDS
 from ecocompress.review.projection import DEFAULT_REGIONS, Scale
 from ecocompress.core.records import MeasureSettings
 
@@ -104,7 +104,7 @@ DEFAULTS = {
     FUNCTIONAL_UNIT_COUNT: 1000,
     HARDWARE: DEFAULT_HARDWARE,
     MARKET_FACTOR: None,
-    MARKET_KIND: "supplier-specific",
+    MARKET_KIND: MARKET_KINDS[0],
     WUE: DEFAULT_WUE_L_PER_KWH,
     LATENCY_TARGET: None,
     SEARCH_BUDGET: DEFAULT_BUDGET_POINTS,

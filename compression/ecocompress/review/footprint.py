@@ -28,9 +28,11 @@ from typing import Any
 
 from ecocompress.core import units
 from ecocompress.core.errors import InvalidParameterError, invalid_parameter
-from ecocompress.review.projection import DAYS_PER_YEAR, G_PER_KG, Scale
+from ecocompress.review.projection import DAYS_PER_YEAR, G_PER_KG, Scale, annual
 
 SECONDS_PER_YEAR = DAYS_PER_YEAR * 24 * 3600
+#: What a market-based Scope 2 factor can be (GHG Protocol): a supplier's own factor, or the residual mix.
+MARKET_KINDS = ("supplier-specific", "residual mix")
 
 
 # ---- the functional unit R -----------------------------------------------------------------------------------------
@@ -203,7 +205,7 @@ class FootprintInputs:
     unit: FunctionalUnit = field(default_factory=functional_unit)
     hardware: Hardware = HARDWARE[DEFAULT_HARDWARE]
     market_factor_g_per_kwh: float | None = None  # contractual (supplier-specific or residual mix); None: not given
-    market_factor_kind: str = "supplier-specific"
+    market_factor_kind: str = MARKET_KINDS[0]
     wue_l_per_kwh: float = DEFAULT_WUE_L_PER_KWH
     #: Online serving: every request answered alone (batch 1) within this many ms; None: throughput (the series' batch)
     latency_target_ms: float | None = None
@@ -213,8 +215,9 @@ class FootprintInputs:
         if factor is not None and (isinstance(factor, bool) or not isinstance(factor, (int, float))
                                    or not 0 <= factor <= 2000):
             raise invalid_parameter("market_factor_g_per_kwh", "a grid factor in gCO2e/kWh in the range [0, 2000]", factor)
-        if self.market_factor_kind not in ("supplier-specific", "residual mix"):
-            raise invalid_parameter("market_factor_kind", "'supplier-specific' or 'residual mix'", self.market_factor_kind)
+        if self.market_factor_kind not in MARKET_KINDS:
+            raise invalid_parameter("market_factor_kind", " or ".join(repr(k) for k in MARKET_KINDS),
+                                    self.market_factor_kind)
         if isinstance(self.wue_l_per_kwh, bool) or not isinstance(self.wue_l_per_kwh, (int, float)) \
                 or not 0 <= self.wue_l_per_kwh <= 20:
             raise invalid_parameter("wue_l_per_kwh", "litres per kWh in the range [0, 20]", self.wue_l_per_kwh)
@@ -317,8 +320,8 @@ def _side(wh_per_1k: Range, latency_ms: Range, batch1_ms: float, scale: Scale, i
     embodied = [embodied_g(latency_ms.value, hw.embodied_kg), embodied_g(latency_ms.low, hw.embodied_low_kg),
                 embodied_g(latency_ms.high, hw.embodied_high_kg)]
     sci = [o + m for o, m in zip(operational, embodied)]
-    kwh_year = [w / 1000.0 * scale.inferences_per_day * DAYS_PER_YEAR * scale.pue / 1000.0
-                for w in (wh_per_1k.value, wh_per_1k.low, wh_per_1k.high)]
+    yearly = [annual(w, scale) for w in (wh_per_1k.value, wh_per_1k.low, wh_per_1k.high)]  # the projection's figures
+    kwh_year = [y.kwh for y in yearly]
     market = None if inputs.market_factor_g_per_kwh is None else \
         _range([k * inputs.market_factor_g_per_kwh / G_PER_KG for k in kwh_year])
     per_second = scale.inferences_per_day / (24 * 3600)
@@ -329,7 +332,7 @@ def _side(wh_per_1k: Range, latency_ms: Range, batch1_ms: float, scale: Scale, i
     return Side(
         energy_kwh_per_unit=_range(energy), operational_g_per_unit=_range(operational),
         embodied_g_per_unit=_range(embodied), sci_g_per_unit=_range(sci),
-        location_kg_per_year=_range([k * intensity / G_PER_KG for k in kwh_year]), market_kg_per_year=market,
+        location_kg_per_year=_range([y.kg_co2e for y in yearly]), market_kg_per_year=market,
         onsite_water_l_per_year=_range([k / scale.pue * inputs.wue_l_per_kwh for k in kwh_year]),
         offsite_water_l_per_year=None if offsite is None else _range([k * offsite for k in kwh_year]),
         machines=machines, fleet_embodied_kg_per_year=machines * hw.embodied_kg / hw.lifetime_years,
