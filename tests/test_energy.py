@@ -75,3 +75,28 @@ def test_read_method_defaults_to_unknown():
     assert method.cpu_mode == "unknown"
     assert method.estimated is True
     assert "unknown" in method.description
+
+
+def _fixed_work() -> int:
+    """The same CPU work every call (a count, not a duration: being preempted never shortens it)."""
+    sum(range(150_000))
+    return 10
+
+
+def _fixed_work_then_wait() -> int:
+    """The same work, then as long again off the CPU: what a window sees when other programs take turns."""
+    sum(range(150_000))
+    time.sleep(0.004)
+    return 10
+
+
+def test_time_off_the_cpu_costs_no_ram_energy():
+    """RAM is billed over the time the workload ran, not the wall time: a point that only waits longer (as when
+    a co-tenant takes the core) is slower but uses the same energy; CodeCarbon's own reading would bill it."""
+    settings = MeasureSettings(repeats=4, energy_window_s=0.6, energy_budget_s=6.0)
+    result = measure_paired(lambda: _fixed_work, lambda: _fixed_work_then_wait, batch_size=10, settings=settings)
+    assert result.latency_ratio.value > 1.3  # the waits are there...
+    assert 0.8 < result.energy_ratio.value < 1.25, result.energy_ratio  # ...and cost no energy
+    for base, point in result.windows:
+        assert point.on_cpu_share < 0.85 and point.energy_kwh < point.codecarbon_kwh
+        assert 0 < base.on_cpu_share <= 1.0 and base.energy_kwh <= base.codecarbon_kwh

@@ -187,7 +187,7 @@ def measure_paired(
         win, method = measure_window(
             workload, country_iso_code=settings.country, min_seconds=settings.energy_window_s,
             min_inferences=batch_size, force_cpu_power=settings.force_cpu_power_w,
-            force_ram_power=settings.force_ram_power_w,
+            force_ram_power=settings.force_ram_power_w, threads=settings.ort_threads,
         )
         return win
 
@@ -234,7 +234,8 @@ def point_first(pair: int) -> bool:
 
 
 def _power(window: EnergyWindow) -> float:
-    return window.energy_kwh * 3.6e6 / window.seconds
+    """Watts over the time the workload ran: steady whatever share of the cores other programs took."""
+    return window.energy_kwh * 3.6e6 / window.busy_seconds
 
 
 def _glitch_free(windows: list[tuple[EnergyWindow, EnergyWindow | None]]) -> list[int]:
