@@ -1,5 +1,6 @@
 """Real CodeCarbon readings (no mock) plus the defensive paths around the tracker."""
 
+import hashlib
 import time
 
 import pytest
@@ -77,16 +78,20 @@ def test_read_method_defaults_to_unknown():
     assert "unknown" in method.description
 
 
+_DATA = bytes(4_000_000)
+
+
 def _fixed_work() -> int:
-    """The same CPU work every call (a count, not a duration: being preempted never shortens it)."""
-    sum(range(150_000))
+    """The same CPU work every call, on this thread with the GIL released, as onnxruntime computes (a pure-Python
+    loop holds the GIL and delays CodeCarbon's sampling thread, which then mis-times its readings)."""
+    hashlib.sha256(_DATA).digest()
     return 10
 
 
 def _fixed_work_then_wait() -> int:
-    """The same work, then as long again off the CPU: what a window sees when other programs take turns."""
-    sum(range(150_000))
-    time.sleep(0.004)
+    """The same work, then about as long again off the CPU: what a window sees when other programs take turns."""
+    hashlib.sha256(_DATA).digest()
+    time.sleep(0.003)
     return 10
 
 

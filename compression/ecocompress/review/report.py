@@ -52,7 +52,8 @@ CAVEATS = (
     "Without hardware energy counters (RAPL), CodeCarbon estimates CPU power from CPU load x TDP and adds a fixed RAM "
     "power: then the energy ratio of two variants follows the ratio of the CPU time they use.",
     "Process-level tracking counts the CPU time and memory of the measuring process and its children only: other "
-    "programs on the machine are left out, and so is the machine's idle power.",
+    "programs on the machine are left out, and so is the machine's idle power. Its memory is counted while the "
+    "model runs on a CPU, not while other programs have the cores.",
     "Energy is for inference only at the batch its series names, on this CPU; other hardware, batch sizes and thread counts give other figures.",
     "Small test sets give wide accuracy intervals (one digits test image is 0.28 points): read the interval, not only the value.",
     "Modelled energy assumes weights are read once per inference from DRAM and activations pass through SRAM; it shows "
