@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,11 +20,16 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SOURCE), os.environ.g
 # Home measures starter points in the background on an empty store; tests that want it turn it on.
 os.environ["ECOCOMPRESS_STARTERS"] = "0"
 os.environ["ECOCOMPRESS_DEBOUNCE_S"] = "0.3"  # the slider debounce, shorter: AppTest reruns never overlap
+# The pages' sidebar defaults for a point's energy windows (45 s, 4 pairs), short: a page's first render measures
+# the baseline at them, so an AppTest that only then sets the sidebar would measure it twice (once for 45 s).
+os.environ["ECOCOMPRESS_ENERGY_BUDGET_S"] = "1"
+os.environ["ECOCOMPRESS_ENERGY_PAIRS"] = "2"
 
 from ecocompress.core.records import MeasureSettings  # noqa: E402
 
 # Short energy windows keep the suite fast; the figures are still real CodeCarbon readings.
 FAST_SETTINGS = MeasureSettings(repeats=2, energy_window_s=0.6, energy_budget_s=1.0)  # 0.6 s: off the 0.5 s ticks
+PAGE_SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what a page measures at the sidebar defaults above
 
 
 @pytest.fixture(autouse=True)
@@ -49,6 +56,42 @@ def module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("ECOCOMPRESS_HOME", str(home))
         mp.delenv("ECOCOMPRESS_DB", raising=False)
         yield home
+
+
+def copy_home(template: Path, home: Path) -> Path:
+    """A copy of a measured home whose stored records name the copy's artifacts (so a test may change them)."""
+    shutil.copytree(template, home)
+    with sqlite3.connect(home / "results.sqlite") as db:
+        db.execute("UPDATE points SET result_json = replace(result_json, ?, ?), "
+                   "provenance_json = replace(provenance_json, ?, ?)", (str(template), str(home)) * 2)
+    db.close()
+    return home
+
+
+@pytest.fixture(scope="session")
+def baseline_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """digits-cnn's baseline measured once per test run (real build, onnxruntime and CodeCarbon) at PAGE_SETTINGS."""
+    from ecocompress.core.points import CompressionPoint
+    from ecocompress.service.api import measure_point
+
+    home = tmp_path_factory.mktemp("eco-baseline-home") / "home"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ECOCOMPRESS_HOME", str(home))
+        mp.delenv("ECOCOMPRESS_DB", raising=False)
+        measure_point("digits-cnn", CompressionPoint(), PAGE_SETTINGS)
+    return home
+
+
+@pytest.fixture
+def measured_baseline(baseline_home: Path, eco_home: Path):
+    """This test's home holds a copy of the session's measured digits-cnn baseline; returns its record."""
+    from ecocompress.core.points import CompressionPoint
+    from ecocompress.service.api import lookup
+
+    copy_home(baseline_home, eco_home)
+    record = lookup("digits-cnn", CompressionPoint(), PAGE_SETTINGS)
+    assert record is not None and record.onnx_path.startswith(str(eco_home))
+    return record
 
 
 @pytest.fixture

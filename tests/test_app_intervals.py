@@ -15,21 +15,20 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from conftest import PAGE_SETTINGS  # what _fast() below sets in the sidebar; the baseline fixture's
+
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.provenance import code_version
-from ecocompress.core.records import MeasureSettings
-from ecocompress.service.api import measure_point
 from ecocompress.service.store import ResultsStore
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE_SETTINGS = MeasureSettings(repeats=2, energy_budget_s=1.0)  # what _fast() below sets in the sidebar
 NO_OP = CompressionPoint(sparsity=0.1)
 EARLY = CompressionPoint(sparsity=0.2)
 
 
 @pytest.fixture
-def seeded(eco_home):
-    base = measure_point("digits-cnn", CompressionPoint(), PAGE_SETTINGS)
+def seeded(measured_baseline):
+    base = measured_baseline
     e = base.energy_wh_per_1k
     noop = replace(
         base, label=NO_OP.label(), sparsity=NO_OP.sparsity, cached=False,

@@ -49,15 +49,21 @@ class CustomModel(ModelKind):
     def load(self) -> nn.Module:
         return copy.deepcopy(self.model).eval()
 
-    def build(self, width: float = 1.0) -> nn.Module:
-        if width == 1.0:
-            return copy.deepcopy(self.model)
+    def check_point(self, point: CompressionPoint) -> None:
+        """A student needs your builder: refused before the baseline is measured, not after."""
+        if point.student_width != 1.0:
+            self._builder()
+
+    def _builder(self) -> Callable[[float], nn.Module]:
         if self.build_student is None:
             raise InvalidParameterError(
                 f"Model {self.name!r} has no student builder; pass build_student=... to compress() "
                 "to distill it, or use student width 1."
             )
-        return self.build_student(width)
+        return self.build_student
+
+    def build(self, width: float = 1.0) -> nn.Module:
+        return copy.deepcopy(self.model) if width == 1.0 else self._builder()(width)
 
     def dataset(self) -> Dataset:
         return self.data
