@@ -182,6 +182,7 @@ def test_per_layer_flags_are_checked_in_one_sentence(args, message, capsys):
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_run_per_layer_auto_end_to_end_writes_a_record_an_artifact_and_a_card(tmp_path, capsys, fake_allocation, choices):
     """The CLI path the issue names, on digits-cnn with a loose budget: choice, full fine-tune, real measurement.
 
@@ -206,6 +207,7 @@ def test_run_per_layer_auto_end_to_end_writes_a_record_an_artifact_and_a_card(tm
     assert calls == [("size", 3.0)] and layers == list(choices[3.0].layers)
 
 
+@pytest.mark.slow
 def test_search_and_sweep_try_the_per_layer_point(monkeypatch, fast_settings, capsys):
     """``search --per-layer auto`` tries the per-layer point first; ``sweep --per-layer auto`` adds it to the grid.
 

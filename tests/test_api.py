@@ -11,6 +11,7 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.service.store import ResultsStore
 
 
+@pytest.mark.slow
 def test_baseline_then_int8_end_to_end_and_cache(fast_settings, tmp_path):
     steps: list[str] = []
     m = measure_point("digits-cnn", CompressionPoint(bits=8), fast_settings, progress=lambda s, f: steps.append(s))
@@ -119,6 +120,7 @@ def test_points_of_other_series_never_share_a_chart(fast_settings):
         tradeoff_info(mixed, "energy")
 
 
+@pytest.mark.slow
 def test_a_first_answer_job_stores_the_quick_version_first_and_keeps_it_out_of_the_chart(fast_settings):
     """One job per setting: its post-training version with two energy pairs (same series), then the point."""
     from ecocompress.service.api import measured_points, quick_version, request_point

@@ -107,6 +107,7 @@ def test_explore_starts_on_the_measured_baseline(explore):
         ("select_slider", "rank", 0.5, "rank 0.5"),
     ],
 )
+@pytest.mark.slow
 def test_each_knob_changes_the_setting_and_the_result(explore, widget, key, value, label):
     before = _metrics(explore)
     default = explore.session_state[key]
@@ -318,6 +319,7 @@ def test_upload_bad_files_are_one_sentence_and_keep_the_store(tiny_upload, modul
     assert ResultsStore().count() == before
 
 
+@pytest.mark.slow
 def test_upload_adds_the_model_to_every_page(tiny_upload):
     model, csv = tiny_upload
     at = _app("pages/views/upload.py", fast=True)
@@ -399,6 +401,7 @@ def test_explore_shows_where_the_energy_goes_per_layer(explore):
     assert list(table["layer"]) == ["features.0", "features.2", "classifier.1", "classifier.3"]
 
 
+@pytest.mark.slow
 def test_explore_per_layer_toggle_chooses_then_measures_a_per_layer_point(explore, fake_allocation):
     """The user path: toggle, choose (a choice made by hand, ``hand_made_choice``), then fine-tune and measure for real."""
     calls = fake_allocation(hand_made_choice("size", 2.0))

@@ -266,6 +266,7 @@ def _jobs_started(home: Path) -> list[str]:
         return [label for (label,) in conn.execute("SELECT label FROM jobs ORDER BY id")]
 
 
+@pytest.mark.slow
 def test_explore_in_chromium_keyboard_slider_measures_and_redraws(streamlit_url: str, tmp_path: Path):
     started = time.monotonic()
     with sync_playwright() as pw:

@@ -29,6 +29,7 @@ def ecocompress(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_run_json_has_every_field_and_second_run_is_cached(tmp_path):
     first = ecocompress("run", "--model", "digits-cnn", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--json", "--out", str(tmp_path))
     assert first.returncode == 0, first.stderr

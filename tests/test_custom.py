@@ -19,6 +19,7 @@ def _readme_example() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.slow
 def test_readme_python_api_example_runs(capsys):
     namespace: dict = {}
     exec(compile(_readme_example(), "docs/usage.md", "exec"), namespace)

@@ -292,6 +292,7 @@ def test_the_same_model_with_other_data_is_another_model_with_its_own_points(mon
     assert first.name not in registry._REGISTERED and get_model(second.name) is second
 
 
+@pytest.mark.slow
 def test_an_upload_lives_as_long_as_its_holder_and_the_total_is_bounded(monkeypatch):
     """Uploads are held by their session: dropped with it, and refused beyond the total for all sessions."""
     import gc

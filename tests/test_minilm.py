@@ -125,6 +125,7 @@ def test_without_the_package_a_text_model_says_how_to_add_it(monkeypatch, name):
         get_model(name)
 
 
+@pytest.mark.slow
 def test_report_and_projection_work_for_the_text_model(tmp_path, capsys):
     """End to end (about two minutes): measured like the samples, reported with its own quality measure."""
     from ecocompress.cli import main
@@ -156,6 +157,7 @@ def test_the_topic_classifier_is_real_size_and_reproduces_its_card():
     assert float((predict(spec.load(), data.x_test) == data.y_test).mean()) == card["test_accuracy_torch"] > 0.95
 
 
+@pytest.mark.slow
 def test_the_topic_classifier_is_measured_like_the_samples(tmp_path, capsys):
     """End to end (about a minute): the real 22.6M-parameter classifier, 8-bit, measured with plain test accuracy;
     its prediction changes are topic flips on held-out sentences."""

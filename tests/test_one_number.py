@@ -61,6 +61,7 @@ def measured(module_home) -> dict[CompressionPoint, api.Measurement]:
     return {point: api.lookup("digits-cnn", point, SETTINGS) for point in LOADS}
 
 
+@pytest.mark.slow
 def test_the_runs_saw_different_baselines_and_every_record_shows_one(measured):
     raw = [row["baseline_energy_wh_per_1k"] for row in ResultsStore().results("digits-cnn")]
     assert len(raw) >= 4 and max(raw) / min(raw) > 1.8, raw  # the script really moved each run's own baseline
@@ -119,6 +120,7 @@ def _page(page: str) -> AppTest:
     return at.run()
 
 
+@pytest.mark.slow
 def test_explore_review_and_compare_show_the_same_figures(measured):
     """The pages measure what their first render asks for (the baseline at the sidebar's defaults), which adds a
     run to the series: the figures they show are compared with the API's after that, all on one pooled baseline."""
@@ -167,6 +169,7 @@ def test_what_the_words_call_not_enough_is_never_recommended_as_a_saving(measure
         assert rec.record is base and not rec.measurable_saving
 
 
+@pytest.mark.slow
 def test_one_recommendation_whichever_surface_asks(measured):
     """Home, Review, the report and a search on one store and budget name the same point. The 8-bit point is
     measured again with enough pairs to be readable, so the answer is a saving where the machine allows one."""

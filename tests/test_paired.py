@@ -242,6 +242,7 @@ NOOP_SETTINGS = MeasureSettings(repeats=4, energy_budget_s=30.0, target_half_wid
 HALF_WORK_SETTINGS = MeasureSettings(repeats=4, energy_budget_s=45.0, target_half_width=0.1)
 
 
+@pytest.mark.slow
 def test_a_no_op_setting_shows_no_measurable_difference_and_is_never_recommended():
     """10% unstructured sparsity runs the same dense graph: its energy interval must contain 1.
 
@@ -263,6 +264,7 @@ def test_a_no_op_setting_shows_no_measurable_difference_and_is_never_recommended
     assert "no technique saves energy on this CPU for this model" in rec.reason
 
 
+@pytest.mark.slow
 def test_half_the_work_is_a_measurable_saving_with_a_tight_interval(tmp_path):
     """The real protocol (CodeCarbon, onnxruntime) on a difference that is real on every CPU.
 

@@ -19,6 +19,7 @@ SETTINGS = MeasureSettings(repeats=4, energy_budget_s=30.0, target_half_width=0.
 STUDENT = CompressionPoint(student_width=0.25)
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_point_shows_what_compressing_cost_and_when_it_pays_back():
     from ecocompress.cli import format_measurement
     from ecocompress.review.report import render_html, report_data

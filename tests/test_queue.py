@@ -177,6 +177,7 @@ KILLED_RUN = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_a_killed_measurement_leaves_the_store_consistent_and_a_restart_finds_every_point(fast_settings, eco_home):
     done = [measure_point("digits-cnn", p, fast_settings) for p in (CompressionPoint(), CompressionPoint(bits=16))]
     process = subprocess.Popen([sys.executable, "-c", KILLED_RUN], stdout=subprocess.PIPE, text=True,

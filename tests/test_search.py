@@ -66,6 +66,7 @@ def test_params_map_to_points():
     assert point.label() == "student x0.5, 8-bit"  # structured without sparsity means nothing; rank 1.0 is "off"
 
 
+@pytest.mark.slow
 def test_two_local_workers_share_the_embedded_storage(fast_settings):
     result = run_search("digits-cnn", trials=6, workers=2, settings=fast_settings, space=SMALL_SPACE, study_name="two-local")
     assert result.finished_trials == 6
@@ -140,6 +141,7 @@ def postgres_url():
         shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_two_workers_share_a_real_postgres_study(postgres_url, fast_settings):
     result = run_search("digits-cnn", trials=6, workers=2, settings=fast_settings, space=SMALL_SPACE,
                         storage_url=postgres_url, study_name="two-postgres")

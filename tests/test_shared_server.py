@@ -218,6 +218,7 @@ def test_a_failed_jobs_text_is_shown_as_text(held_sweeps, failure, shown):
     assert not any(_unescaped_markdown(e.value) for e in a.error)
 
 
+@pytest.mark.slow
 def test_an_uploads_title_is_text_on_every_page():
     from streamlit.testing.v1 import AppTest
 
@@ -436,6 +437,7 @@ def _mlp_upload(folder: Path) -> tuple[Path, Path]:
     return model, data
 
 
+@pytest.mark.slow
 def test_a_point_is_measured_under_an_inherited_address_space_limit(tmp_path):
     """The issue's check: `ulimit -v 4000000; ecocompress run --model mlp.onnx --data mlp.csv --json`."""
     model, data = _mlp_upload(tmp_path)

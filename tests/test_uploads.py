@@ -96,6 +96,7 @@ def _csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
+@pytest.mark.slow
 def test_sklearn_mlp_upload_sweep_report(sklearn_upload, home, capsys):
     model, frame = sklearn_upload
     (home / "wine.csv").write_bytes(_csv(frame))
@@ -116,6 +117,7 @@ def test_sklearn_mlp_upload_sweep_report(sklearn_upload, home, capsys):
     assert "global magnitude pruning to 50% zeros in 3 stages, fine-tuned" in pruned.technique_notes
 
 
+@pytest.mark.slow
 def test_lenet5_reexported_as_plain_onnx_goes_through(home):
     from ecocompress.build.export import export_onnx
     from ecocompress.models.registry import get_model
@@ -188,6 +190,7 @@ def test_an_upload_that_does_not_convert_names_the_operator_and_keeps_post_train
     assert int8.accuracy > 0.8 and "8-bit" in int8.label
 
 
+@pytest.mark.slow
 def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(unconvertible_upload):
     """The structured toggle and the low-rank slider are disabled, saying why, while the student is full width (the
     refusal above, asked beforehand); a student is trained here, so choosing one enables both."""
