@@ -234,7 +234,7 @@ def _measurement_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--energy-budget", default=defaults.energy_budget_s,
                         help=f"seconds at most for the paired energy windows of one point (default {defaults.energy_budget_s:g})")
     parser.add_argument("--scenario", default="batch", choices=["online", "batch"],
-                        help="online: batch 1, one request at a time; batch: 256 per call, 32 for the text models (default)")
+                        help=f"online: batch 1, one request at a time; batch: {MeasureSettings.batch_words()} (default)")
     parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
     parser.add_argument("--cpu-power", default=None,
                         help="CPU power in W for CodeCarbon (force_cpu_power), e.g. your target server's; re-measures")

@@ -19,7 +19,7 @@ from ecocompress.core.grid import country_choices, country_grid
 from ecocompress.core.errors import EcoCompressError, failure_sentence
 from ecocompress.core.objectives import quality_name
 from ecocompress.core.recipes import QUICK_STUDENT_EXAMPLES
-from ecocompress.core.records import SCENARIOS, Measurement, NOT_ENOUGH, floor_words, paired_latency_field, readable
+from ecocompress.core.records import SCENARIOS, MeasureSettings, Measurement, NOT_ENOUGH, floor_words, paired_latency_field, readable
 from pages.ui import state
 
 
@@ -43,7 +43,8 @@ def measurement_sidebar() -> None:
             list(SCENARIOS),
             key=state.SCENARIO,
             format_func=lambda s: SCENARIOS[s],
-            help="Online serves one request per call (batch 1); batch groups many requests per call (256; 32 sentences for the text models). The best point can "
+            help=f"Online serves one request per call (batch 1); batch groups many requests in one call "
+            f"({MeasureSettings.batch_words()}). The best point can "
             "differ between them. Points of one scenario are never mixed with the other's on a chart.",
         )
         st.number_input(

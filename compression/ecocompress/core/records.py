@@ -19,6 +19,7 @@ SCENARIOS = {
     "online": "online: one request at a time (batch 1)",
     "batch": "batch: requests grouped into batches",
 }
+TEXT_BATCH = 32  # sentences per call in the text models' batch scenario (256 of 32 tokens take seconds on one thread)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ class MeasureSettings:
     def workload_batch(self) -> int:
         """Inferences per onnxruntime call in the energy and latency windows."""
         return 1 if self.scenario == "online" else self.batch_size
+
+    @classmethod
+    def batch_words(cls) -> str:
+        """The batch scenario's size per call as every help text says it."""
+        return f"{cls.batch_size} per call; {TEXT_BATCH} sentences for the text models"
 
     def series(self, batch: int | None = None) -> str:
         """The settings that change a figure's expected value; only points of one series are compared.

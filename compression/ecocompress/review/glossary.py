@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ecocompress.core.records import MeasureSettings
+
 GLOSSARY: dict[str, str] = {
     "Baseline (uncompressed)": "The original model, measured the same way; every saving is a comparison with it.",
     "Sparsity": "The share of a model's weights set to zero (pruned). Zeros make the stored file smaller; a processor "
@@ -42,7 +44,7 @@ GLOSSARY: dict[str, str] = {
     "PUE": "Power usage effectiveness of a data centre: total power over the computers' power (1.0 = no overhead; "
            "1.5 = half as much again for cooling and the rest).",
     "Scenario: online or batch": "Online: one request at a time (batch 1), as a live service answers. Batch: many "
-                                 "requests per call (256; 32 sentences for the text models), as an offline job runs. "
+                                 f"requests in one call ({MeasureSettings.batch_words()}), as an offline job runs. "
                                  "The best setting can differ.",
     "Measurement series": "Points measured under the same conditions (scenario, threads, code version, forced power); "
                           "only points of one series are compared or drawn together.",

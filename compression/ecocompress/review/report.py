@@ -35,7 +35,7 @@ Progress = Callable[[str, float], None]
 METHODS = (
     ("accuracy", "top-1 on the model's test split, with a 95% Wilson interval"),
     ("size", "bytes of the runnable .onnx file on disk; stored size: k-bit codes, fp16 scales, a sparsity mask, LZMA"),
-    ("latency", "onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and at the batch its series names (per inference; 256 per call, 32 for the text models); "
+    ("latency", f"onnxruntime, 1 intra-op thread, median after warm-up, at batch 1 (per call) and at the batch its series names (per inference; {MeasureSettings.batch_words()}); "
                 "per inference shown as the time ratio of the paired windows x the series' pooled baseline"),
     ("energy", "CodeCarbon OfflineEmissionsTracker (no network), process tracking, 0.5 s sampling, in pairs of 1.25 s "
                "windows alternating the point and its baseline, each pair in fresh onnxruntime sessions; ratio with a 95% t "

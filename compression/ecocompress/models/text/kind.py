@@ -17,14 +17,13 @@ from ecocompress.models.text.encoder import (
     FFN, HEADS, LAYERS, NAME, QUALITY, SENTENCES, SHA256, Fidelity, _checked_weights, build_encoder, embed, fidelity,
     load_teacher, macs_for, split, test_sentences,
 )
+from ecocompress.core.records import TEXT_BATCH
 from ecocompress.models.text.pipeline import build_text_artifact, check_point
 
 if TYPE_CHECKING:
     from ecocompress.build.artifact import Artifact
     from ecocompress.measure.flips import NeighbourChanges
     from ecocompress.core.records import MeasureSettings
-
-TEXT_BATCH = 32
 
 
 class MiniLMKind(ModelKind):
@@ -89,7 +88,7 @@ class MiniLMKind(ModelKind):
         check_point(point)
 
     def measure_batch(self, settings: MeasureSettings) -> int:
-        """32 sentences per call in the batch scenario: 256 sentences of 32 tokens take seconds per call on one thread."""
+        """``TEXT_BATCH`` sentences per call in the batch scenario."""
         return TEXT_BATCH if settings.scenario == "batch" else 1
 
     def example_texts(self) -> list[str]:
