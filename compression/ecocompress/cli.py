@@ -126,11 +126,13 @@ def build_parser() -> Parser:
 
 def _point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = False) -> None:
     tail = " (with no point flag: the lowest-energy point within --max-drop)" if chosen_by_default else ""
-    parser.add_argument("--sparsity", default=None, help="fraction of weights removed, [0, 1)" + tail)
-    parser.add_argument("--bits", default=None, help="bits per weight: 2-8, 16 or 32 (default 32, uncompressed)")
-    parser.add_argument("--student", default=None, help="student width: 1 (no distillation), 0.5, 0.25, 0.125")
+    from ecocompress.core.knobs import BITS, RANK, SPARSITY, STUDENT
+
+    parser.add_argument("--sparsity", default=None, help=SPARSITY.flag_help() + tail)
+    parser.add_argument("--bits", default=None, help=BITS.flag_help("32, uncompressed"))
+    parser.add_argument("--student", default=None, help=STUDENT.flag_help("1, no distillation"))
     parser.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
-    parser.add_argument("--rank", default=None, help="low-rank factorisation at this rank ratio, (0, 1]")
+    parser.add_argument("--rank", default=None, help=RANK.flag_help())
     if chosen_by_default:
         parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")
 
@@ -225,7 +227,7 @@ def _resolve_model(args: argparse.Namespace) -> str:
 
 
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
-    from ecocompress.core.records import MeasureSettings
+    from ecocompress.core.records import SCENARIOS, MeasureSettings
 
     defaults = MeasureSettings()
     parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
@@ -233,7 +235,7 @@ def _measurement_flags(parser: argparse.ArgumentParser) -> None:
                         help=f"minimum baseline/point window pairs for energy (default {defaults.repeats})")
     parser.add_argument("--energy-budget", default=defaults.energy_budget_s,
                         help=f"seconds at most for the paired energy windows of one point (default {defaults.energy_budget_s:g})")
-    parser.add_argument("--scenario", default="batch", choices=["online", "batch"],
+    parser.add_argument("--scenario", default=defaults.scenario, choices=list(SCENARIOS),
                         help=f"online: batch 1, one request at a time; batch: {MeasureSettings.batch_words()} (default)")
     parser.add_argument("--seeds", default=1, help="training seeds for points that train (default 1)")
     parser.add_argument("--cpu-power", default=None,

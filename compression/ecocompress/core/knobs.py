@@ -28,10 +28,16 @@ class Knob:
     values: tuple[Any, ...]
     show: Callable[[Any], str]
     help: str
+    allowed: str = ""  # what the CLI and the API accept when it is more than ``values`` (an interval)
+
+    def flag_help(self, default: str = "") -> str:
+        """The CLI flag's help: the label, what it accepts and the help the pages show ('%' doubled for argparse)."""
+        accepted = self.allowed or ", ".join(str(v) for v in self.values)
+        return f"{self.label}: {accepted}{f' (default {default})' if default else ''}. {self.help}".replace("%", "%%")
 
 
 SPARSITY = Knob("sparsity", "Sparsity (share of weights removed)", SPARSITIES, _share,
-                "Share of weights pruned away (0.90 = 90%), followed by a short fine-tune.")
+                "Share of weights pruned away (0.90 = 90%), followed by a short fine-tune.", allowed="[0, 1)")
 BITS = Knob("bits", "Bit-width (bits per weight)", BIT_WIDTHS, str,
             "32 is the original float model. Fewer bits store each weight more coarsely; below 7 bits the model "
             "is fine-tuned with the quantizer in the loop.")
@@ -40,4 +46,5 @@ STUDENT = Knob("student_width", "Student size (width of the teacher)", STUDENT_W
                "Distillation trains a narrower network to imitate the original; 1/2 has half the channels per layer.")
 RANK = Knob("rank_ratio", "Low-rank factorisation (rank kept)", RANK_RATIOS,
             lambda r: "off" if r == 1.0 else _share(r),
-            "Splits each large layer into two thin ones via SVD, keeping this share of the rank, then fine-tunes.")
+            "Splits each large layer into two thin ones via SVD, keeping this share of the rank, then fine-tunes.",
+            allowed="(0, 1], 1 = off")
