@@ -129,6 +129,7 @@ def test_each_knob_changes_the_setting_and_the_result(explore, widget, key, valu
     assert {k: v for k, v in _metrics(explore).items() if k not in pooled} == {k: v for k, v in before.items() if k not in pooled}
 
 
+@pytest.mark.slow  # reads what the (slow) knob test above measured
 def test_each_new_setting_got_a_quick_first_answer_before_the_full_one(explore):
     """Measured in the knob test above: the post-training version first, then the fine-tuned point."""
     from ecocompress.service.store import ResultsStore
