@@ -4,7 +4,7 @@
 
 For each model and setting (sparsity:bits, unstructured pruning then k-bit weights), the torch pipeline
 (``compress_model``) runs twice from an empty cache: with the recipe's every epoch, and with the recovery rule
-(``build.training.with_recovery_rule``: stop at the first check, every 25 steps, where accuracy on held-out
+(``compressor.training.with_recovery_rule``: stop at the first check, every 25 steps, where accuracy on held-out
 training images is within 0.2 points of the original's; else run the whole recipe). Printed: wall time of each,
 their ratio, and test accuracy (MNIST's 10,000 test images) of each and the difference in points.
 
@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "compression"))
 
 def one(model: str, sparsity: float, bits: int, seed: int, early_stop: bool) -> tuple[float, float]:
     """(seconds, test accuracy) of one fine-tuned build from an empty model cache."""
-    from ecocompress.build.pipeline import compress_model
-    from ecocompress.build.training import accuracy
+    from ecocompress.compressor.pipeline import compress_model
+    from ecocompress.compressor.training import accuracy
     from ecocompress.core.points import CompressionPoint
     from ecocompress.models.samples import SAMPLE_MODELS
 

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
 from ecocompress.measure.session import measure_accuracy, open_session  # noqa: E402
 from ecocompress.models.registry import SAMPLE_MODELS, get_model  # noqa: E402
-from ecocompress.build.pipeline import build_artifact  # noqa: E402
+from ecocompress.compressor.pipeline import build_artifact  # noqa: E402
 from ecocompress.core.points import CompressionPoint  # noqa: E402
 from sidebyside import BATCH, side_by_side  # noqa: E402
 

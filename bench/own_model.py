@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
 import numpy as np  # noqa: E402
 
-from ecocompress.build.architectures import ResNet  # noqa: E402
+from ecocompress.compressor.architectures import ResNet  # noqa: E402
 from ecocompress.models.registry import get_model  # noqa: E402
 from ecocompress.core.data import load_mnist  # noqa: E402
 from ecocompress.core.points import CompressionPoint  # noqa: E402
@@ -55,7 +55,7 @@ def main() -> None:
                         help="skip the upload check of a file at the upload size limit")
     args = parser.parse_args()
     os.environ["ECOCOMPRESS_HOME"] = tempfile.mkdtemp(prefix="ecocompress-own-model-")
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.models.uploads import load_upload
     from ecocompress.service.api import measure_point, quick_version
 
@@ -150,8 +150,8 @@ def _through_the_page(onnx_bytes: bytes, data, train_images: int) -> None:
 def _check_largest(data, folder: Path) -> None:
     """The upload check (target <= 60 s) of the widest ResNet-18 whose file fits the upload limit (100 MB by
     default): untrained, since only the check's time and memory matter here."""
-    from ecocompress.build.architectures import count_parameters
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.architectures import count_parameters
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.core.limits import Limits
     from ecocompress.models.uploads import load_upload, max_upload_bytes
 

@@ -64,7 +64,7 @@ from ecocompress.core.choice import recommend  # noqa: E402
 from ecocompress.service.api import measure_point  # noqa: E402
 from ecocompress.service.layers import allocate_point  # noqa: E402
 from ecocompress.measure.energy import measure_window, warm_up_codecarbon  # noqa: E402
-from ecocompress.build.export import INPUT_NAME, export_onnx  # noqa: E402
+from ecocompress.compressor.export import INPUT_NAME, export_onnx  # noqa: E402
 from ecocompress.measure.session import (  # noqa: E402
     AccuracyResult,
     measure_accuracy,
@@ -75,7 +75,7 @@ from ecocompress.measure.session import (  # noqa: E402
 from ecocompress.models.registry import SAMPLE_MODELS, SampleModel, get_model  # noqa: E402
 from ecocompress.core.points import CompressionPoint  # noqa: E402
 from ecocompress.core.records import Measurement  # noqa: E402
-from ecocompress.build.techniques.quantization import CALIBRATION_BATCH, CALIBRATION_BATCHES, EqualBatchReader  # noqa: E402
+from ecocompress.compressor.techniques.quantization import CALIBRATION_BATCH, CALIBRATION_BATCHES, EqualBatchReader  # noqa: E402
 from sidebyside import BATCH, Timings  # noqa: E402
 
 MAX_DROP_POINTS = 1.0

@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "compression"))
 
-from ecocompress.build.architectures import count_parameters  # noqa: E402
+from ecocompress.compressor.architectures import count_parameters  # noqa: E402
 from ecocompress.models.registry import SAMPLE_MODELS  # noqa: E402
-from ecocompress.build.training import predict, train_classifier  # noqa: E402
+from ecocompress.compressor.training import predict, train_classifier  # noqa: E402
 
 def train_one(name: str) -> dict:
     """Train one sample model from scratch and write its weights and card; returns the card."""

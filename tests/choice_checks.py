@@ -23,9 +23,9 @@ def hand_made_choice(objective: str, budget: float) -> Any:
     The choice itself (sensitivities, dozens of short fine-tunes) is tested for real in test_allocation and
     test_width_allocation; tests of the pages, search and sweep use this one and build and measure its point for real.
     """
-    from ecocompress.build import allocation as alloc
-    from ecocompress.build import width_allocation as widths
-    from ecocompress.build.techniques.layers import weight_layers
+    from ecocompress.compressor import allocation as alloc
+    from ecocompress.compressor import width_allocation as widths
+    from ecocompress.compressor.techniques.layers import weight_layers
     from ecocompress.models.registry import get_model
 
     spec = get_model("digits-cnn")

@@ -1,5 +1,5 @@
 """Per-layer settings (issue 19): the point that carries them, the pipeline steps that apply them, the
-sensitivity-based choice (``build.allocation``) and ``ecocompress run --per-layer auto``.
+sensitivity-based choice (``compressor.allocation``) and ``ecocompress run --per-layer auto``.
 
 The choice runs on digits-cnn's teacher (seconds); what it picks is checked against what it measured, never
 against a fixed number: the joint post-training drop stays within the allowance, and a wider budget never
@@ -16,13 +16,13 @@ import pytest
 import torch
 
 from choice_checks import HAND_MADE_BITS, HAND_MADE_SPARSITY, assert_cheapest_fitting, hand_made_choice
-from ecocompress.build import allocation as alloc
-from ecocompress.build.pipeline import build_artifact
-from ecocompress.build.storage import pack, unpack
-from ecocompress.build.techniques.kbit import integer_codes, quantize_weights
-from ecocompress.build.techniques.layers import weight_layers
-from ecocompress.build.techniques.pruning import magnitude_prune
-from ecocompress.build.training import TrainConfig
+from ecocompress.compressor import allocation as alloc
+from ecocompress.compressor.pipeline import build_artifact
+from ecocompress.compressor.storage import pack, unpack
+from ecocompress.compressor.techniques.kbit import integer_codes, quantize_weights
+from ecocompress.compressor.techniques.layers import weight_layers
+from ecocompress.compressor.techniques.pruning import magnitude_prune
+from ecocompress.compressor.training import TrainConfig
 from ecocompress.cli import main
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
@@ -154,7 +154,7 @@ def test_allocate_point_is_computed_once_then_read(fake_allocation, choices):
 
 def test_kinds_without_training_code_refuse_per_layer_settings_in_one_sentence():
     point = CompressionPoint(sparsity=0.5, bits=4, layer_settings=(("fc", 0.5, 4),))
-    from ecocompress.build.onnx_pipeline import check_point
+    from ecocompress.compressor.onnx_pipeline import check_point
 
     with pytest.raises(InvalidParameterError, match="Per-layer settings are fine-tuned"):
         check_point(point)

@@ -1,4 +1,4 @@
-"""Uploaded ONNX graphs as trainable torch modules (``build.convert``): faithful, prunable, re-exportable, and a graph
+"""Uploaded ONNX graphs as trainable torch modules (``compressor.convert``): faithful, prunable, re-exportable, and a graph
 that does not convert names its operator and nothing else from the file."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import pytest
 import torch
 from torch import nn
 
-from ecocompress.build.architectures import ResNet
-from ecocompress.build.convert import TOLERANCE, ConversionError, check, convert, scores
-from ecocompress.build.export import export_onnx
-from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs
-from ecocompress.build.techniques.pruning import narrow, structured_prune
+from ecocompress.compressor.architectures import ResNet
+from ecocompress.compressor.convert import TOLERANCE, ConversionError, check, convert, scores
+from ecocompress.compressor.export import export_onnx
+from ecocompress.compressor.techniques.layers import conform_to_state_dict, count_macs
+from ecocompress.compressor.techniques.pruning import narrow, structured_prune
 from ecocompress.core.recipes import TrainConfig
 
 SHAPE = (1, 16, 16)

@@ -1,4 +1,4 @@
-"""Fine-tunes that stop once the original's held-out accuracy is back (``build.training``'s recovery rule).
+"""Fine-tunes that stop once the original's held-out accuracy is back (``compressor.training``'s recovery rule).
 
 On digits-cnn with 512 training images, so every case takes a second or two.
 """
@@ -10,8 +10,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from ecocompress.build import training
-from ecocompress.build.training import (
+from ecocompress.compressor import training
+from ecocompress.compressor.training import (
     RECOVERY_TOLERANCE, StopRule, TrainConfig, accuracy, steps_note, train_classifier, with_recovery_rule,
 )
 from ecocompress.models.registry import get_model

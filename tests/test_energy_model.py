@@ -87,7 +87,7 @@ def test_edited_table_changes_the_result(tmp_path):
 
 
 def test_quantized_file_counts_int8_weights_and_their_zeros(tmp_path):
-    from ecocompress.build.techniques.quantization import quantize_static_int8
+    from ecocompress.compressor.techniques.quantization import quantize_static_int8
 
     fp32 = tiny_onnx(tmp_path / "t.onnx")
     x = np.random.default_rng(1).normal(size=(64, 1, 5, 5)).astype(np.float32)
@@ -101,9 +101,9 @@ def test_quantized_file_counts_int8_weights_and_their_zeros(tmp_path):
 
 @pytest.mark.parametrize("name", ["digits-cnn", "mnist-lenet300", "mnist-lenet5"])
 def test_counts_agree_with_torch_hooks_on_the_sample_models(tmp_path, name):
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.models.registry import get_model
-    from ecocompress.build.techniques.layers import count_macs
+    from ecocompress.compressor.techniques.layers import count_macs
 
     spec = get_model(name)
     model = spec.load()

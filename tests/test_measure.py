@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from ecocompress.build.export import export_onnx
+from ecocompress.compressor.export import export_onnx
 from ecocompress.measure.session import batch_of, measure_accuracy, measure_latency, open_session, run_logits, wilson_interval
 from ecocompress.models.registry import get_model
-from ecocompress.build.training import predict
+from ecocompress.compressor.training import predict
 
 
 def test_wilson_interval_known_values():

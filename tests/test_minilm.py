@@ -38,7 +38,7 @@ def _sentence_transformers():
     """sentence-transformers (the text extra installs it). transformers imports torchvision whenever it is
     installed; onnx2pytorch brings one, and where it cannot load beside CPU torch (``convert._torchvision_usable``)
     transformers is told it is absent, as it is to us."""
-    from ecocompress.build.convert import _torchvision_usable
+    from ecocompress.compressor.convert import _torchvision_usable
 
     if not _torchvision_usable():
         import transformers.utils as utils
@@ -63,7 +63,7 @@ def test_onnx_export_matches_pytorch_and_int8_stays_close(teacher, few, tmp_path
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.measure.session import open_session, run_logits
 
     ids, reference = few
@@ -145,7 +145,7 @@ def test_report_and_projection_work_for_the_text_model(tmp_path, capsys):
 
 
 def test_the_topic_classifier_is_real_size_and_reproduces_its_card():
-    from ecocompress.build.training import predict
+    from ecocompress.compressor.training import predict
     from ecocompress.models.registry import get_model
 
     spec = get_model("minilm-topics")

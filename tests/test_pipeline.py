@@ -14,14 +14,14 @@ import onnx
 import pytest
 import torch
 
-import ecocompress.build.pipeline as pipeline
-from ecocompress.build.architectures import count_parameters
+import ecocompress.compressor.pipeline as pipeline
+from ecocompress.compressor.architectures import count_parameters
 from ecocompress.measure.session import measure_accuracy, open_session
 from ecocompress.models.registry import get_model
-from ecocompress.build.pipeline import build_artifact, compress_model
+from ecocompress.compressor.pipeline import build_artifact, compress_model
 from ecocompress.core.points import CompressionPoint
-from ecocompress.build.storage import unpack
-from ecocompress.build.techniques.layers import weight_density, weight_layers
+from ecocompress.compressor.storage import unpack
+from ecocompress.compressor.techniques.layers import weight_density, weight_layers
 
 SPEC = get_model("digits-cnn")
 QUICK_SPEC = dataclasses.replace(SPEC, finetune_epochs=3, distill_epochs=4)

@@ -2,10 +2,10 @@ import numpy as np
 import onnx
 import pytest
 
-from ecocompress.build.export import INPUT_NAME, export_onnx
+from ecocompress.compressor.export import INPUT_NAME, export_onnx
 from ecocompress.measure.session import measure_accuracy, open_session
 from ecocompress.models.registry import get_model
-from ecocompress.build.techniques.quantization import EqualBatchReader, quantize_static_int8
+from ecocompress.compressor.techniques.quantization import EqualBatchReader, quantize_static_int8
 
 
 def test_calibration_batches_are_all_the_same_size():

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ecocompress.build.export import export_onnx
+from ecocompress.compressor.export import export_onnx
 from ecocompress.measure.session import open_session, run_logits
 from ecocompress.models.registry import get_model
-from ecocompress.build.runtime_choice import CHECK_EXAMPLES, candidates, choose_runtime
-from ecocompress.build.training import split_validation
+from ecocompress.compressor.runtime_choice import CHECK_EXAMPLES, candidates, choose_runtime
+from ecocompress.compressor.training import split_validation
 
 SPEC = get_model("digits-cnn")
 DATA = SPEC.dataset()
@@ -84,7 +84,7 @@ def test_weight_only_matrix_multiplies_keep_the_model(fp32_path, tmp_path):
     8-bit blocks (MatMulNBits) that stay close to fp32 on held-out images."""
     import onnx
 
-    from ecocompress.build.techniques.weight_only import _gemms_as_matmuls
+    from ecocompress.compressor.techniques.weight_only import _gemms_as_matmuls
 
     model = onnx.load(str(fp32_path))
     assert _gemms_as_matmuls(model) == 2  # the digits CNN's two linear layers

@@ -7,7 +7,7 @@ import torch
 from ecocompress.core import data as data_mod
 from ecocompress.core.errors import DataIntegrityError, UnknownModelError
 from ecocompress.models.registry import get_model, list_models
-from ecocompress.build.training import predict
+from ecocompress.compressor.training import predict
 
 
 def test_registry_and_cards():

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from torch import nn
 
 from ecocompress.models.registry import get_model
-from ecocompress.build.storage import MAGIC, _pack_bits, _unpack_bits, fp16_weights, pack, unpack
-from ecocompress.build.techniques.kbit import quantize_weights
-from ecocompress.build.techniques.layers import weight_density, weight_layers
-from ecocompress.build.techniques.pruning import magnitude_prune
-from ecocompress.build.training import TrainConfig
+from ecocompress.compressor.storage import MAGIC, _pack_bits, _unpack_bits, fp16_weights, pack, unpack
+from ecocompress.compressor.techniques.kbit import quantize_weights
+from ecocompress.compressor.techniques.layers import weight_density, weight_layers
+from ecocompress.compressor.techniques.pruning import magnitude_prune
+from ecocompress.compressor.training import TrainConfig
 
 SPEC = get_model("digits-cnn")
 DATA = SPEC.dataset()
@@ -64,7 +64,7 @@ def test_a_real_size_payload_takes_the_fast_preset_and_still_round_trips(monkeyp
     """Above ``STRONGEST_UP_TO`` pack uses LZMA's fastest preset (real-size models): same format, exact round trip."""
     import lzma
 
-    from ecocompress.build import storage
+    from ecocompress.compressor import storage
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(64, 64), nn.Linear(64, 10))
@@ -134,7 +134,7 @@ def test_bit_packer_round_trip(data, bits, count):
 
 
 def test_corrupt_or_truncated_file_is_a_value_error(tmp_path):
-    from ecocompress.build.storage import MAGIC
+    from ecocompress.compressor.storage import MAGIC
 
     good = pack(get_model("digits-cnn").load()).data
     for bad in (MAGIC + b"junk", good[:100]):
@@ -145,7 +145,7 @@ def test_corrupt_or_truncated_file_is_a_value_error(tmp_path):
 def test_very_sparse_low_bit_layers_store_gaps_and_byte_codes_exactly_and_smaller():
     """Deep Compression's relative index: at 97% zeros the gaps between kept weights beat a bitmask, and 3-bit
     codes one byte each beat densely packed ones once LZMA has seen them; both forms restore exactly."""
-    from ecocompress.build import storage
+    from ecocompress.compressor import storage
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(2000, 300))
@@ -163,7 +163,7 @@ def test_very_sparse_low_bit_layers_store_gaps_and_byte_codes_exactly_and_smalle
 @settings(max_examples=60, deadline=None)
 def test_gaps_locate_every_kept_weight(gaps):
     """Any gap lengths (runs of 255 and more included) decode to the same positions."""
-    from ecocompress.build.storage import _gaps, _mask_from_gaps
+    from ecocompress.compressor.storage import _gaps, _mask_from_gaps
 
     mask = np.zeros(sum(gaps) + len(gaps) + 3, bool)
     mask[np.cumsum(np.asarray(gaps) + 1) - 1] = True

@@ -18,17 +18,17 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from torch import nn
 
-from ecocompress.build.architectures import count_parameters
-from ecocompress.build.export import export_onnx
+from ecocompress.compressor.architectures import count_parameters
+from ecocompress.compressor.export import export_onnx
 from ecocompress.measure.session import open_session, run_logits
 from ecocompress.models.registry import get_model
-from ecocompress.build.storage import fp16_weights
-from ecocompress.build.techniques.distillation import distill
-from ecocompress.build.techniques.kbit import best_scale, integer_codes, qmax, quantize_tensor, quantize_weights
-from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs, weight_density, weight_layers
-from ecocompress.build.techniques.lowrank import factorize
-from ecocompress.build.techniques.pruning import magnitude_prune, structured_prune
-from ecocompress.build.training import TrainConfig, accuracy, split_validation
+from ecocompress.compressor.storage import fp16_weights
+from ecocompress.compressor.techniques.distillation import distill
+from ecocompress.compressor.techniques.kbit import best_scale, integer_codes, qmax, quantize_tensor, quantize_weights
+from ecocompress.compressor.techniques.layers import conform_to_state_dict, count_macs, weight_density, weight_layers
+from ecocompress.compressor.techniques.lowrank import factorize
+from ecocompress.compressor.techniques.pruning import magnitude_prune, structured_prune
+from ecocompress.compressor.training import TrainConfig, accuracy, split_validation
 
 SPEC = get_model("digits-cnn")
 DATA = SPEC.dataset()
@@ -277,7 +277,7 @@ def test_distill_keeps_the_student_with_the_better_validation_accuracy():
 def test_a_first_answers_student_is_distilled_only_on_a_stated_bounded_sample(monkeypatch):
     """The quick version trains the distilled student alone (the comparison comes with the final answer), on at
     most ``QUICK_STUDENT_EXAMPLES`` training examples: a seeded sample kept in order, the same on every call."""
-    from ecocompress.build import pipeline
+    from ecocompress.compressor import pipeline
 
     result = distill(SPEC.load(), lambda: SPEC.build(0.5), X, Y, CFG, compare=False)
     assert result.method == "knowledge distillation" and result.plain_validation_accuracy is None

@@ -41,7 +41,7 @@ def test_the_encoder_gives_unit_sentence_embeddings_and_ignores_padding(tiny, id
 
 
 def test_onnx_export_of_the_encoder_matches_torch(tiny, ids, tmp_path):
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.measure.session import open_session, run_logits
 
     path = export_onnx(tiny, (minilm.SEQ_LEN,), tmp_path / "tiny.onnx", input_dtype=torch.int64)
@@ -87,7 +87,7 @@ def test_low_rank_is_refused_in_one_sentence():
 
 
 def test_the_topic_classifier_puts_a_head_on_the_encoder_and_exports_logits(tiny, ids, tmp_path):
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.measure.session import open_session, run_logits
     from ecocompress.models.text.topics import build_classifier
 

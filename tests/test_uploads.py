@@ -112,14 +112,14 @@ def test_sklearn_mlp_upload_sweep_report(sklearn_upload, home, capsys):
     name = student["model"]
     labels = {r.label for r in measured_points(name)}
     assert {"fp32 baseline", "8-bit", "50% sparse", "50% sparse, 8-bit", "student x0.5, 8-bit"} <= labels
-    # the file converts to PyTorch (build.convert), so pruning is fine-tuned on the training split as for the samples
+    # the file converts to PyTorch (compressor.convert), so pruning is fine-tuned on the training split as for the samples
     pruned = next(r for r in measured_points(name) if r.label == "50% sparse")
     assert "global magnitude pruning to 50% zeros in 3 stages, fine-tuned" in pruned.technique_notes
 
 
 @pytest.mark.slow
 def test_lenet5_reexported_as_plain_onnx_goes_through(home):
-    from ecocompress.build.export import export_onnx
+    from ecocompress.compressor.export import export_onnx
     from ecocompress.models.registry import get_model
 
     spec = get_model("mnist-lenet5")
@@ -145,9 +145,9 @@ def _npz_file(home: Path, data) -> Path:
 
 
 def test_a_converted_upload_gets_every_technique_fine_tuned(sklearn_upload, fast_settings):
-    """The file becomes a torch module that reproduces it (``build.convert``), so structured pruning, low rank and
+    """The file becomes a torch module that reproduces it (``compressor.convert``), so structured pruning, low rank and
     per-layer settings run as for the samples, fine-tuned on the training split; the baseline stays the file."""
-    from ecocompress.build.convert import CONVERTER, TOLERANCE
+    from ecocompress.compressor.convert import CONVERTER, TOLERANCE
 
     model, frame = sklearn_upload
     spec = load_upload(model.read_bytes(), "wine-mlp.onnx", _csv(frame), "wine.csv")

@@ -1,6 +1,6 @@
 """Per-layer structured pruning for energy (issue 19, ``--objective energy``): the point that carries the kept
 widths, the technique that removes channels and input features, their storage and ONNX export, and the
-sensitivity-based choice (``build.width_allocation``) on digits-cnn's teacher (seconds).
+sensitivity-based choice (``compressor.width_allocation``) on digits-cnn's teacher (seconds).
 
 The choice is checked against what it measured, never against a fixed number.
 """
@@ -16,14 +16,14 @@ import pytest
 import torch
 
 from choice_checks import assert_cheapest_fitting
-from ecocompress.build import width_allocation as widths
-from ecocompress.build.architectures import LeNet5, LeNet300
-from ecocompress.build.export import export_onnx
-from ecocompress.build.pipeline import build_artifact
-from ecocompress.build.storage import pack, unpack
-from ecocompress.build.techniques.layers import SelectInputs, conform_to_state_dict, count_macs, weight_layers
-from ecocompress.build.techniques.pruning import INPUTS, prune_widths, select_inputs
-from ecocompress.build.training import TrainConfig
+from ecocompress.compressor import width_allocation as widths
+from ecocompress.compressor.architectures import LeNet5, LeNet300
+from ecocompress.compressor.export import export_onnx
+from ecocompress.compressor.pipeline import build_artifact
+from ecocompress.compressor.storage import pack, unpack
+from ecocompress.compressor.techniques.layers import SelectInputs, conform_to_state_dict, count_macs, weight_layers
+from ecocompress.compressor.techniques.pruning import INPUTS, prune_widths, select_inputs
+from ecocompress.compressor.training import TrainConfig
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import Measurement
@@ -174,7 +174,7 @@ def test_the_service_offers_the_energy_objective_and_reads_it_back(fake_allocati
 
 
 def test_kinds_without_training_code_refuse_kept_units_in_one_sentence():
-    from ecocompress.build.onnx_pipeline import check_point
+    from ecocompress.compressor.onnx_pipeline import check_point
 
     point = CompressionPoint(sparsity=0.5, bits=8, structured=True, kept_units=(("fc", 8),))
     with pytest.raises(InvalidParameterError, match="Structured pruning needs the model's training code"):

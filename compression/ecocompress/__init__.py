@@ -5,7 +5,7 @@ each importing only from those below it (``tests/test_layers.py`` keeps it so):
 
     core     records, errors, config, units, grids, the pure rules (Pareto, objectives, recommendation)
     measure  onnxruntime sessions and timing, CodeCarbon energy, operation counts, modelled energy
-    build    the pipelines (torch, uploaded ONNX), techniques, storage, runtime choice, export
+    compressor  the pipelines (torch, uploaded ONNX), techniques, storage, runtime choice, export
     models   the model-kind interface and its kinds: samples, your PyTorch model, uploads, the text model
     service  measure_point / compress (api), compute queue, jobs, sweep, search, results store
     review   charts, projection, report, artifact export

@@ -38,7 +38,7 @@ class CompressionPoint:
     quantized without fine-tuning (a student gets one short epoch), measured first so a new setting has an
     answer in seconds; it is labelled "before fine-tuning" and never stands in for the fine-tuned point.
     ``layer_settings`` gives each weighted layer its own (sparsity, bits), as Deep Compression did (chosen by
-    ``build.allocation`` from measured sensitivities); ``sparsity`` is then the share of zeros over all those
+    ``compressor.allocation`` from measured sensitivities); ``sparsity`` is then the share of zeros over all those
     layers and ``bits`` the widest layer's, so charts and filters still read one number per knob.
     """
 

@@ -3,7 +3,7 @@
 Every weighted layer (Conv, Gemm, MatMul with a weight) of the model gets its parameters and
 multiply-accumulates (``opcounts``), its modelled energy per hardware profile (``energy_model``, one
 layer at a time), and its share of onnxruntime's kernel time, read from onnxruntime's own profiler
-while the model runs at the scenario's batch size. (``build.onnx_pipeline.single_layer_variants``
+while the model runs at the scenario's batch size. (``compressor.onnx_pipeline.single_layer_variants``
 makes the one-layer variants whose quality the service measures as each layer's sensitivity.)
 """
 

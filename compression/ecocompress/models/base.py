@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # torch and onnxruntime load only when something must be comp
     import onnxruntime as ort
     from torch import nn
 
-    from ecocompress.build.artifact import Artifact
+    from ecocompress.compressor.artifact import Artifact
     from ecocompress.core.data import Dataset
     from ecocompress.core.records import MeasureSettings
     from ecocompress.measure.flips import PredictionChanges

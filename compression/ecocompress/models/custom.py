@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.architectures import count_parameters
+from ecocompress.compressor.architectures import count_parameters
 from ecocompress.core.data import Dataset
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
@@ -28,7 +28,7 @@ from ecocompress.core.recipes import TrainConfig, finetune_of
 from ecocompress.models.base import ModelKind
 
 if TYPE_CHECKING:
-    from ecocompress.build.artifact import Artifact
+    from ecocompress.compressor.artifact import Artifact
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,14 +98,14 @@ class CustomModel(ModelKind):
 
     @functools.cached_property
     def baseline_macs(self) -> int:
-        from ecocompress.build.techniques.layers import count_macs
+        from ecocompress.compressor.techniques.layers import count_macs
 
         return count_macs(self.build(), self.data.input_shape)
 
     def build_artifact(
         self, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress: Progress = no_progress
     ) -> Artifact:
-        from ecocompress.build.pipeline import build_artifact
+        from ecocompress.compressor.pipeline import build_artifact
 
         return build_artifact(self, point, out_path, seed=seed, progress=progress)
 

@@ -21,7 +21,7 @@ from ecocompress.models.base import ModelKind
 if TYPE_CHECKING:  # torch is imported only when a network is built: serving a cached point stays fast
     from torch import nn
 
-    from ecocompress.build.artifact import Artifact
+    from ecocompress.compressor.artifact import Artifact
     from ecocompress.core.data import Dataset
 
 
@@ -57,7 +57,7 @@ class SampleModel(ModelKind):
 
     def build(self, width: float = 1.0) -> nn.Module:
         """A fresh, untrained network of this model's architecture at ``width``."""
-        from ecocompress.build.architectures import ARCHITECTURES
+        from ecocompress.compressor.architectures import ARCHITECTURES
 
         return ARCHITECTURES[self.architecture](width=width)
 
@@ -95,14 +95,14 @@ class SampleModel(ModelKind):
 
     @property
     def params(self) -> int:
-        from ecocompress.build.architectures import count_parameters
+        from ecocompress.compressor.architectures import count_parameters
 
         return count_parameters(self.build())
 
     @functools.cached_property
     def baseline_macs(self) -> int:
         """Dense MACs depend on shapes only: counted on the architecture, no weights loaded."""
-        from ecocompress.build.techniques.layers import count_macs
+        from ecocompress.compressor.techniques.layers import count_macs
 
         return count_macs(self.build(), self.dataset().input_shape)
 
@@ -119,7 +119,7 @@ class SampleModel(ModelKind):
     def build_artifact(
         self, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress: Progress = no_progress
     ) -> Artifact:
-        from ecocompress.build.pipeline import build_artifact
+        from ecocompress.compressor.pipeline import build_artifact
 
         return build_artifact(self, point, out_path, seed=seed, progress=progress)
 

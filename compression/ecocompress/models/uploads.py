@@ -35,7 +35,7 @@ from ecocompress.core.units import clipped, clipped_list, slug
 from ecocompress.models.base import ModelKind
 
 if TYPE_CHECKING:
-    from ecocompress.build.artifact import Artifact
+    from ecocompress.compressor.artifact import Artifact
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".bin", ".ckpt", ".sav")
 DEFAULT_LABEL_COLUMN = "label"
@@ -434,13 +434,13 @@ class UploadedModel(ModelKind):
     data_note: str
     task: str = "uploaded ONNX classifier"
     warnings: tuple[str, ...] = field(default=())
-    #: Whether the file became a trainable torch module that reproduces it (``build.convert``); None: not checked.
-    conversion: Any = None  # ecocompress.build.convert.Conversion
+    #: Whether the file became a trainable torch module that reproduces it (``compressor.convert``); None: not checked.
+    conversion: Any = None  # ecocompress.compressor.convert.Conversion
 
     @property
     def converts(self) -> bool:
         """Converted and checked: every technique runs through the samples' torch pipeline, fine-tuned on the
-        user's training split. Otherwise only what works on the file itself (``build.onnx_pipeline``)."""
+        user's training split. Otherwise only what works on the file itself (``compressor.onnx_pipeline``)."""
         return self.conversion is not None and self.conversion.converts
 
     @property
@@ -472,7 +472,7 @@ class UploadedModel(ModelKind):
         """A converted upload does every point; otherwise refuse what needs training (``onnx_pipeline.check_point``)."""
         if self.converts:
             return
-        from ecocompress.build.onnx_pipeline import check_point
+        from ecocompress.compressor.onnx_pipeline import check_point
 
         try:
             check_point(point)
@@ -487,15 +487,15 @@ class UploadedModel(ModelKind):
         """The baseline is the file itself. A converted upload goes through the samples' torch pipeline; otherwise,
         at full width, the file's own weights are edited, and a student is trained here from its outputs."""
         if point.is_baseline or (point.student_width == 1.0 and not self.converts):
-            from ecocompress.build.onnx_pipeline import build_onnx_artifact
+            from ecocompress.compressor.onnx_pipeline import build_onnx_artifact
 
             artifact = build_onnx_artifact(self.onnx_bytes, self.data, point, out_path, seed=seed, progress=progress)
             if self.converts:  # parameters counted as for its compressed versions: the torch module's, biases included
-                from ecocompress.build.architectures import count_parameters
+                from ecocompress.compressor.architectures import count_parameters
 
                 artifact = replace(artifact, params=count_parameters(self.build(1.0)))
             return artifact
-        from ecocompress.build.pipeline import build_artifact
+        from ecocompress.compressor.pipeline import build_artifact
 
         return build_artifact(self, point, out_path, seed=seed, progress=progress)
 
@@ -503,7 +503,7 @@ class UploadedModel(ModelKind):
         """The teacher: the converted module, or one that runs the file in onnxruntime (distillation only)."""
         if self.converts:
             return self.build(1.0).eval()
-        from ecocompress.build.students import OnnxTeacher
+        from ecocompress.compressor.students import OnnxTeacher
 
         return OnnxTeacher(self.onnx_bytes, self.info.input_name, self.info.output_index)
 
@@ -514,12 +514,12 @@ class UploadedModel(ModelKind):
         An upload that does not convert gets a student network for its input shape with about ``width`` x the
         teacher's parameters (``student_for``)."""
         if self.converts:
-            from ecocompress.build.convert import converted
-            from ecocompress.build.techniques.pruning import narrow
+            from ecocompress.compressor.convert import converted
+            from ecocompress.compressor.techniques.pruning import narrow
 
             module = converted(self.onnx_bytes, self.content_hash)
             return module if width == 1.0 else narrow(module, width, self.info.input_shape)
-        from ecocompress.build.students import student_for
+        from ecocompress.compressor.students import student_for
 
         return student_for(self.info.input_shape, self.info.classes, self.params * width)
 
@@ -645,7 +645,7 @@ def _check_conversion(spec: UploadedModel, name: str, on_wait: Callable[[str], N
     """Convert the file to a torch module and compare it with onnxruntime on the user's first evaluation examples,
     in a child of the upload-check pool under its own limits (``Limits.for_conversion``); one that goes over them
     keeps the post-training path, saying so."""
-    from ecocompress.build.convert import CHECK_EXAMPLES, FALLBACK, Conversion, check
+    from ecocompress.compressor.convert import CHECK_EXAMPLES, FALLBACK, Conversion, check
     from ecocompress.core.limits import Limits, LimitExceeded, call_with_limits
 
     limits = Limits.for_conversion()

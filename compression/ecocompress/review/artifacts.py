@@ -71,7 +71,7 @@ def model_card(record: dict) -> dict[str, Any]:
             "runs_as": record["runtime_format"],
             "storage": f"{stem}.ecz",
             "storage_format": record["storage_format"],
-            "storage_note": "k-bit codes + scales + sparsity mask, LZMA; restore with ecocompress.build.storage.unpack",
+            "storage_note": "k-bit codes + scales + sparsity mask, LZMA; restore with ecocompress.compressor.storage.unpack",
         },
         "input": input_signature(record["onnx_path"]),
         "measured": {key: record[key] for key, _ in CARD_FIELDS},

@@ -32,7 +32,7 @@ from ecocompress.service.store import ResultsStore
 if TYPE_CHECKING:  # torch and onnxruntime load only when something must be computed
     from torch import nn
 
-    from ecocompress.build.artifact import Artifact
+    from ecocompress.compressor.artifact import Artifact
     from ecocompress.core.recipes import TrainConfig
     from ecocompress.measure.paired import PairedResult
 

@@ -27,8 +27,8 @@ from ecocompress.service import api
 from ecocompress.service.store import ResultsStore
 
 if TYPE_CHECKING:  # torch loads only when something must be computed
-    from ecocompress.build.allocation import Allocation
-    from ecocompress.build.width_allocation import WidthAllocation
+    from ecocompress.compressor.allocation import Allocation
+    from ecocompress.compressor.width_allocation import WidthAllocation
 
 DEFAULT_SPARSITY, DEFAULT_BITS = 0.5, 4  # the knobs a sensitivity is measured at when the point leaves them off
 
@@ -126,7 +126,7 @@ def _compute(spec: ModelKind, onnx_path: Path, sparsity: float, bits: int, setti
 
         return run_in_worker(_compute, spec, onnx_path, sparsity, bits, settings,
                              what=f"The per-layer view of {spec.name}", progress=progress)
-    from ecocompress.build.onnx_pipeline import single_layer_variants
+    from ecocompress.compressor.onnx_pipeline import single_layer_variants
     from ecocompress.measure.layers import layer_costs
     from ecocompress.measure.session import open_session
 
@@ -156,7 +156,7 @@ def _allocation_path(spec: ModelKind, objective: str, max_accuracy_drop: float, 
     return artifacts_dir() / spec.name / f"allocation-{hashlib.sha256(key.encode()).hexdigest()[:12]}.json"
 
 
-# size: per-layer sparsity and bits (build.allocation); energy: per-layer structured pruning (build.width_allocation),
+# size: per-layer sparsity and bits (compressor.allocation); energy: per-layer structured pruning (compressor.width_allocation),
 # since unstructured zeros and k-bit codes cost a CPU's dense kernels the same time as any weight
 OBJECTIVES = ("size", "energy")
 
@@ -184,10 +184,10 @@ def cached_allocation(model: str | ModelKind, *, objective: str = "size", max_ac
 
 def _loaded(data: dict[str, Any]) -> "Allocation | WidthAllocation":
     if data["objective"] == "energy":
-        from ecocompress.build.width_allocation import WidthAllocation
+        from ecocompress.compressor.width_allocation import WidthAllocation
 
         return WidthAllocation.from_dict(data)
-    from ecocompress.build.allocation import Allocation
+    from ecocompress.compressor.allocation import Allocation
 
     return Allocation.from_dict(data)
 
@@ -197,7 +197,7 @@ def allocate_point(
     session: str | None = None, progress: Progress = no_progress,
 ) -> tuple[CompressionPoint, "Allocation | WidthAllocation"]:
     """The per-layer point ``--per-layer auto`` builds, chosen once per model, objective, budget and code: for size
-    per-layer sparsity and bits (``build.allocation``), for energy per-layer widths (``build.width_allocation``).
+    per-layer sparsity and bits (``compressor.allocation``), for energy per-layer widths (``compressor.width_allocation``).
 
     The choice runs the model (sensitivities, short fine-tunes): a job in the compute queue, in the limited worker.
     """
@@ -230,12 +230,12 @@ def _allocate(spec: ModelKind, objective: str, max_accuracy_drop: float, seed: i
                              what=f"Choosing per-layer settings for {spec.name}", progress=progress)
     data = spec.dataset()
     if objective == "energy":
-        from ecocompress.build.width_allocation import allocate_widths
+        from ecocompress.compressor.width_allocation import allocate_widths
 
         return allocate_widths(spec.load(), data.x_train, data.y_train, data.input_shape,
                                max_accuracy_drop=max_accuracy_drop, tune=spec.finetune_config(seed), seed=seed,
                                progress=progress)
-    from ecocompress.build.allocation import allocate
+    from ecocompress.compressor.allocation import allocate
 
     return allocate(spec.load(), data.x_train, data.y_train, max_accuracy_drop=max_accuracy_drop,
                     tune=spec.finetune_config(seed), objective=objective, seed=seed, progress=progress)

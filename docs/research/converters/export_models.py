@@ -2,7 +2,7 @@
 
 Writes /tmp/conv_onnx/<model>__<exporter>.onnx and /tmp/conv_onnx/index.json (input shape, dtype,
 classes, which output is the logits). Exporters: ``dynamo`` (torch.onnx.export(dynamo=True), opset 18,
-torch.export.Dim batch, the way ecocompress's own build/export.py does it) and ``legacy``
+torch.export.Dim batch, the way ecocompress's own compressor/export.py does it) and ``legacy``
 (torch.onnx.export(dynamo=False), opset 17, dynamic_axes batch). The MLP is also written by skl2onnx
 (sklearn MLPClassifier, zipmap=False), the way a user following the upload page's advice would.
 """

@@ -174,7 +174,7 @@ def main():
     try:
         sys.path.insert(0, "/work/main/compression")
         from torch.nn.utils import parametrize
-        from ecocompress.build.techniques.kbit import FakeQuant
+        from ecocompress.compressor.techniques.kbit import FakeQuant
 
         m = copy.deepcopy(model).train()
         mods = weight_modules(m)
@@ -301,7 +301,7 @@ def main():
                 out_path = f"{d}/m.onnx"
                 target_model.eval()
                 if how == "dynamo":
-                    from ecocompress.build.export import export_onnx
+                    from ecocompress.compressor.export import export_onnx
                     export_onnx(target_model, shape, __import__("pathlib").Path(out_path))
                 else:
                     torch.onnx.export(target_model, (x[:2],), out_path, dynamo=False, input_names=["input"],

@@ -21,7 +21,7 @@ from ecocompress.core.records import TEXT_BATCH
 from ecocompress.models.text.pipeline import build_text_artifact, check_point
 
 if TYPE_CHECKING:
-    from ecocompress.build.artifact import Artifact
+    from ecocompress.compressor.artifact import Artifact
     from ecocompress.measure.flips import NeighbourChanges
     from ecocompress.core.records import MeasureSettings
 

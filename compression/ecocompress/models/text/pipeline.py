@@ -27,8 +27,8 @@ from torch import nn
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.models.text.encoder import HEAD_DIM, shape_of
 from ecocompress.core.points import CompressionPoint
-from ecocompress.build.techniques.kbit import best_scale, quantize_tensor
-from ecocompress.build.training import torch_threads
+from ecocompress.compressor.techniques.kbit import best_scale, quantize_tensor
+from ecocompress.compressor.training import torch_threads
 
 RECOVERY_STEPS = 150
 DISTILL_STEPS = 300
@@ -202,7 +202,7 @@ def choose_text_runtime(fp32: Path, bits: int, check_ids: np.ndarray, check: tup
     """The fastest variant whose ``check`` figure (what, allowed drop, outputs -> figure) stays within the allowed
     drop of the fp32 export's, on ``check_ids`` (training sentences)."""
     from ecocompress.measure.session import open_session, run_logits
-    from ecocompress.build.runtime_choice import RuntimeChoice
+    from ecocompress.compressor.runtime_choice import RuntimeChoice
 
     what, tolerance, figure = check
     variants = _candidates(fp32, bits, workdir)
@@ -230,9 +230,9 @@ def choose_text_runtime(fp32: Path, bits: int, check_ids: np.ndarray, check: tup
 
 def build_text_artifact(spec, point: CompressionPoint, out_path: Path, *, seed: int = 0, progress=None):
     """Compress, export (token ids in, embedding out), choose the runtime, write the storage file."""
-    from ecocompress.build.artifact import Artifact, move_into_place
-    from ecocompress.build.export import export_onnx
-    from ecocompress.build.storage import as_layer, pack
+    from ecocompress.compressor.artifact import Artifact, move_into_place
+    from ecocompress.compressor.export import export_onnx
+    from ecocompress.compressor.storage import as_layer, pack
     from ecocompress.measure.locks import machine_measurement
     from ecocompress.measure.opcounts import count_operations
 

@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.techniques.layers import set_module, last_layer_name, weight_layers
-from ecocompress.build.training import TrainConfig, train_classifier
+from ecocompress.compressor.techniques.layers import set_module, last_layer_name, weight_layers
+from ecocompress.compressor.training import TrainConfig, train_classifier
 
 RANK_MULTIPLE = 8
 

@@ -13,7 +13,7 @@ its module fit the pipeline:
   of every weight onnx2pytorch keeps.
 - ``check`` compares the module with onnxruntime on the user's own examples; only a module within
   ``TOLERANCE`` is used. A graph that does not convert raises ``ConversionError`` naming the operator that
-  stopped it, and the upload keeps the post-training path (``build.onnx_pipeline``).
+  stopped it, and the upload keeps the post-training path (``compressor.onnx_pipeline``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.export import drop_unread_initializers, export_onnx
+from ecocompress.compressor.export import drop_unread_initializers, export_onnx
 from ecocompress.core.errors import InvalidParameterError
 
 CONVERTER = "onnx2pytorch 0.6.0"

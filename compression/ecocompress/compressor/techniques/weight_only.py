@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ecocompress.build.export import drop_unread_initializers
+from ecocompress.compressor.export import drop_unread_initializers
 
 BLOCK_SIZE = 32  # weights per scale along the reduction axis (onnxruntime's kernels take 16 to 256)
 

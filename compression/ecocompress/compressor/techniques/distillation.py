@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ecocompress.build.training import TrainConfig, accuracy, split_validation, train_classifier
+from ecocompress.compressor.training import TrainConfig, accuracy, split_validation, train_classifier
 
 TEMPERATURE = 4.0
 KD_WEIGHT = 0.9

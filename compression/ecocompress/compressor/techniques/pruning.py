@@ -17,8 +17,8 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from ecocompress.build.techniques.layers import SelectInputs, input_selector, last_layer_name, set_module, weight_layers
-from ecocompress.build.training import TrainConfig, train_classifier
+from ecocompress.compressor.techniques.layers import SelectInputs, input_selector, last_layer_name, set_module, weight_layers
+from ecocompress.compressor.training import TrainConfig, train_classifier
 
 CHANNEL_MULTIPLE = 8
 INPUTS = "input"  # in a ``kept`` mapping: how many of the model's input features to keep (``select_inputs``)
@@ -33,7 +33,7 @@ def magnitude_prune(
     Gradual: the magnitude threshold is raised in ``steps`` stages (cubic schedule), fine-tuning
     between stages, which keeps far more accuracy at 90%+ than one shot. A single ``sparsity`` is one
     global threshold, which lets small, sensitive layers (the first convolution) stay dense; a mapping
-    from layer name to sparsity prunes each named layer to its own rate (``build.allocation`` chooses them).
+    from layer name to sparsity prunes each named layer to its own rate (``compressor.allocation`` chooses them).
     """
     pruned = copy.deepcopy(model)
     layers = dict(weight_layers(pruned))
@@ -149,7 +149,7 @@ def prune_widths(
     ``kept["input"]`` input features, see ``select_inputs``), fine-tuned: per-layer structured pruning.
 
     The channels kept are those of largest L2 norm (Torch-Pruning keeps the next layer consistent); the
-    output layer is never narrowed. ``build.allocation`` chooses the widths from measured sensitivities.
+    output layer is never narrowed. ``compressor.allocation`` chooses the widths from measured sensitivities.
     """
     import torch_pruning as tp
 

@@ -5,7 +5,7 @@ matrix multiplies: one-shot global magnitude pruning (no fine-tune, so the accur
 shows honestly), k-bit per-channel weight rounding (the same grid as the samples), and the
 runnable formats onnxruntime offers (static int8 calibrated on the user's data, dynamic int8,
 fp16), chosen by timing. A student (width < 1) goes through black-box distillation instead
-(``ecocompress.build.students``) and then the same torch steps as the samples.
+(``ecocompress.compressor.students``) and then the same torch steps as the samples.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.artifact import Artifact, choose_and_store
-from ecocompress.build.storage import StorageResult, as_layer, pack
+from ecocompress.compressor.artifact import Artifact, choose_and_store
+from ecocompress.compressor.storage import StorageResult, as_layer, pack
 from ecocompress.core.data import Dataset
 from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
-from ecocompress.build.techniques.kbit import best_scale, quantize_tensor
+from ecocompress.compressor.techniques.kbit import best_scale, quantize_tensor
 
 WEIGHT_OPS = {"Conv": 0, "Gemm": None, "MatMul": 1}  # op -> output-channel axis of its weight (Gemm: by transB)
 

@@ -4,7 +4,7 @@ Deep Compression pruned LeNet-300-100's three layers to keep 8%, 9% and 26% of t
 sensitivity analysis; one global setting cannot do that. Here, for every weighted layer and every
 (sparsity, bits) option of a small grid, the accuracy lost on a validation split is measured with only
 that layer compressed (``sensitivities``: pruning with one epoch of recovery, rounding post-training). An
-option's cost is the layer's stored size as ``build.storage`` lays it out: the kept weights' k-bit codes,
+option's cost is the layer's stored size as ``compressor.storage`` lays it out: the kept weights' k-bit codes,
 a 1-bit occupancy mask that LZMA squeezes to about its entropy, one fp16 scale per output channel.
 
 ``candidates`` combines one option per layer (a Lagrangian family and a greedy path along each layer's
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.storage import SPARSE_BELOW_DENSITY
-from ecocompress.build.techniques.kbit import best_scale, quantize_tensor, quantize_weights
-from ecocompress.build.techniques.layers import weight_layers
-from ecocompress.build.techniques.pruning import magnitude_prune
-from ecocompress.build.training import TrainConfig, accuracy, split_validation, train_classifier
+from ecocompress.compressor.storage import SPARSE_BELOW_DENSITY
+from ecocompress.compressor.techniques.kbit import best_scale, quantize_tensor, quantize_weights
+from ecocompress.compressor.techniques.layers import weight_layers
+from ecocompress.compressor.techniques.pruning import magnitude_prune
+from ecocompress.compressor.training import TrainConfig, accuracy, split_validation, train_classifier
 from ecocompress.core.points import CompressionPoint, LayerSetting
 from ecocompress.core.progress import Progress, no_progress
 
@@ -302,7 +302,7 @@ def allocate(
     them loses some of what it had memorised (about 0.4 points on LeNet-300-100's), compressed or not.
     """
     if objective != "size":
-        raise ValueError(f"objective must be 'size', got {objective!r} (build.width_allocation does 'energy')")
+        raise ValueError(f"objective must be 'size', got {objective!r} (compressor.width_allocation does 'energy')")
     data = ChoiceData.prepare(model, x_train, y_train, tune, seed)
     evaluator = data.evaluator
     options = sensitivities(evaluator, data.x[data.recovery], data.y[data.recovery], data.short, progress)

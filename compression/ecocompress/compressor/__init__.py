@@ -1,4 +1,4 @@
-"""Build: turn a model and a ``CompressionPoint`` into the artifact we hand out.
+"""The compressor: turn a model and a ``CompressionPoint`` into the artifact we hand out.
 
 The torch pipeline for trainable models (``pipeline``: distill -> prune -> factorise -> quantize ->
 export), uploaded ONNX graphs as torch modules for it (``convert``), the file-level pipeline for uploads

@@ -23,16 +23,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.architectures import count_parameters
-from ecocompress.build.artifact import Artifact, choose_and_store
-from ecocompress.build.export import export_onnx
-from ecocompress.build.storage import fp16_weights, pack
-from ecocompress.build.techniques.distillation import distill
-from ecocompress.build.techniques.kbit import quantize_weights
-from ecocompress.build.techniques.layers import conform_to_state_dict, count_macs
-from ecocompress.build.techniques.lowrank import factorize
-from ecocompress.build.techniques.pruning import magnitude_prune, prune_widths, structured_prune
-from ecocompress.build.training import steps_note, with_recovery_rule
+from ecocompress.compressor.architectures import count_parameters
+from ecocompress.compressor.artifact import Artifact, choose_and_store
+from ecocompress.compressor.export import export_onnx
+from ecocompress.compressor.storage import fp16_weights, pack
+from ecocompress.compressor.techniques.distillation import distill
+from ecocompress.compressor.techniques.kbit import quantize_weights
+from ecocompress.compressor.techniques.layers import conform_to_state_dict, count_macs
+from ecocompress.compressor.techniques.lowrank import factorize
+from ecocompress.compressor.techniques.pruning import magnitude_prune, prune_widths, structured_prune
+from ecocompress.compressor.training import steps_note, with_recovery_rule
 from ecocompress.core.config import home_dir
 from ecocompress.core.data import Dataset
 from ecocompress.core.points import CompressionPoint

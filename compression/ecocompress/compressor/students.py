@@ -1,6 +1,6 @@
 """Black-box distillation for uploaded ONNX models: a teacher we can only run, a student we build.
 
-An upload that converts to PyTorch (``build.convert``) is narrowed like the samples; one that
+An upload that converts to PyTorch (``compressor.convert``) is narrowed like the samples; one that
 does not cannot be pruned, fine-tuned or narrowed, but we can run it: ``OnnxTeacher`` wraps the
 ONNX file in onnxruntime behind a torch module's call, so the same distillation code as for the
 samples trains a student on its outputs. The
@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.architectures import count_parameters
+from ecocompress.compressor.architectures import count_parameters
 
 
 class OnnxTeacher(nn.Module):

@@ -9,7 +9,7 @@ small grid, recovered for one epoch, and its validation drop measured (``sensiti
 cost is its exact multiply-accumulate count: a layer's MACs scale with the share of its inputs and of its
 outputs kept. Every combination of the grid is scored (cost, summed drops); along the front of those, a
 binary search keeps the cheapest whose drop after a short fine-tune is within the budget times
-``SHORT_TUNE_SLACK`` (judged as ``build.allocation`` judges, with a tighter slack). The point then runs through the pipeline
+``SHORT_TUNE_SLACK`` (judged as ``compressor.allocation`` judges, with a tighter slack). The point then runs through the pipeline
 (full fine-tune, 8-bit weights, runtime format chosen by timing), and what it measures is what is reported.
 """
 
@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from ecocompress.build.allocation import SHORT_TUNE_EPOCHS, ChoiceData, smallest_fitting
-from ecocompress.build.architectures import scaled
-from ecocompress.build.techniques.layers import input_selector, layer_macs, weight_layers
-from ecocompress.build.techniques.pruning import INPUTS, prune_widths
-from ecocompress.build.training import TrainConfig, accuracy
+from ecocompress.compressor.allocation import SHORT_TUNE_EPOCHS, ChoiceData, smallest_fitting
+from ecocompress.compressor.architectures import scaled
+from ecocompress.compressor.techniques.layers import input_selector, layer_macs, weight_layers
+from ecocompress.compressor.techniques.pruning import INPUTS, prune_widths
+from ecocompress.compressor.training import TrainConfig, accuracy
 from ecocompress.core.points import CompressionPoint, KeptUnits
 from ecocompress.core.progress import Progress, no_progress
 
@@ -34,7 +34,7 @@ INPUT_FRACTIONS = (1.0, 0.75, 0.6, 0.5, 0.4, 0.3, 0.2)
 WIDTH_FRACTIONS = (1.0, 0.75, 0.5, 0.375, 0.25, 0.125)
 MULTIPLE = 8  # kept widths and input counts are multiples of 8: onnxruntime's vectorised kernels keep their fast paths
 # Short-fine-tune validation drop allowed per point of budget. The full fine-tune recovers far less of a narrowed
-# layer than of a sparse one (build.allocation allows 8): on LeNet-300-100 a combination that lost 5.6 validation
+# layer than of a sparse one (compressor.allocation allows 8): on LeNet-300-100 a combination that lost 5.6 validation
 # points after the short fine-tune lost 2.5 test points after the full one.
 SHORT_TUNE_SLACK = 2.0
 BITS = 8  # weights of the chosen point: 8-bit, post-training (the runtime choice may run them as int8)

@@ -16,7 +16,7 @@ import onnx
 import torch
 from torch import nn
 
-from ecocompress.build.training import TRAIN_THREADS, torch_threads
+from ecocompress.compressor.training import TRAIN_THREADS, torch_threads
 
 OPSET = 18
 INPUT_NAME = "input"

@@ -22,10 +22,10 @@ import numpy as np
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from ecocompress.build.export import INPUT_NAME
+from ecocompress.compressor.export import INPUT_NAME
 from ecocompress.measure.session import LARGE_BATCH, batch_of, open_session, run_logits
-from ecocompress.build.techniques.quantization import calibration_examples, quantize_static_int8
-from ecocompress.build.techniques.weight_only import has_constant_matmuls, weight_only
+from ecocompress.compressor.techniques.quantization import calibration_examples, quantize_static_int8
+from ecocompress.compressor.techniques.weight_only import has_constant_matmuls, weight_only
 
 CHECK_EXAMPLES = 2000
 TIMING_ROUNDS = 2

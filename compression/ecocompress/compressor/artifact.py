@@ -1,6 +1,6 @@
 """What every build pipeline produces, and how its files reach their final names.
 
-Shared by the torch pipeline (``build.pipeline``), the uploaded-ONNX pipeline (``build.onnx_pipeline``)
+Shared by the torch pipeline (``compressor.pipeline``), the uploaded-ONNX pipeline (``compressor.onnx_pipeline``)
 and the text model's pipeline, so none of them imports another.
 """
 
@@ -10,10 +10,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecocompress.build.export import label_onnx
-from ecocompress.build.runtime_choice import RuntimeChoice, choose_runtime
-from ecocompress.build.storage import StorageResult
-from ecocompress.build.training import split_validation
+from ecocompress.compressor.export import label_onnx
+from ecocompress.compressor.runtime_choice import RuntimeChoice, choose_runtime
+from ecocompress.compressor.storage import StorageResult
+from ecocompress.compressor.training import split_validation
 from ecocompress.core.data import Dataset
 from ecocompress.measure.locks import machine_measurement
 

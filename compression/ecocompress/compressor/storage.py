@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ecocompress.build.techniques.layers import SelectInputs, weight_layers
+from ecocompress.compressor.techniques.layers import SelectInputs, weight_layers
 
 MAGIC = b"ECZ1"
 SPARSE_BELOW_DENSITY = 0.75

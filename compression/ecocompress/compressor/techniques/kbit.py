@@ -19,8 +19,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ecocompress.build.techniques.layers import weight_layers
-from ecocompress.build.training import TrainConfig, train_classifier
+from ecocompress.compressor.techniques.layers import weight_layers
+from ecocompress.compressor.training import TrainConfig, train_classifier
 
 CLIP_RATIOS = torch.linspace(0.3, 1.0, 15)
 MIN_SCALE = 2.0**-14  # smallest normal fp16: scales are stored as fp16 and must not flush to zero
