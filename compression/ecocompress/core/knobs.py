@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ecocompress.core.points import BIT_WIDTHS, STUDENT_WIDTHS
+from ecocompress.core.points import BIT_WIDTHS, RANK_ALLOWED, SPARSITY_ALLOWED, STUDENT_WIDTHS
 
 SPARSITIES = tuple(round(0.05 * i, 2) for i in range(20))  # 0.00 ... 0.95
 RANK_RATIOS = (1.0, 0.75, 0.5, 0.25, 0.125)  # 1.0: no factorisation
@@ -28,7 +28,7 @@ class Knob:
     values: tuple[Any, ...]
     show: Callable[[Any], str]
     help: str
-    allowed: str = ""  # what the CLI and the API accept when it is more than ``values`` (an interval)
+    allowed: str = ""  # what CompressionPoint accepts where that is an interval, not only ``values``
 
     def flag_help(self, default: str = "") -> str:
         """The CLI flag's help: the label, what it accepts and the help the pages show ('%' doubled for argparse)."""
@@ -37,7 +37,7 @@ class Knob:
 
 
 SPARSITY = Knob("sparsity", "Sparsity (share of weights removed)", SPARSITIES, _share,
-                "Share of weights pruned away (0.90 = 90%), followed by a short fine-tune.", allowed="[0, 1)")
+                "Share of weights pruned away (0.90 = 90%), followed by a short fine-tune.", allowed=SPARSITY_ALLOWED)
 BITS = Knob("bits", "Bit-width (bits per weight)", BIT_WIDTHS, str,
             "32 is the original float model. Fewer bits store each weight more coarsely; below 7 bits the model "
             "is fine-tuned with the quantizer in the loop.")
@@ -47,4 +47,4 @@ STUDENT = Knob("student_width", "Student size (width of the teacher)", STUDENT_W
 RANK = Knob("rank_ratio", "Low-rank factorisation (rank kept)", RANK_RATIOS,
             lambda r: "off" if r == 1.0 else _share(r),
             "Splits each large layer into two thin ones via SVD, keeping this share of the rank, then fine-tunes.",
-            allowed="(0, 1], 1 = off")
+            allowed=f"{RANK_ALLOWED}; 1 = off")

@@ -17,6 +17,8 @@ from ecocompress.core.errors import invalid_parameter
 BIT_WIDTHS = (2, 3, 4, 5, 6, 7, 8, 16, 32)
 STUDENT_WIDTHS = (1.0, 0.5, 0.25, 0.125)
 LAYER_BITS = (2, 3, 4, 5, 6, 7, 8)  # per-layer settings put every weighted layer on an integer grid
+SPARSITY_ALLOWED = "a float in the range [0.0, 1.0)"  # what a point accepts where it is an interval (CLI help reads it)
+RANK_ALLOWED = "None or a float in the range (0.0, 1.0]"
 LayerSetting = tuple[str, float, int]  # (layer name, sparsity, bits)
 KeptUnits = tuple[tuple[str, int], ...]  # (layer name, or "input" for the model's input features; how many kept)
 
@@ -52,9 +54,9 @@ class CompressionPoint:
     kept_units: KeptUnits | None = None
 
     def __post_init__(self) -> None:
-        sparsity = _as_float("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
+        sparsity = _as_float("sparsity", SPARSITY_ALLOWED, self.sparsity)
         if not 0.0 <= sparsity < 1.0:
-            raise invalid_parameter("sparsity", "a float in the range [0.0, 1.0)", self.sparsity)
+            raise invalid_parameter("sparsity", SPARSITY_ALLOWED, self.sparsity)
         object.__setattr__(self, "sparsity", sparsity)
 
         bits_allowed = f"an int among {{{', '.join(map(str, BIT_WIDTHS))}}}"
@@ -72,9 +74,9 @@ class CompressionPoint:
             raise invalid_parameter("structured", "a bool", self.structured)
 
         if self.rank_ratio is not None:
-            rank = _as_float("rank_ratio", "None or a float in the range (0.0, 1.0]", self.rank_ratio)
+            rank = _as_float("rank_ratio", RANK_ALLOWED, self.rank_ratio)
             if not 0.0 < rank <= 1.0:
-                raise invalid_parameter("rank_ratio", "None or a float in the range (0.0, 1.0]", self.rank_ratio)
+                raise invalid_parameter("rank_ratio", RANK_ALLOWED, self.rank_ratio)
             object.__setattr__(self, "rank_ratio", None if rank == 1.0 else rank)
 
         if not isinstance(self.fine_tuned, bool):
