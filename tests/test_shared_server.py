@@ -508,6 +508,26 @@ def test_the_readme_lists_every_setting_with_its_range():
     assert markdown_table() in readme, "run `python -m ecocompress.core.settings` and paste its table into README.md"
 
 
+def test_the_pages_the_cli_and_the_api_measure_with_the_same_defaults(monkeypatch):
+    """ECOCOMPRESS_ENERGY_BUDGET_S and _PAIRS set where every entry point starts: a point asked for without settings
+    lands in the series the pages' sidebar shows by default."""
+    from ecocompress.cli import _settings, build_parser
+    from ecocompress.core.points import CompressionPoint
+    from ecocompress.core.records import MeasureSettings
+    from ecocompress.core.settings import measure_defaults
+    from ecocompress.service import api
+
+    monkeypatch.setenv("ECOCOMPRESS_ENERGY_BUDGET_S", "7")
+    monkeypatch.setenv("ECOCOMPRESS_ENERGY_PAIRS", "3")
+    expected = MeasureSettings(repeats=3, energy_budget_s=7.0)
+    assert measure_defaults() == expected
+    assert _settings(build_parser().parse_args(["run", "--model", "digits-cnn"])) == expected
+    asked = []
+    monkeypatch.setattr(api, "cache_key", lambda spec, point, settings: asked.append(settings) or ("", "", "", ""))
+    api.lookup("digits-cnn", CompressionPoint())
+    assert asked == [expected]
+
+
 def test_only_the_settings_module_reads_settings_from_the_environment():
     offenders = []
     for path in [*(ROOT / "compression").rglob("*.py"), *(ROOT / "pages").rglob("*.py"), ROOT / "app.py"]:

@@ -228,8 +228,9 @@ def _resolve_model(args: argparse.Namespace) -> str:
 
 def _measurement_flags(parser: argparse.ArgumentParser) -> None:
     from ecocompress.core.records import SCENARIOS, MeasureSettings
+    from ecocompress.core.settings import measure_defaults
 
-    defaults = MeasureSettings()
+    defaults = measure_defaults()  # ECOCOMPRESS_ENERGY_BUDGET_S and _PAIRS, where the pages' sidebar starts too
     parser.add_argument("--country", default=None, help="3-letter ISO code of the grid for CO2e (default USA)")
     parser.add_argument("--repeats", default=defaults.repeats,
                         help=f"minimum baseline/point window pairs for energy (default {defaults.repeats})")
@@ -292,6 +293,7 @@ def _footprint_inputs(args: argparse.Namespace):
 def _settings(args: argparse.Namespace):
     from ecocompress.core.grid import DEFAULT_COUNTRY
     from ecocompress.core.records import MeasureSettings
+    from ecocompress.core.settings import measure_defaults
 
     def power(name: str, value: str | None) -> float | None:
         return None if value is None else _number(name, value, float)
@@ -299,7 +301,7 @@ def _settings(args: argparse.Namespace):
     return MeasureSettings(
         country=DEFAULT_COUNTRY if args.country is None else args.country,
         repeats=_number("repeats", args.repeats, int),
-        energy_budget_s=_number("energy_budget_s", getattr(args, "energy_budget", MeasureSettings.energy_budget_s), float),
+        energy_budget_s=_number("energy_budget_s", getattr(args, "energy_budget", measure_defaults().energy_budget_s), float),
         scenario=getattr(args, "scenario", "batch"),
         seeds=_number("seeds", args.seeds, int),
         force_cpu_power_w=power("force_cpu_power_w", getattr(args, "cpu_power", None)),

@@ -120,8 +120,8 @@ class Settings:
     max_rss_mb: float | None = _number(None, 1, 10**8, "MB", "the server's own memory: above it, new uploads and jobs "
                                        "wait with a sentence", default_text=f"{MEMORY_SHARE:.0%} of the machine")
     # measurement defaults (each page's sidebar can change them within the same range)
-    energy_budget_s: int = _whole(int(MeasureSettings.energy_budget_s), 1, 120, "s", "default time limit for a point's energy windows")
-    energy_pairs: int = _whole(MeasureSettings.repeats, 2, 20, "pairs", "default least number of energy window pairs per point")
+    energy_budget_s: int = _whole(int(MeasureSettings.energy_budget_s), 1, 120, "s", "default time limit for a point's energy windows (pages, CLI and Python API)")
+    energy_pairs: int = _whole(MeasureSettings.repeats, 2, 20, "pairs", "default least number of energy window pairs per point (pages, CLI and Python API)")
     debounce_s: float = _number(1.5, 0, 60, "s", "pause after the last knob move before a new point is queued")
     starters: bool = _flag(True, "Home measures its starter points by itself on an empty store")
     debug: bool = _flag(False, "the CLI prints a traceback for an internal error")
@@ -211,6 +211,13 @@ def settings() -> Settings:
                 _CACHE.clear()
             _CACHE[key] = found
         return found
+
+
+def measure_defaults() -> MeasureSettings:
+    """How a point is measured when the caller does not say: the server's energy budget and pairs (the pages'
+    sidebar starts there too), so the pages, the CLI and the Python API default to the same windows."""
+    current = settings()
+    return MeasureSettings(repeats=current.energy_pairs, energy_budget_s=float(current.energy_budget_s))
 
 
 def child_environment() -> dict[str, str]:

@@ -16,6 +16,7 @@ from typing import Any, Callable
 
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
 from ecocompress.core.records import NOT_ENOUGH, MeasureSettings, change_words, energy_change_shown, floor_words, readable
+from ecocompress.core.settings import measure_defaults
 from ecocompress.service.store import ResultsStore
 
 from ecocompress.core import units
@@ -317,7 +318,7 @@ def report_data(
     from ecocompress.service import api
 
     store = store or ResultsStore()
-    settings = settings or MeasureSettings()
+    settings = settings or measure_defaults()
     notify = progress or (lambda step, fraction: None)
     baseline = api.measure_point(model, CompressionPoint(), settings, store=store, progress=notify).to_dict()
     if point is not None:

@@ -24,6 +24,7 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.core.provenance import code_version, environment
 from ecocompress.core.records import MeasureSettings, Measurement, on_baseline, pooled_baseline
+from ecocompress.core.settings import measure_defaults
 from ecocompress.core.units import slug
 from ecocompress.models.base import ModelKind
 from ecocompress.models.registry import get_model
@@ -191,7 +192,7 @@ def lookup(
 ) -> Measurement | None:
     """The stored measurement of this point, if it exists and its artifact is still on disk."""
     spec = resolve(model)
-    settings = settings or MeasureSettings()
+    settings = settings or measure_defaults()
     store = store or ResultsStore()
     record = _record(store.get(*cache_key(spec, point, settings)))
     if record is None or not Path(record.onnx_path).is_file():
@@ -285,7 +286,7 @@ def quick_version(
     pages show it labelled until the fine-tuned point replaces it.
     """
     spec = resolve(model)
-    settings = settings or MeasureSettings()
+    settings = settings or measure_defaults()
     quick_point = point.quick if spec.quick_versions else point
     return quick_point, replace(settings, repeats=2, energy_budget_s=min(settings.energy_budget_s, QUICK_ENERGY_BUDGET_S),
                                 energy_window_s=min(settings.energy_window_s, QUICK_ENERGY_WINDOW_S))
@@ -309,7 +310,7 @@ def _prepare(
         from ecocompress.core.errors import invalid_parameter
 
         raise invalid_parameter("fine_tuned", f"True for {spec.name} (it has no quick post-training version)", False)
-    return spec, settings or MeasureSettings(), store or ResultsStore()
+    return spec, settings or measure_defaults(), store or ResultsStore()
 
 
 def _request_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings) -> str:
@@ -497,7 +498,7 @@ def measured_points(
     grid region is not part of it (CO2e is computed here, for ``settings.country``).
     """
     spec = resolve(model)
-    settings = settings or MeasureSettings()
+    settings = settings or measure_defaults()
     runs = _series_runs(spec, settings, store or ResultsStore())
     base = pooled_baseline(runs)  # one baseline figure for the whole series, as lookup and jobs give it
     latest: dict[CompressionPoint, Measurement] = {}

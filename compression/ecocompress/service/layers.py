@@ -22,6 +22,7 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.core.provenance import code_version
 from ecocompress.core.records import MeasureSettings
+from ecocompress.core.settings import measure_defaults
 from ecocompress.models.base import ModelKind
 from ecocompress.service import api
 from ecocompress.service.store import ResultsStore
@@ -86,7 +87,7 @@ def _cache_path(spec: ModelKind, sparsity: float, bits: int, settings: MeasureSe
 def cached_layer_view(model: str | ModelKind, point: CompressionPoint | None = None,
                       settings: MeasureSettings | None = None) -> LayerView | None:
     """The view computed before for these knobs and series, or None (never computes)."""
-    spec, settings = api.resolve(model), settings or MeasureSettings()
+    spec, settings = api.resolve(model), settings or measure_defaults()
     path = _cache_path(spec, *knobs(point), settings, spec.measure_batch(settings))
     return LayerView.from_dict(json.loads(path.read_text())) if path.is_file() else None
 
@@ -96,7 +97,7 @@ def layer_view(
     store: ResultsStore | None = None, session: str | None = None, progress: Progress = no_progress,
 ) -> LayerView:
     """The per-layer view of ``model``'s uncompressed artifact, with sensitivities at ``point``'s knobs."""
-    spec, settings = api.resolve(model), settings or MeasureSettings()
+    spec, settings = api.resolve(model), settings or measure_defaults()
     found = cached_layer_view(spec, point, settings)
     if found is not None:
         return found

@@ -23,6 +23,7 @@ from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import MeasureSettings
+from ecocompress.core.settings import measure_defaults
 
 # Tried first in a new study (then the sampler takes over): the usual good starting points.
 STARTING_POINTS = (
@@ -273,7 +274,7 @@ def run_search(
             "Several local workers need a built-in sample model; for your own model start more `ecocompress search` "
             "processes with the same --model, --data, --study and --storage."
         )
-    settings = settings or MeasureSettings()
+    settings = settings or measure_defaults()
     space = space or SPACE
     starting = list(STARTING_POINTS[: max(1, trials // 3)])
     if per_layer:
