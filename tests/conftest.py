@@ -113,6 +113,15 @@ def fake_allocation(monkeypatch):
     return install
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with more slow tests first (stable otherwise): test processes take files in this order, so the long
+    files start early instead of leaving one process running alone at the end."""
+    slow: dict[Path, int] = {}
+    for item in items:
+        slow[item.path] = slow.get(item.path, 0) + (item.get_closest_marker("slow") is not None)
+    items.sort(key=lambda item: -slow[item.path])
+
+
 def _machine_line() -> str:
     """The CPU and runtime, for the log: energy and latency ratios differ by CPU (int8 vs fp32 most of all)."""
     import onnxruntime
