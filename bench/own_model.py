@@ -152,7 +152,7 @@ def _check_largest(data, folder: Path) -> None:
     default): untrained, since only the check's time and memory matter here."""
     from ecocompress.compressor.architectures import count_parameters
     from ecocompress.compressor.export import export_onnx
-    from ecocompress.core.limits import Limits
+    from ecocompress.sandbox.limits import Limits
     from ecocompress.models.uploads import load_upload, max_upload_bytes
 
     width = 1.0

@@ -5,7 +5,7 @@ import pytest
 
 from ecocompress.measure.flips import Flip, PredictionChanges, prediction_changes
 from ecocompress.review.images import flipped_images
-from ecocompress.review.plots import changes_frame
+from ecocompress.review.tables import changes_frame
 from ecocompress.review.summary import flips_sentence
 
 LABELS = np.array([0, 1, 2, 1, 0, 2, 2])
@@ -54,7 +54,7 @@ def _points_on_a_circle(angles_degrees: list[float]) -> np.ndarray:
 def test_sentences_whose_nearest_neighbour_moved_are_counted_by_hand():
     """Seven 'sentences' on a circle; the point moves sentence 3 from beside 2 to beside 5."""
     from ecocompress.measure.flips import LostNeighbour, NeighbourChanges, changes_from_dict, nearest, neighbour_changes
-    from ecocompress.review.plots import neighbours_frame
+    from ecocompress.review.tables import neighbours_frame
     from ecocompress.review.summary import changes_sentence
 
     before = _points_on_a_circle([0, 10, 30, 40, 100, 140, 200])

@@ -188,7 +188,7 @@ def test_a_memory_bomb_model_is_stopped_by_the_memory_limit(monkeypatch):
 def test_an_endless_loop_is_stopped_by_the_time_limit(monkeypatch):
     import time
 
-    from ecocompress.core.limits import LimitExceeded
+    from ecocompress.sandbox.limits import LimitExceeded
     from ecocompress.models.uploads import load_upload
 
     monkeypatch.setenv("ECOCOMPRESS_CHECK_CPU_S", "3")
@@ -339,7 +339,7 @@ def test_ended_sessions_are_collected_at_most_every_interval(monkeypatch):
 
 
 def test_uploads_wait_while_the_server_is_above_its_memory_ceiling(monkeypatch):
-    from ecocompress.core.limits import MemoryCeilingError
+    from ecocompress.sandbox.limits import MemoryCeilingError
     from ecocompress.models.uploads import load_upload
 
     monkeypatch.setenv("ECOCOMPRESS_MAX_RSS_MB", "1")

@@ -1,6 +1,6 @@
 """The package's shape: imports flow one way, without cycles, and nothing shadows the standard library.
 
-Layers, lowest first: core <- measure <- compressor <- models <- service <- review <- cli. A module may import
+Layers, lowest first: core <- sandbox <- measure <- compressor <- models <- service <- review <- cli. A module may import
 its own layer and the layers below it; every import counts, also those inside functions (imports kept
 local for start-up speed are still dependencies), except those under ``if TYPE_CHECKING:``.
 """
@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE_DIR = ROOT / "compression" / "ecocompress"
-LAYERS = ["core", "measure", "compressor", "models", "service", "review", "cli"]
+LAYERS = ["core", "sandbox", "measure", "compressor", "models", "service", "review", "cli"]
 # Added to the standard library in 3.14 (``compression.zstd`` and friends); older Pythons do not list it.
 NEWER_STDLIB = {"compression"}
 

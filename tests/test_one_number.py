@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ecocompress.core import limits, units
+from ecocompress.sandbox import limits, units
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import MeasureSettings
 from ecocompress.measure import session

@@ -13,7 +13,7 @@ from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import NOT_ENOUGH, MeasureSettings
 from ecocompress.models.registry import get_model
 from ecocompress.review.projection import Scale, project
-from ecocompress.review.plots import TABLE_SECTIONS
+from ecocompress.review.tables import TABLE_SECTIONS
 from ecocompress.review.report import METHODS
 from ecocompress.service.api import lookup, measured_points
 from ecocompress.service.store import ResultsStore
@@ -190,7 +190,7 @@ def test_report_prints_to_an_a4_pdf_without_scientific_notation(report):
 
 def test_the_points_table_is_printed_in_sections_that_fit_a_page(report):
     """Every column of the table in exactly one section, none with more than 8 columns (A4 at 8 pt)."""
-    from ecocompress.review.plots import TABLE_COLUMNS, points_frame, points_sections
+    from ecocompress.review.tables import TABLE_COLUMNS, points_frame, points_sections
 
     listed = [key for keys in TABLE_SECTIONS.values() for key in keys]
     assert sorted(listed) == sorted(set(TABLE_COLUMNS) - {"label"}), "a column is missing or in two sections"

@@ -28,7 +28,8 @@ from bad_uploads import MARKER, classifier_around
 from test_queue import gate as _gate
 from test_queue import picked_up as _running
 from ecocompress.core.errors import EcoCompressError, MeasurementError, ServerBusyError
-from ecocompress.models.uploads import UploadError, _repeated, load_upload, read_labeled, read_onnx
+from ecocompress.models.uploads import UploadError, load_upload, read_labeled, read_onnx
+from ecocompress.models.uploads.onnx_file import _repeated
 
 ROOT = Path(__file__).resolve().parent.parent
 LINK = "[x](evil.example)![i](evil.example?i.png)"  # Markdown a hostile file or node name carries (no "/": names are base names)
@@ -116,7 +117,7 @@ def _where_am_i(progress=None) -> tuple[str, list[str], list[str]]:
 
 
 def test_limited_children_start_in_an_empty_private_folder_holding_no_server_file(tmp_path, monkeypatch):
-    from ecocompress.core.limits import Limits, Worker, call_with_limits
+    from ecocompress.sandbox.limits import Limits, Worker, call_with_limits
 
     (tmp_path / MARKER).write_bytes(b"TOP-SECRET")
     monkeypatch.chdir(tmp_path)  # the server's folder, where a relative external-data path would point
@@ -359,7 +360,7 @@ def test_a_sessions_sweep_and_search_wait_their_turn_behind_another_sessions_poi
 
 
 def test_a_search_stops_after_repeated_limit_failures(monkeypatch, fast_settings):
-    from ecocompress.core.limits import LimitExceeded
+    from ecocompress.sandbox.limits import LimitExceeded
     from ecocompress.service import api
     from ecocompress.service.search import MAX_LIMIT_FAILURES, run_search
 
@@ -376,7 +377,7 @@ def test_a_search_stops_after_repeated_limit_failures(monkeypatch, fast_settings
 
 
 def test_upload_checks_share_a_bounded_pool(monkeypatch):
-    from ecocompress.core.limits import CHECKS
+    from ecocompress.sandbox.limits import CHECKS
 
     monkeypatch.setenv("ECOCOMPRESS_CHECK_CONCURRENCY", "1")
     monkeypatch.setenv("ECOCOMPRESS_CHECK_WALL_S", "2")
@@ -451,7 +452,7 @@ def test_a_point_is_measured_under_an_inherited_address_space_limit(tmp_path):
 
 HOG = """
 import sys
-from ecocompress.core.limits import LimitExceeded, Limits, Worker
+from ecocompress.sandbox.limits import LimitExceeded, Limits, Worker
 def hog(progress=None):
     blocks = []
     while True:
@@ -511,7 +512,8 @@ def test_the_readme_lists_every_setting_with_its_range():
 def test_the_pages_the_cli_and_the_api_measure_with_the_same_defaults(monkeypatch):
     """ECOCOMPRESS_ENERGY_BUDGET_S and _PAIRS set where every entry point starts: a point asked for without settings
     lands in the series the pages' sidebar shows by default."""
-    from ecocompress.cli import _settings, build_parser
+    from ecocompress.cli import build_parser
+    from ecocompress.cli.arguments import measure_settings
     from ecocompress.core.points import CompressionPoint
     from ecocompress.core.records import MeasureSettings
     from ecocompress.core.settings import measure_defaults
@@ -521,7 +523,7 @@ def test_the_pages_the_cli_and_the_api_measure_with_the_same_defaults(monkeypatc
     monkeypatch.setenv("ECOCOMPRESS_ENERGY_PAIRS", "3")
     expected = MeasureSettings(repeats=3, energy_budget_s=7.0)
     assert measure_defaults() == expected
-    assert _settings(build_parser().parse_args(["run", "--model", "digits-cnn"])) == expected
+    assert measure_settings(build_parser().parse_args(["run", "--model", "digits-cnn"])) == expected
     asked = []
     monkeypatch.setattr(api, "cache_key", lambda spec, point, settings: asked.append(settings) or ("", "", "", ""))
     api.lookup("digits-cnn", CompressionPoint())

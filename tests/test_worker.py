@@ -9,7 +9,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from bad_uploads import add_one_loop_body, classifier_around
-from ecocompress.core.limits import LimitExceeded, Limits, Worker
+from ecocompress.sandbox.limits import LimitExceeded, Limits, Worker
 from ecocompress.core.points import CompressionPoint
 from ecocompress.service.store import ResultsStore
 

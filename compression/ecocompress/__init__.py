@@ -4,6 +4,7 @@ The backend (it never imports streamlit; the pages are thin views over it). Laye
 each importing only from those below it (``tests/test_layers.py`` keeps it so):
 
     core     records, errors, config, units, grids, the pure rules (Pareto, objectives, recommendation)
+    sandbox  child processes with memory, CPU and wall-clock limits (uploads' checks, compute jobs)
     measure  onnxruntime sessions and timing, CodeCarbon energy, operation counts, modelled energy
     compressor  the pipelines (torch, uploaded ONNX), techniques, storage, runtime choice, export
     models   the model-kind interface and its kinds: samples, your PyTorch model, uploads, the text model

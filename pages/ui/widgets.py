@@ -11,7 +11,7 @@ import streamlit as st
 
 from ecocompress.service import api
 
-from ecocompress.review import plots, summary
+from ecocompress.review import plots, summary, tables
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
 
 from ecocompress.core import units
@@ -357,7 +357,7 @@ def tradeoff_chart(model: str, current_label: str | None) -> None:
 
 def points_table(records: plots.Records) -> None:
     """A sortable table of measured points, with units in the column names."""
-    frame = plots.points_frame(records)
+    frame = tables.points_frame(records)
     if not frame.empty:
         st.dataframe(frame, hide_index=True, width="stretch")
 
@@ -377,14 +377,14 @@ def changes_section(model: str, m: Measurement) -> None:
                      "class: these held-out sentences have another nearest neighbour than with the original model.")
         st.write(summary.changes_sentence(changes))
         if changes.lost:
-            st.dataframe(plots.neighbours_frame(changes, get_model(model).example_texts()), hide_index=True,
+            st.dataframe(tables.neighbours_frame(changes, get_model(model).example_texts()), hide_index=True,
                          width="stretch", key="neighbours_table")
         return
     st.subheader("What changed: answers that flipped", help="Two models with the same accuracy can still disagree on "
                  "many inputs. These are the test examples whose answer changed between the original and this setting.")
     st.write(summary.changes_sentence(changes))
     left, right = st.columns([2, 3])
-    left.dataframe(plots.changes_frame(changes), hide_index=True, width="stretch", key="changes_table")
+    left.dataframe(tables.changes_frame(changes), hide_index=True, width="stretch", key="changes_table")
     images = flipped_images(get_model(model).dataset().x_test, changes)
     if images:
         right.caption("Flipped examples (right to wrong first): the true class, the original's answer, this setting's.")
@@ -437,4 +437,4 @@ def layer_section(model: str, point, settings) -> None:
                               progress=lambda step, f: bar.progress(min(1.0, f), text=step))
             bar.empty()
         st.plotly_chart(plots.layers_figure(view), width="stretch", key="layers_chart")
-        st.dataframe(plots.layers_frame(view), hide_index=True, width="stretch")
+        st.dataframe(tables.layers_frame(view), hide_index=True, width="stretch")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from ecocompress.service import api
 
-from ecocompress.review import plots
+from ecocompress.review import plots, tables
 from pages.ui import state, widgets
 
 state.init()
@@ -31,7 +31,7 @@ with widgets.plain_errors():
         st.info("No measured points for these models yet: measure some on Explore or Sweep.")
     else:
         st.plotly_chart(plots.compare_figure(records, x_axis, group=group, log_x=log_x), width="stretch", key="compare_chart")
-        table = plots.points_frame(records)
+        table = tables.points_frame(records)
         st.dataframe(table, hide_index=True, width="stretch")
         st.download_button(
             "Download all points (CSV)", table.to_csv(index=False).encode(), file_name="ecocompress-points.csv",

@@ -16,7 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Modules that cannot change a measured figure: editing them keeps the cache valid. Paths relative to the
 # package; a folder name covers everything under it.
 NOT_RESULT_AFFECTING = (
-    "cli.py", "core/errors.py", "core/config.py", "core/provenance.py", "core/pareto.py",
+    "cli/", "core/errors.py", "core/config.py", "core/provenance.py", "core/pareto.py",
     "core/units.py", "core/objectives.py", "core/choice.py",
     "service/store.py", "service/jobs.py", "service/sweep.py", "service/search.py", "service/compute_queue.py",
     # views over stored results: projections, modelled energy, reports and exports never change a measured figure

@@ -39,7 +39,7 @@ class ModelKind(ABC):
     #: Cautions a user should read before trusting this model's results (e.g. too little training data).
     warnings: tuple[str, ...] = ()
 
-    #: Whether build and measure jobs run in the limited worker process (``core.limits``). A model made in
+    #: Whether build and measure jobs run in the limited worker process (``sandbox.limits``). A model made in
     #: the caller's own Python process (``models.custom``) stays there: its code may not be picklable.
     runs_in_worker: bool = True
 

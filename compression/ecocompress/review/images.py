@@ -10,7 +10,8 @@ import io
 from typing import Any
 
 from ecocompress.core import units
-from ecocompress.review.plots import OKABE_ITO, Records, tradeoff_info
+from ecocompress.review.plots import OKABE_ITO, tradeoff_info
+from ecocompress.review.tables import Records
 from ecocompress.review.projection import RegionFootprint
 
 def _png(fig) -> bytes:

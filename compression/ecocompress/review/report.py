@@ -25,7 +25,7 @@ from ecocompress.measure.flips import NeighbourChanges, changes_from_dict
 from ecocompress.review.footprint import FootprintInputs, footprint, notes, rows
 from ecocompress.review.images import flipped_images, flips_png, regions_png, tradeoff_png
 from ecocompress.models.registry import get_model
-from ecocompress.review.plots import changes_frame, neighbours_frame, points_frame, points_sections
+from ecocompress.review.tables import changes_frame, neighbours_frame, points_frame, points_sections
 from ecocompress.core.points import STARTER_POINTS, CompressionPoint
 from ecocompress.review.projection import (DEFAULT_REGIONS, EQUIVALENTS, Projection, Scale, payback, project,
                                            region_comparison)

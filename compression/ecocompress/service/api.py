@@ -419,7 +419,7 @@ def _compute(
     progress: Progress,
 ) -> Measurement:
     """Build and measure one point (the baseline first, if needed) and store it, in the limited worker process."""
-    from ecocompress.core.limits import inside_worker
+    from ecocompress.sandbox.limits import inside_worker
 
     if spec.runs_in_worker and not inside_worker():
         from ecocompress.service.compute_queue import run_in_worker

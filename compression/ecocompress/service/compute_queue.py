@@ -3,7 +3,7 @@
 Energy is read for the whole machine, so two measurements at the same time would each count the
 other's load; training jobs would also fight over two cores. Every compute job (build, fine-tune,
 export, measure) therefore goes through this queue, served by one thread, which hands the heavy part
-to one long-lived limited child process (``run_in_worker``, ``core.limits``): a job over its memory,
+to one long-lived limited child process (``run_in_worker``, ``sandbox.limits``): a job over its memory,
 CPU or time limit fails with a sentence and the server is untouched.
 
 The line is shared fairly: every job belongs to the sessions waiting for it (a browser session,
@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ecocompress.core.errors import EcoCompressError, ServerBusyError  # noqa: F401 (re-exported)
-from ecocompress.core.limits import Limits, MemoryCeilingError, Worker, check_memory, rss_mb  # noqa: F401 (re-exported)
-from ecocompress.core.limits import memory_ceiling_mb as memory_ceiling_mb_setting
+from ecocompress.sandbox.limits import Limits, MemoryCeilingError, Worker, check_memory, rss_mb  # noqa: F401 (re-exported)
+from ecocompress.sandbox.limits import memory_ceiling_mb as memory_ceiling_mb_setting
 from ecocompress.core.settings import Settings, settings
 
 Progress = Callable[[str, float], None]

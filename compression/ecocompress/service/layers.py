@@ -120,7 +120,7 @@ def layer_view(
 def _compute(spec: ModelKind, onnx_path: Path, sparsity: float, bits: int, settings: MeasureSettings,
              progress: Progress) -> LayerView:
     """Costs, time shares and sensitivities, in the limited worker process (it runs the model)."""
-    from ecocompress.core.limits import inside_worker
+    from ecocompress.sandbox.limits import inside_worker
 
     if spec.runs_in_worker and not inside_worker():
         from ecocompress.service.compute_queue import run_in_worker
@@ -222,7 +222,7 @@ def allocate_point(
 
 def _allocate(spec: ModelKind, objective: str, max_accuracy_drop: float, seed: int, *, progress: Progress):
     """Sensitivities and the choice, in the limited worker when the kind's jobs run there (it runs the model)."""
-    from ecocompress.core.limits import inside_worker
+    from ecocompress.sandbox.limits import inside_worker
 
     if spec.runs_in_worker and not inside_worker():
         from ecocompress.service.compute_queue import run_in_worker

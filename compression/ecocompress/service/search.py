@@ -146,7 +146,7 @@ def _objective(model: str, objective: str, settings: MeasureSettings, space: dic
                max_drop_points: float = DEFAULT_BUDGET_POINTS, *, session: str = "cli", failures: LimitFailures | None = None):
     import optuna
 
-    from ecocompress.core.limits import LimitExceeded
+    from ecocompress.sandbox.limits import LimitExceeded
     from ecocompress.service.api import measure_point
     from ecocompress.service.layers import allocate_point
 
@@ -305,7 +305,7 @@ def run_search(
     helpers = [
         context.Process(target=_worker, args=(model, objective, settings, storage_url, name, seed + i, shares[i], space,
                                               max_drop_points),
-                        daemon=False)  # each helper starts its own limited compute worker (``core.limits``)
+                        daemon=False)  # each helper starts its own limited compute worker (``sandbox.limits``)
         for i in range(1, workers)
         if shares[i]
     ]
@@ -322,7 +322,7 @@ def run_search(
             if process.is_alive():
                 process.terminate()
     if failures.stopped:
-        from ecocompress.core.limits import LimitExceeded
+        from ecocompress.sandbox.limits import LimitExceeded
 
         raise LimitExceeded(failures.sentence())
     results = completed(study)
