@@ -18,10 +18,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ecocompress.sandbox import limits, units
+from ecocompress.core import units
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import MeasureSettings
 from ecocompress.measure import session
+from ecocompress.sandbox import limits
 from ecocompress.service import api
 from ecocompress.service.store import ResultsStore
 
