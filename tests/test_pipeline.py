@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import ecocompress.compressor.pipeline as pipeline
+from ecocompress.compressor.techniques import kbit, pruning
 from ecocompress.compressor.architectures import count_parameters
 from ecocompress.measure.session import measure_accuracy, open_session
 from ecocompress.models.registry import get_model
@@ -118,8 +119,8 @@ def test_build_artifact_writes_onnx_and_storage_file(tmp_path):
 
 def test_the_quick_version_prunes_and_rounds_without_training_and_is_cached_apart(monkeypatch):
     trained = []
-    monkeypatch.setattr(pipeline, "magnitude_prune", _recording(pipeline.magnitude_prune, trained))
-    monkeypatch.setattr(pipeline, "quantize_weights", _recording(pipeline.quantize_weights, trained))
+    monkeypatch.setattr(pruning, "magnitude_prune", _recording(pruning.magnitude_prune, trained))
+    monkeypatch.setattr(kbit, "quantize_weights", _recording(kbit.quantize_weights, trained))
     point = CompressionPoint(sparsity=0.5, bits=4)
     quick, notes, steps = compress(QUICK_SPEC, point.quick)
     assert steps == ["pruning", "quantizing weights"]  # no fine-tuning; rounding, not quantization-aware training

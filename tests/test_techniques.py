@@ -28,6 +28,7 @@ from ecocompress.compressor.techniques.kbit import best_scale, integer_codes, qm
 from ecocompress.compressor.techniques.layers import conform_to_state_dict, count_macs, weight_density, weight_layers
 from ecocompress.compressor.techniques.lowrank import factorize
 from ecocompress.compressor.techniques.pruning import magnitude_prune, structured_prune
+from ecocompress.compressor.steps.student import quick_subset
 from ecocompress.compressor.training import TrainConfig, accuracy, split_validation
 
 SPEC = get_model("digits-cnn")
@@ -277,22 +278,22 @@ def test_distill_keeps_the_student_with_the_better_validation_accuracy():
 def test_a_first_answers_student_is_distilled_only_on_a_stated_bounded_sample(monkeypatch):
     """The quick version trains the distilled student alone (the comparison comes with the final answer), on at
     most ``QUICK_STUDENT_EXAMPLES`` training examples: a seeded sample kept in order, the same on every call."""
-    from ecocompress.compressor import pipeline
+    from ecocompress.compressor.steps import student
 
     result = distill(SPEC.load(), lambda: SPEC.build(0.5), X, Y, CFG, compare=False)
     assert result.method == "knowledge distillation" and result.plain_validation_accuracy is None
     _, val = split_validation(len(X), seed=CFG.seed)
     assert accuracy(result.student, X[val], Y[val]) == pytest.approx(result.kd_validation_accuracy, abs=1e-12)
 
-    monkeypatch.setattr(pipeline, "QUICK_STUDENT_EXAMPLES", 100)
+    monkeypatch.setattr(student, "QUICK_STUDENT_EXAMPLES", 100)
     rows = np.arange(512)  # each example's features are its row number
-    x, y = pipeline.quick_subset(rows[:, None].astype(np.float32), rows % 10, seed=0)
+    x, y = quick_subset(rows[:, None].astype(np.float32), rows % 10, seed=0)
     kept = x[:, 0].astype(int)
     assert len(kept) == len(y) == 100 and len(set(kept)) == 100
     assert list(kept) == sorted(kept) and kept.max() > 400  # spread over the file, in its order
     np.testing.assert_array_equal(y, kept % 10)
-    np.testing.assert_array_equal(pipeline.quick_subset(rows[:, None], rows, seed=0)[1], kept)  # seeded: the same
-    assert len(pipeline.quick_subset(rows[:80, None], rows[:80], seed=0)[1]) == 80  # fewer: all of them
+    np.testing.assert_array_equal(quick_subset(rows[:, None], rows, seed=0)[1], kept)  # seeded: the same
+    assert len(quick_subset(rows[:80, None], rows[:80], seed=0)[1]) == 80  # fewer: all of them
 
 
 # --- MACs ------------------------------------------------------------------------------------
