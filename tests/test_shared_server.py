@@ -677,3 +677,35 @@ def test_a_damaged_store_is_one_sentence_and_keeps_what_decodes(tmp_path, monkey
         err = capsys.readouterr().err
         assert "ecocompress: " in err and "internal error" not in err and err.count("\n") == 1, err
         assert path.read_bytes() == before  # never rewritten
+
+
+def test_ended_jobs_are_forgotten_oldest_first_and_running_ones_never(monkeypatch):
+    """A server that runs through a workshop keeps each session's latest ended sweeps and searches, not all of them."""
+    from ecocompress.core.records import MeasureSettings
+    from ecocompress.service import jobs
+
+    table: dict = {}
+    monkeypatch.setattr(jobs, "_JOBS", table)
+    monkeypatch.setattr(jobs, "ENDED_KEPT", 15)
+
+    def job(name: str, owner: str, started: float, state: str = "finished"):
+        table[name] = jobs.SweepJob(id=name, model="digits-cnn", points=[], settings=MeasureSettings(), owner=owner,
+                                    state=state, started_at=started)
+
+    job("old-running", "a", 0.0, state="running")
+    for i in range(12):
+        job(f"a-{i}", "a", 1.0 + i)
+    for i in range(8):
+        job(f"b-{i}", "b", 100.0 + i)
+    with jobs._LOCK:
+        jobs._forget_old_ended()
+    assert "old-running" in table  # running: kept, however old
+    assert {n for n in table if n.startswith("a-")} == {f"a-{i}" for i in range(5, 12)}  # 15 in all: b's 8, a's 7
+    assert {n for n in table if n.startswith("b-")} == {f"b-{i}" for i in range(8)}
+    monkeypatch.setattr(jobs, "ENDED_KEPT", 500)
+    for i in range(12):
+        job(f"c-{i}", "c", 200.0 + i)
+    with jobs._LOCK:
+        jobs._forget_old_ended()
+    assert {n for n in table if n.startswith("c-")} == {f"c-{i}" for i in range(2, 12)}  # 10 per session
+    assert jobs.get_job("c-11", "c") is table["c-11"] and jobs.get_job("c-0", "c") is None

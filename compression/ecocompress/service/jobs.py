@@ -28,6 +28,10 @@ _JOBS: dict[str, "SweepJob | SearchJob"] = {}
 _LOCK = threading.Lock()
 _IDS = itertools.count(1)
 SERVER = "server"  # the owner of jobs the server starts by itself (Home's starter points)
+# Ended jobs kept to follow (their points are in the store either way): a server that runs through a workshop keeps
+# every running job and each session's latest ended ones, not every sweep since it started.
+ENDED_KEPT_PER_SESSION = 10
+ENDED_KEPT = 500
 
 
 @dataclass
@@ -126,8 +130,20 @@ class SearchJob:
             self.state, self.error = "failed", failure_sentence(exc)
 
 
+def _forget_old_ended() -> None:
+    """Drop ended jobs beyond ``ENDED_KEPT_PER_SESSION`` per owner and ``ENDED_KEPT`` in all, oldest first (the
+    caller holds ``_LOCK``); a running job is never dropped."""
+    ended = sorted((j for j in _JOBS.values() if not j.active), key=lambda j: j.started_at, reverse=True)
+    seen: dict[str, int] = {}
+    for rank, job in enumerate(ended):
+        seen[job.owner] = seen.get(job.owner, 0) + 1
+        if seen[job.owner] > ENDED_KEPT_PER_SESSION or rank >= ENDED_KEPT:
+            del _JOBS[job.id]
+
+
 def _start(job: SweepJob | SearchJob) -> None:
     with _LOCK:
+        _forget_old_ended()
         _JOBS[job.id] = job
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
 
@@ -168,6 +184,7 @@ def ensure_starters(model: str, settings: MeasureSettings) -> SweepJob | None:
         if running is not None and running.active:
             return running
         job = SweepJob(id=f"starters-{next(_IDS)}", model=model, points=missing, settings=settings, owner=SERVER)
+        _forget_old_ended()
         _JOBS[job.id] = job
         _STARTERS[key] = job
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
