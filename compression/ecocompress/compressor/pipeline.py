@@ -132,8 +132,8 @@ def compress_model(
     model, notes, key = spec.load(), [], spec.content_hash
     original = model
     # The quick version (``fine_tuned=False``) skips every fine-tune and distils a student for one epoch only, over
-    # at most QUICK_STUDENT_EXAMPLES (``steps.student.quick_subset``); its steps are cached under their own keys (fine-tuned keys
-    # are unchanged).
+    # at most QUICK_STUDENT_EXAMPLES (``steps.student.quick_subset``); its steps are cached under their own keys
+    # (fine-tuned keys are unchanged).
     tune = spec.finetune_config(seed) if point.fine_tuned else replace(spec.finetune_config(seed), epochs=0)
     teach = spec.distill_config(seed) if point.fine_tuned else replace(spec.distill_config(seed), epochs=1)
     variant = {} if point.fine_tuned else {"quick": True}  # in the cache keys of steps built differently

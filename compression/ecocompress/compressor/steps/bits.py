@@ -5,16 +5,28 @@ from __future__ import annotations
 from ecocompress.compressor.steps.base import Step, StepContext
 
 
-def _qat(point) -> bool:
-    return point.bits < 7 and point.fine_tuned
+def qat(point) -> bool:
+    """Quantization-aware fine-tuning: below 7 bits (the narrowest layer's, for a per-layer point), when fine-tuned."""
+    return point.fine_tuned and min(point.layer_bits.values(), default=point.bits) < 7
+
+
+def title(point) -> str:
+    """The quantize step's progress line (and cache-key name), uniform or per layer."""
+    return "quantization-aware fine-tuning" if qat(point) else "quantizing weights"
+
+
+def quantized(ctx: StepContext, model, bits, grid: str):
+    """``model`` with its weights on ``bits`` (one width, or one per layer), trained with the quantizer in the loop
+    where ``qat`` says so; ``grid`` says which grid in the note."""
+    from ecocompress.compressor.techniques.kbit import quantize_weights
+
+    trains = qat(ctx.point)
+    return (quantize_weights(model, bits, ctx.x_fit, ctx.y_fit, ctx.tune if trains else None),
+            [grid + (" (quantization-aware fine-tuning)" if trains else " (post-training rounding)")])
 
 
 def _quantize(ctx: StepContext, model):
-    from ecocompress.compressor.techniques.kbit import quantize_weights
-
-    bits, qat = ctx.point.bits, _qat(ctx.point)
-    return (quantize_weights(model, bits, ctx.x_fit, ctx.y_fit, ctx.tune if qat else None),
-            [f"weights on a per-channel {bits}-bit grid" + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")])
+    return quantized(ctx, model, ctx.point.bits, f"weights on a per-channel {ctx.point.bits}-bit grid")
 
 
 def _half(ctx: StepContext, model):
@@ -25,11 +37,11 @@ def _half(ctx: StepContext, model):
 
 QUANTIZE = Step(
     applies=lambda p: p.bits <= 8 and not p.layer_settings,
-    title=lambda p: "quantization-aware fine-tuning" if _qat(p) else "quantizing weights",
+    title=title,
     fraction=0.45,
     settings=lambda p: {"bits": p.bits},
     transform=_quantize,
-    fine_tunes=_qat,
+    fine_tunes=qat,
 )
 HALF = Step(
     applies=lambda p: p.bits == 16,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
+from ecocompress.compressor.steps import bits
 from ecocompress.compressor.steps.base import Step, StepContext, trained
-
-
-def _qat(point) -> bool:
-    return min(point.layer_bits.values()) < 7 and point.fine_tuned
 
 
 def _prune(ctx: StepContext, model):
@@ -18,12 +15,9 @@ def _prune(ctx: StepContext, model):
 
 
 def _quantize(ctx: StepContext, model):
-    from ecocompress.compressor.techniques.kbit import quantize_weights
-
-    widths, qat = ctx.point.layer_bits, _qat(ctx.point)
-    return (quantize_weights(model, widths, ctx.x_fit, ctx.y_fit, ctx.tune if qat else None),
-            [f"weights on per-channel grids of their own width ({', '.join(f'{n} {b}-bit' for n, b in widths.items())})"
-             + (" (quantization-aware fine-tuning)" if qat else " (post-training rounding)")])
+    widths = ctx.point.layer_bits
+    return bits.quantized(ctx, model, widths, "weights on per-channel grids of their own width "
+                          f"({', '.join(f'{n} {b}-bit' for n, b in widths.items())})")
 
 
 PRUNE = Step(
@@ -35,9 +29,9 @@ PRUNE = Step(
 )
 QUANTIZE = Step(
     applies=lambda p: bool(p.layer_settings),
-    title=lambda p: "quantization-aware fine-tuning" if _qat(p) else "quantizing weights",
+    title=bits.title,
     fraction=0.45,
     settings=lambda p: {"layer_bits": sorted(p.layer_bits.items())},
     transform=_quantize,
-    fine_tunes=_qat,
+    fine_tunes=bits.qat,
 )
