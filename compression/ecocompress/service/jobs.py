@@ -130,6 +130,12 @@ class SearchJob:
             self.state, self.error = "failed", failure_sentence(exc)
 
 
+def _add(job: SweepJob | SearchJob) -> None:
+    """Register ``job`` (the caller holds ``_LOCK``), first forgetting the oldest ended jobs over the bounds."""
+    _forget_old_ended()
+    _JOBS[job.id] = job
+
+
 def _forget_old_ended() -> None:
     """Drop ended jobs beyond ``ENDED_KEPT_PER_SESSION`` per owner and ``ENDED_KEPT`` in all, oldest first (the
     caller holds ``_LOCK``); a running job is never dropped."""
@@ -143,8 +149,7 @@ def _forget_old_ended() -> None:
 
 def _start(job: SweepJob | SearchJob) -> None:
     with _LOCK:
-        _forget_old_ended()
-        _JOBS[job.id] = job
+        _add(job)
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
 
 
@@ -184,8 +189,7 @@ def ensure_starters(model: str, settings: MeasureSettings) -> SweepJob | None:
         if running is not None and running.active:
             return running
         job = SweepJob(id=f"starters-{next(_IDS)}", model=model, points=missing, settings=settings, owner=SERVER)
-        _forget_old_ended()
-        _JOBS[job.id] = job
+        _add(job)
         _STARTERS[key] = job
     threading.Thread(target=job._run, name=job.id, daemon=True).start()
     return job
