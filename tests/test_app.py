@@ -183,8 +183,8 @@ def test_home_then_shows_the_best_tradeoff(explore):
 def test_sweep_runs_in_the_background_and_compare_shows_it():
     at = _app("pages/views/sweep.py", fast=True)
     _ok(at)
-    at.multiselect[0].set_value([0.0]).run()
-    at.multiselect[1].set_value([32, 8]).run()
+    at.multiselect(key="sweep_sparsity").set_value([0.0]).run()
+    at.multiselect(key="sweep_bits").set_value([32, 8]).run()
     assert any("2 settings" in i.value for i in at.info)
     at.button(key="start_sweep").click().run()
     _ok(at)
@@ -354,7 +354,7 @@ def test_find_best_runs_a_search_and_highlights_the_recommendation():
 
 def test_sweep_needs_a_value_for_every_knob():
     at = _app("pages/views/sweep.py")
-    at.multiselect[1].set_value([]).run()
+    at.multiselect(key="sweep_bits").set_value([]).run()
     assert not at.exception
     assert any("at least one value" in _shown(e) for e in at.error)
 

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ecocompress.core.errors import InvalidParameterError
-from ecocompress.core.points import BIT_WIDTHS, STUDENT_WIDTHS, CompressionPoint
+from ecocompress.core.knobs import BITS, STUDENT
+from ecocompress.core.points import CompressionPoint
 
 
 @pytest.mark.parametrize(
@@ -55,8 +56,8 @@ def test_baseline_and_labels():
 
 @given(
     sparsity=st.floats(min_value=0.0, max_value=0.999, allow_nan=False),
-    bits=st.sampled_from(BIT_WIDTHS),
-    width=st.sampled_from(STUDENT_WIDTHS),
+    bits=st.sampled_from(BITS.among),
+    width=st.sampled_from(STUDENT.among),
     structured=st.booleans(),
     rank=st.one_of(st.none(), st.floats(min_value=0.01, max_value=1.0)),
 )

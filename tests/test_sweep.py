@@ -16,33 +16,34 @@ from ecocompress.service.sweep import grid, parse_values
 
 
 def test_grid_is_every_distinct_combination():
-    points = grid([0, 0.5], [32, 8], [1.0])
+    points = grid({"sparsity": [0, 0.5], "bits": [32, 8], "student_width": [1.0]})
     assert len(points) == 4 == len(set(points))
     assert set(points) == {
         CompressionPoint(sparsity=s, bits=b) for s in (0.0, 0.5) for b in (32, 8)
     }
-    assert grid([0, 0.0, 0.5, 0.5], [32, 8, 32], [1, 1.0]) == points  # duplicates removed, order kept
+    assert grid({"sparsity": [0, 0.0, 0.5, 0.5], "bits": [32, 8, 32], "student_width": [1, 1.0]}) == points  # duplicates removed, order kept
 
 
 def test_grid_normalises_before_removing_duplicates():
     # rank 1.0 is "no factorisation", and structured pruning at sparsity 0 is no pruning at all.
-    assert grid([0.5], [8], ranks=[None, 1.0]) == [CompressionPoint(sparsity=0.5, bits=8)]
-    points = grid([0, 0.5], [32], structured=True)
+    assert grid({"sparsity": [0.5], "bits": [8], "rank_ratio": [None, 1.0]}) == [CompressionPoint(sparsity=0.5, bits=8)]
+    points = grid({"sparsity": [0, 0.5], "bits": [32]}, structured=True)
     assert points == [CompressionPoint(), CompressionPoint(sparsity=0.5, structured=True)]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
     [
-        (dict(sparsities=[0, 1.5]), "sparsity"),
+        (dict(sparsity=[0, 1.5]), "sparsity"),
         (dict(bits=[32, 9]), "bits"),
-        (dict(students=[1.0, 0.3]), "student_width"),
-        (dict(ranks=[0.5, 0.0]), "rank_ratio"),
+        (dict(student_width=[1.0, 0.3]), "student_width"),
+        (dict(rank_ratio=[0.5, 0.0]), "rank_ratio"),
+        (dict(width=[0.5]), "grid"),
     ],
 )
 def test_grid_rejects_a_bad_value_up_front(kwargs, name):
     with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter"):
-        grid(**kwargs)
+        grid(kwargs)
 
 
 def test_parse_values():

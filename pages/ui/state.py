@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from ecocompress.core import knobs
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS
 from ecocompress.core.grid import DEFAULT_COUNTRY
 from ecocompress.core.settings import settings as server_settings
@@ -15,11 +16,9 @@ from ecocompress.review.projection import DEFAULT_REGIONS, Scale
 from ecocompress.core.records import MeasureSettings
 
 MODEL = "model"
-SPARSITY = "sparsity"
-BITS = "bits"
-STUDENT = "student"
+# Each knob's widget has its short name as its key (``core.knobs``); these four are named for the pages' own use.
+SPARSITY, BITS, STUDENT, RANK = (knob.name for knob in (knobs.SPARSITY, knobs.BITS, knobs.STUDENT, knobs.RANK))
 STRUCTURED = "structured"
-RANK = "rank"
 PER_LAYER = "per_layer"  # Explore: each layer's sparsity and bits chosen automatically
 PER_LAYER_BUDGET = "per_layer_budget"
 PER_LAYER_OBJECTIVE = "per_layer_objective"  # "size" (sparsity and bits per layer) or "energy" (widths per layer)
@@ -75,11 +74,8 @@ MEASURE_RANGES = {key: (int(spec_of(name).low), int(spec_of(name).high)) for key
 
 DEFAULTS = {
     MODEL: DEFAULT_MODEL,
-    SPARSITY: 0.0,
-    BITS: 32,
-    STUDENT: 1.0,
+    **{knob.name: knob.default for knob in knobs.KNOBS},
     STRUCTURED: False,
-    RANK: 1.0,
     PER_LAYER: False,
     PER_LAYER_BUDGET: 0.2,
     PER_LAYER_OBJECTIVE: "size",
@@ -174,13 +170,9 @@ def keep_upload(spec) -> None:
 
 def point() -> CompressionPoint:
     """The compression point the Explore knobs describe (validated: bad state raises a sentence)."""
-    return CompressionPoint(
-        sparsity=float(st.session_state[SPARSITY]),
-        bits=int(st.session_state[BITS]),
-        student_width=float(st.session_state[STUDENT]),
-        structured=bool(st.session_state[STRUCTURED]) and float(st.session_state[SPARSITY]) > 0,
-        rank_ratio=float(st.session_state[RANK]),
-    )
+    values = {knob.field: st.session_state[knob.name] for knob in knobs.KNOBS}
+    structured = bool(st.session_state[STRUCTURED]) and knobs.SPARSITY.is_set(values[knobs.SPARSITY.field])
+    return CompressionPoint(**values, structured=structured)
 
 
 def settings(*, with_power: bool = False) -> MeasureSettings:

@@ -56,43 +56,35 @@ def refusal(**change) -> str | None:
 
 
 # Greyed out, and switched off, where the model cannot use them (an uploaded ONNX file at full width, the text
-# model); each asked with the other switched off, so each shows its own reason.
-structured_refused = refusal(structured=True, sparsity=max(0.5, float(st.session_state[state.SPARSITY])), rank_ratio=None)
-rank_refused = refusal(rank_ratio=0.5, structured=False)
+# model): each knob asked with structured pruning off, then structured pruning asked with the refused knobs off, so
+# each shows its own reason.
+refused = {knob.name: refusal(**{knob.field: knob.example}, structured=False) for knob in knobs.KNOBS}
+for knob in knobs.KNOBS:
+    if refused[knob.name]:
+        st.session_state[knob.name] = knob.default
+structured_refused = refusal(structured=True, sparsity=max(0.5, float(st.session_state[state.SPARSITY])))
 if structured_refused:
     st.session_state[state.STRUCTURED] = False
-if rank_refused:
-    st.session_state[state.RANK] = 1.0
-columns = st.columns(3)
-with columns[0]:
-    st.slider(
-        knobs.SPARSITY.label,
-        min_value=knobs.SPARSITY.values[0],
-        max_value=knobs.SPARSITY.values[-1],
-        step=knobs.SPARSITY.values[1] - knobs.SPARSITY.values[0],
-        key=state.SPARSITY,
-        disabled=per_layer,
-        format="%.2f",
-        help=knobs.SPARSITY.help,
-    )
-    st.caption("Zeros shrink the stored file; only structured pruning makes a CPU faster.")
-    st.toggle(
-        "Structured (remove whole channels)",
-        key=state.STRUCTURED,
-        disabled=per_layer or structured_refused is not None,
-        help=widgets.literal(structured_refused) if structured_refused else
-        "Removes whole channels/neurons so the network itself gets smaller and faster, at more accuracy risk.",
-    )
-with columns[1]:
-    st.select_slider(knobs.BITS.label, options=knobs.BITS.values, key=state.BITS, disabled=per_layer, help=knobs.BITS.help)
-    st.caption("Fewer bits: a smaller file; runs as int8 where that is measured to be faster.")
-with columns[2]:
-    st.select_slider(knobs.STUDENT.label, options=knobs.STUDENT.values, key=state.STUDENT, disabled=per_layer,
-                     format_func=knobs.STUDENT.show, help=knobs.STUDENT.help)
-    st.caption("A smaller student is cheaper to run; it learns from the original's answers.")
-    st.select_slider(knobs.RANK.label, options=knobs.RANK.values, key=state.RANK,
-                     disabled=per_layer or rank_refused is not None, format_func=knobs.RANK.show,
-                     help=widgets.literal(rank_refused) if rank_refused else knobs.RANK.help)
+for knob, column in zip(knobs.KNOBS, st.columns(len(knobs.KNOBS))):
+    reason = refused[knob.name]
+    shared = dict(key=knob.name, disabled=per_layer or reason is not None,
+                  help=widgets.literal(reason) if reason else knob.help)
+    with column:
+        if knob.slider:
+            st.slider(knob.label, min_value=knob.values[0], max_value=knob.values[-1],
+                      step=knob.values[1] - knob.values[0], format="%.2f", **shared)
+        else:
+            st.select_slider(knob.label, options=knob.values, format_func=knob.show, **shared)
+        if knob.caption:
+            st.caption(knob.caption)
+        if knob is knobs.SPARSITY:
+            st.toggle(
+                "Structured (remove whole channels)",
+                key=state.STRUCTURED,
+                disabled=per_layer or structured_refused is not None,
+                help=widgets.literal(structured_refused) if structured_refused else
+                "Removes whole channels/neurons so the network itself gets smaller and faster, at more accuracy risk.",
+            )
 
 per_layer_row = st.columns([1, 2])
 with per_layer_row[0]:

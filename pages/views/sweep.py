@@ -26,23 +26,19 @@ st.write(
 
 names = state.model_titles()
 model = st.selectbox("Model", list(names), key=state.MODEL, format_func=lambda n: f"{names[n]} ({n})")
-c = st.columns(4)
-sparsities = c[0].multiselect("Sparsity values", knobs.SPARSITY.values, default=[0.0, 0.5, 0.9],
-                              format_func=knobs.SPARSITY.show, help=knobs.SPARSITY.help)
-bits = c[1].multiselect("Bit-widths", knobs.BITS.values, default=[32, 8, 4], help=knobs.BITS.help)
-students = c[2].multiselect("Student sizes", knobs.STUDENT.values, default=[1.0], format_func=knobs.STUDENT.show,
-                            help=knobs.STUDENT.help)
-ranks = c[3].multiselect("Low-rank (rank kept)", knobs.RANK.values, default=[1.0], format_func=knobs.RANK.show,
-                         help=knobs.RANK.help)
+chosen = {}
+for knob, column in zip(knobs.KNOBS, st.columns(len(knobs.KNOBS))):
+    chosen[knob.field] = column.multiselect(knob.label, knob.values, default=list(knob.swept or (knob.default,)),
+                                            format_func=knob.show, key=f"sweep_{knob.name}", help=knob.help)
 structured = st.toggle("Structured pruning (remove whole channels)", value=False)
 
 session = state.session_id()
 job: SweepJob | None = get_job(st.session_state.get(state.SWEEP_JOB), session)
 with widgets.plain_errors():
-    if not (sparsities and bits and students and ranks):
+    if not all(chosen.values()):
         st.error("Choose at least one value for every knob, then start the sweep.")
     else:
-        points = grid(sparsities, bits, students, structured=structured, ranks=[None if r == 1.0 else r for r in ranks])
+        points = grid(chosen, structured=structured)
         settings = state.settings()
         new, seconds = estimate_seconds(model, points, settings, ResultsStore())
         st.info(

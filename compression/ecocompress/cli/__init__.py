@@ -19,6 +19,7 @@ from ecocompress.cli.arguments import (
 from ecocompress.cli.commands import COMMANDS, format_measurement
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS
 from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.knobs import KNOBS
 
 __all__ = ["EXIT_BAD_INPUT", "UsageError", "build_parser", "format_measurement", "main"]
 
@@ -92,10 +93,10 @@ def build_parser() -> Parser:
     sweep = sub.add_parser("sweep", help="measure a grid of settings and print the Pareto-optimal points")
     sweep.add_argument("--model", required=True, help="sample model name or path/to/model.onnx (with --data)")
     upload_flags(sweep)
-    sweep.add_argument("--sparsity", default="0", help="comma-separated, e.g. 0,0.5,0.8,0.9")
-    sweep.add_argument("--bits", default="32", help="comma-separated, e.g. 32,8,4")
-    sweep.add_argument("--student", default="1", help="comma-separated, e.g. 1,0.5")
-    sweep.add_argument("--rank", default=None, help="comma-separated rank ratios, e.g. 0.5,0.25")
+    for knob in KNOBS:
+        example = ",".join(f"{v:g}" for v in (knob.swept or knob.searched))
+        sweep.add_argument(f"--{knob.name}", default=None,
+                           help=f"{knob.label}: comma-separated values, e.g. {example} (default {knob.default:g})".replace("%", "%%"))
     sweep.add_argument("--structured", action="store_true")
     per_layer_flags(sweep)
     measurement_flags(sweep)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
 from ecocompress.core.files import refuse_link
+from ecocompress.core.knobs import KNOBS
 
 
 class UsageError(EcoCompressError):
@@ -33,16 +34,17 @@ def number(name: str, text: str, kind: type) -> float | int:
 
 
 def point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = False) -> None:
+    """One flag per knob (``--student``, ``--sparsity``, ``--rank``, ``--bits``: ``core.knobs``), and --structured."""
     tail = " (with no point flag: the lowest-energy point within --max-drop)" if chosen_by_default else ""
-    from ecocompress.core.knobs import BITS, RANK, SPARSITY, STUDENT
-
-    parser.add_argument("--sparsity", default=None, help=SPARSITY.flag_help() + tail)
-    parser.add_argument("--bits", default=None, help=BITS.flag_help("32, uncompressed"))
-    parser.add_argument("--student", default=None, help=STUDENT.flag_help("1, no distillation"))
+    for knob in KNOBS:
+        parser.add_argument(f"--{knob.name}", default=None, help=knob.flag_help() + tail)
     parser.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
-    parser.add_argument("--rank", default=None, help=RANK.flag_help())
     if chosen_by_default:
         parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")
+
+
+def knob_flags_given(args: argparse.Namespace) -> bool:
+    return any(getattr(args, knob.name) is not None for knob in KNOBS) or args.structured
 
 
 def per_layer_flags(parser: argparse.ArgumentParser, *, with_budget: bool = True) -> None:
@@ -65,9 +67,9 @@ def per_layer_point(args: argparse.Namespace, model: str, progress, *, alone: bo
     """
     if args.per_layer != "auto":
         return None
-    if alone and (any(v is not None for v in (args.sparsity, args.bits, args.student, args.rank)) or args.structured):
-        raise InvalidParameterError("--per-layer auto chooses each layer's setting itself; "
-                                    "leave out --sparsity, --bits, --student, --rank and --structured.")
+    if alone and knob_flags_given(args):
+        raise InvalidParameterError("--per-layer auto chooses each layer's setting itself; leave out "
+                                    f"{', '.join(f'--{knob.name}' for knob in KNOBS)} and --structured.")
     from ecocompress.service.layers import allocate_point
 
     point, allocation = allocate_point(model, objective=args.objective,
@@ -83,16 +85,11 @@ def flag_point(args: argparse.Namespace, *, optional: bool = False):
     """The point the flags describe; None when ``optional`` and no point flag was given."""
     from ecocompress.core.points import CompressionPoint
 
-    given = [args.sparsity, args.bits, args.student, args.rank]
-    if optional and all(v is None for v in given) and not args.structured:
+    if optional and not knob_flags_given(args):
         return None
-    return CompressionPoint(
-        sparsity=0.0 if args.sparsity is None else number("sparsity", args.sparsity, float),
-        bits=32 if args.bits is None else number("bits", args.bits, int),
-        student_width=1.0 if args.student is None else number("student_width", args.student, float),
-        structured=args.structured,
-        rank_ratio=None if args.rank is None else number("rank_ratio", args.rank, float),
-    )
+    given = {knob.field: number(knob.field, getattr(args, knob.name), knob.parse)
+             for knob in KNOBS if getattr(args, knob.name) is not None}
+    return CompressionPoint(**given, structured=args.structured)
 
 
 def upload_flags(parser: argparse.ArgumentParser) -> None:

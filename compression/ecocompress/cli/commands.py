@@ -12,6 +12,7 @@ from ecocompress.cli.arguments import (
 from ecocompress.core import units
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.files import write_file
+from ecocompress.core.knobs import KNOBS
 from ecocompress.core.records import Measurement, floor_words
 
 
@@ -135,13 +136,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     model = resolve_model(args)
     get_model(model)
-    points = grid(
-        parse_values("sparsity", args.sparsity, float),
-        parse_values("bits", args.bits, int),
-        parse_values("student_width", args.student, float),
-        structured=args.structured,
-        ranks=[None] if args.rank is None else parse_values("rank_ratio", args.rank, float),
-    )
+    points = grid({knob.field: parse_values(knob.field, getattr(args, knob.name), knob.parse)
+                   for knob in KNOBS if getattr(args, knob.name) is not None}, structured=args.structured)
     settings = measure_settings(args)
     per_layer = per_layer_point(args, model, lambda step, _f: print(f"  ... {step}", file=sys.stderr, flush=True),
                                  alone=False)

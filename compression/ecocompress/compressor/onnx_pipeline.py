@@ -23,6 +23,7 @@ from ecocompress.compressor.artifact import Artifact, choose_and_store
 from ecocompress.compressor.storage import StorageResult, as_layer, pack
 from ecocompress.core.data import Dataset
 from ecocompress.core.errors import InvalidParameterError
+from ecocompress.core.knobs import refuse_unoffered
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
 from ecocompress.compressor.techniques.kbit import best_scale, quantize_tensor
@@ -37,6 +38,9 @@ class WeightRef:
     out_axis: int
 
 
+POST_TRAINING = {"sparsity", "bits"}  # the knobs this pipeline applies to the ONNX graph itself (no training code)
+
+
 def check_point(point: CompressionPoint) -> None:
     """Refuse, in one sentence, what needs the model's training code."""
     if point.layer_settings:
@@ -49,11 +53,10 @@ def check_point(point: CompressionPoint) -> None:
             "Structured pruning needs the model's training code to recover; for an uploaded ONNX model use "
             "unstructured sparsity, or a student (which is trained here)."
         )
-    if point.rank_ratio is not None and point.student_width == 1.0:
-        raise InvalidParameterError(
-            "Low-rank factorisation needs the model's training code to recover; for an uploaded ONNX model use a "
-            "student, which can be factorised after it is trained here."
-        )
+    if point.student_width == 1.0:  # a student is a PyTorch model trained here: every knob applies to it
+        refuse_unoffered(point, POST_TRAINING, lambda knob: (
+            f"{knob.technique} needs the model's training code to recover; for an uploaded ONNX model use a "
+            "student as well, which is trained here."))
 
 
 def weight_refs(model) -> list[WeightRef]:

@@ -1,6 +1,6 @@
 """One compression setting as a frozen, validated value.
 
-Every knob is declared once with its constraint, and every violation is reported with one
+Every knob is declared once (``core.knobs``) with its constraint, and every violation is reported with one
 message template (scikit-learn's): which parameter, what is allowed, what was given.
 """
 
@@ -8,32 +8,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ecocompress.core.errors import invalid_parameter
+from ecocompress.core.knobs import BITS, KNOBS, RANK, SPARSITY, STUDENT, set_knobs
 
-BIT_WIDTHS = (2, 3, 4, 5, 6, 7, 8, 16, 32)
-STUDENT_WIDTHS = (1.0, 0.5, 0.25, 0.125)
 LAYER_BITS = (2, 3, 4, 5, 6, 7, 8)  # per-layer settings put every weighted layer on an integer grid
-SPARSITY_ALLOWED = "a float in the range [0.0, 1.0)"  # what a point accepts where it is an interval (CLI help reads it)
-RANK_ALLOWED = "None or a float in the range (0.0, 1.0]"
 LayerSetting = tuple[str, float, int]  # (layer name, sparsity, bits)
 KeptUnits = tuple[tuple[str, int], ...]  # (layer name, or "input" for the model's input features; how many kept)
-
-
-def _as_float(name: str, allowed: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid_parameter(name, allowed, value)
-    if not math.isfinite(value):
-        raise invalid_parameter(name, allowed, value)
-    return float(value)
+# In every cache key since the first store; a knob added later enters the key only when set, so stored keys stay valid.
+FIRST_KEYED = ("sparsity", "bits", "student_width", "structured", "rank_ratio")
 
 
 @dataclass(frozen=True)
 class CompressionPoint:
-    """What to do to a model: sparsity, bit-width, student width (more knobs slot in here).
+    """What to do to a model: one field per knob of ``core.knobs.KNOBS`` (declared and validated there), plus how
+    sparsity prunes (``structured``), whether it is the quick version, and per-layer settings.
 
     ``bits=32`` is the uncompressed float model; ``student_width=1`` means no distillation.
     ``fine_tuned=False`` is the quick, post-training version of a point that trains: pruned, factorised or
@@ -44,41 +35,20 @@ class CompressionPoint:
     layers and ``bits`` the widest layer's, so charts and filters still read one number per knob.
     """
 
-    sparsity: float = 0.0
-    bits: int = 32
-    student_width: float = 1.0
+    sparsity: float = SPARSITY.off
+    bits: int = BITS.off
+    student_width: float = STUDENT.off
     structured: bool = False
-    rank_ratio: float | None = None
+    rank_ratio: float | None = RANK.off
     fine_tuned: bool = True
     layer_settings: tuple[LayerSetting, ...] | None = None
     kept_units: KeptUnits | None = None
 
     def __post_init__(self) -> None:
-        sparsity = _as_float("sparsity", SPARSITY_ALLOWED, self.sparsity)
-        if not 0.0 <= sparsity < 1.0:
-            raise invalid_parameter("sparsity", SPARSITY_ALLOWED, self.sparsity)
-        object.__setattr__(self, "sparsity", sparsity)
-
-        bits_allowed = f"an int among {{{', '.join(map(str, BIT_WIDTHS))}}}"
-        if isinstance(self.bits, bool) or not isinstance(self.bits, (int, float)) or self.bits not in BIT_WIDTHS:
-            raise invalid_parameter("bits", bits_allowed, self.bits)
-        object.__setattr__(self, "bits", int(self.bits))
-
-        width_allowed = f"one of {{{', '.join(map(str, STUDENT_WIDTHS))}}}"
-        width = _as_float("student_width", width_allowed, self.student_width)
-        if width not in STUDENT_WIDTHS:
-            raise invalid_parameter("student_width", width_allowed, self.student_width)
-        object.__setattr__(self, "student_width", width)
-
+        for knob in KNOBS:
+            object.__setattr__(self, knob.field, knob.checked(getattr(self, knob.field)))
         if not isinstance(self.structured, bool):
             raise invalid_parameter("structured", "a bool", self.structured)
-
-        if self.rank_ratio is not None:
-            rank = _as_float("rank_ratio", RANK_ALLOWED, self.rank_ratio)
-            if not 0.0 < rank <= 1.0:
-                raise invalid_parameter("rank_ratio", RANK_ALLOWED, self.rank_ratio)
-            object.__setattr__(self, "rank_ratio", None if rank == 1.0 else rank)
-
         if not isinstance(self.fine_tuned, bool):
             raise invalid_parameter("fine_tuned", "a bool", self.fine_tuned)
         if self.layer_settings is not None:
@@ -98,9 +68,9 @@ class CompressionPoint:
         if (not checked or len(set(names)) != len(names) or not all(names)
                 or not all(0.0 <= s < 1.0 and b in LAYER_BITS for _, s, b in checked)):
             raise invalid_parameter("layer_settings", allowed, layers)
-        if self.student_width != 1.0 or self.structured or self.rank_ratio is not None:
-            raise invalid_parameter("layer_settings", "None when a point distils, prunes structurally or factorises",
-                                    layers)
+        if self.structured or self._whole_model_knobs():
+            raise invalid_parameter("layer_settings", f"None when a point prunes structurally or sets "
+                                    f"{' or '.join(k.field for k in KNOBS if not k.per_layer)}", layers)
         if self.bits != max(b for _, _, b in checked):
             raise invalid_parameter("bits", f"{max(b for _, _, b in checked)} (the widest layer's bits)", self.bits)
         return checked
@@ -114,11 +84,15 @@ class CompressionPoint:
         names = [name for name, _ in checked]
         if not checked or len(set(names)) != len(names) or not all(names) or any(c < 1 for _, c in checked):
             raise invalid_parameter("kept_units", allowed, kept)
-        if (not self.structured or self.sparsity == 0 or self.student_width != 1.0 or self.rank_ratio is not None
-                or self.layer_settings is not None):
+        if not self.structured or self.sparsity == 0 or self._whole_model_knobs() or self.layer_settings is not None:
+            others = ", ".join(k.field for k in KNOBS if not k.per_layer)
             raise invalid_parameter("kept_units", "None unless a point only prunes structurally (structured=True, "
-                                    "sparsity > 0, no student, rank or layer_settings)", kept)
+                                    f"sparsity > 0, no layer_settings, {others} at their defaults)", kept)
         return checked
+
+    def _whole_model_knobs(self) -> list:
+        """The knobs set here that act on the whole model (not per layer): per-layer settings exclude them."""
+        return [k for k in set_knobs(self) if not k.per_layer]
 
     @property
     def layer_sparsity(self) -> dict[str, float]:
@@ -138,7 +112,7 @@ class CompressionPoint:
     @property
     def involves_training(self) -> bool:
         """True when a step trains (distillation, pruning, factorising, QAT): results vary by seed."""
-        return (self.student_width != 1.0 or self.sparsity > 0 or self.rank_ratio is not None or self.bits < 7
+        return (any(knob.trains(getattr(self, knob.field)) for knob in set_knobs(self))
                 or any(s > 0 or b < 7 for _, s, b in self.layer_settings or ()))
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,13 +120,17 @@ class CompressionPoint:
 
     def key(self) -> str:
         """Canonical JSON of the setting: part of the results store's cache key (``fine_tuned`` only when False and
-        ``layer_settings``/``kept_units`` only when given, so the keys of other points stay those stored before these existed)."""
+        ``layer_settings``/``kept_units`` and knobs after ``FIRST_KEYED`` only when given, so the keys of other points
+        stay those stored before these existed)."""
         data = self.to_dict()
         if self.fine_tuned:
             del data["fine_tuned"]
         for optional in ("layer_settings", "kept_units"):
             if data[optional] is None:
                 del data[optional]
+        for knob in KNOBS:
+            if knob.field not in FIRST_KEYED and not knob.is_set(data[knob.field]):
+                del data[knob.field]
         return json.dumps(data, sort_keys=True)
 
     @property
@@ -180,14 +158,7 @@ class CompressionPoint:
             if self.bits != 32:
                 parts.append(f"{self.bits}-bit")
         else:
-            if self.student_width != 1.0:
-                parts.append(f"student x{self.student_width:g}")
-            if self.sparsity:
-                parts.append(f"{self.sparsity:.0%} {'structured' if self.structured else ''} sparse".replace("  ", " "))
-            if self.rank_ratio is not None:
-                parts.append(f"rank {self.rank_ratio:g}")
-            if self.bits != 32:
-                parts.append(f"{self.bits}-bit")
+            parts.extend(knob.phrase(getattr(self, knob.field), self) for knob in set_knobs(self))
         if not self.fine_tuned:
             parts.append("before fine-tuning" if self.student_width == 1.0 else "after one short training epoch")
         return ", ".join(parts) or "fp32 baseline"

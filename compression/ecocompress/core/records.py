@@ -263,8 +263,7 @@ class Measurement:
     @property
     def point(self) -> CompressionPoint:
         """The setting this record measured."""
-        return CompressionPoint(self.sparsity, self.bits, self.student_width, self.structured, self.rank_ratio,
-                                self.fine_tuned, self.layer_settings, self.kept_units)
+        return CompressionPoint(**{f.name: getattr(self, f.name) for f in dataclasses.fields(CompressionPoint)})
 
     @property
     def is_baseline(self) -> bool:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ecocompress.core import units
+from ecocompress.core.knobs import KNOBS
 from ecocompress.models.registry import get_model
 from ecocompress.review.footprint import record_rating
 
@@ -56,11 +57,8 @@ def model_card(record: dict) -> dict[str, Any]:
         "name": f"{record['model']}: {record['label']}",
         "base_model": spec.describe(),
         "compression": {
-            "sparsity": record["sparsity"],
-            "bits": record["bits"],
-            "student_width": record["student_width"],
+            **{knob.field: record.get(knob.field, knob.off) for knob in KNOBS},
             "structured": record["structured"],
-            "rank_ratio": record["rank_ratio"],
             "steps": record["technique_notes"] or "none (the original model)",
             "per_layer": [{"layer": name, "sparsity": sparsity, "bits": bits}
                           for name, sparsity, bits in record.get("layer_settings") or ()],

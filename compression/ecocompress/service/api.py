@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.config import artifacts_dir
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
@@ -554,6 +555,7 @@ def compress(
     student_width: float = 1.0,
     structured: bool = False,
     rank_ratio: float | None = None,
+    point: CompressionPoint | None = None,
     build_student: Callable[[float], nn.Module] | None = None,
     recipe: TrainConfig | None = None,
     settings: MeasureSettings | None = None,
@@ -564,11 +566,16 @@ def compress(
         from ecocompress import compress
         result = compress(my_model, x_train, y_train, x_test, y_test, name="my-mlp", sparsity=0.8, bits=4)
 
+    ``point`` (a ``CompressionPoint``) replaces the knob arguments, e.g. for per-layer settings or a newer knob.
     Nothing is registered: to reach the model by name later (``measured_points``, the CLI), call
     ``ecocompress.models.registry.register_model(custom_model(...))`` yourself.
     """
     from ecocompress.models.custom import custom_model
 
-    point = CompressionPoint(sparsity=sparsity, bits=bits, student_width=student_width, structured=structured, rank_ratio=rank_ratio)
+    knobs = CompressionPoint(sparsity=sparsity, bits=bits, student_width=student_width, structured=structured,
+                             rank_ratio=rank_ratio)
+    if point is not None and not knobs.is_baseline:
+        raise InvalidParameterError("Give either point=... or the knob arguments (sparsity, bits, ...), not both.")
+    point = point or knobs
     spec = custom_model(model, x_train, y_train, x_test, y_test, name=name, build_student=build_student, recipe=recipe)
     return measure_point(spec, point, settings, out_dir=out_dir)

@@ -21,24 +21,20 @@ from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, Recommendation, check
 from ecocompress.core.config import home_dir
 from ecocompress.core.objectives import OBJECTIVES
 from ecocompress.core.errors import EcoCompressError, InvalidParameterError, invalid_parameter
+from ecocompress.core.knobs import KNOBS, SPARSITY
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import MeasureSettings
 from ecocompress.core.settings import measure_defaults
 
-# Tried first in a new study (then the sampler takes over): the usual good starting points.
-STARTING_POINTS = (
-    {"sparsity": 0.0, "bits": 8, "student_width": 1.0, "structured": False, "rank_ratio": 1.0},
-    {"sparsity": 0.5, "bits": 8, "student_width": 1.0, "structured": True, "rank_ratio": 1.0},
-    {"sparsity": 0.9, "bits": 4, "student_width": 1.0, "structured": False, "rank_ratio": 1.0},
-    {"sparsity": 0.0, "bits": 8, "student_width": 0.5, "structured": False, "rank_ratio": 1.0},
+# Tried first in a new study (then the sampler takes over): the usual good starting points, as search parameters
+# (every knob at the value it offers for "off" unless named).
+STARTING_POINTS = tuple(
+    {**{knob.field: knob.default for knob in KNOBS}, "structured": False, **start}
+    for start in ({"bits": 8}, {"sparsity": 0.5, "bits": 8, "structured": True}, {"sparsity": 0.9, "bits": 4},
+                  {"bits": 8, "student_width": 0.5})
 )
-SPACE: dict[str, list[Any]] = {
-    "sparsity": [0.0, 0.5, 0.7, 0.8, 0.9, 0.95],
-    "bits": [32, 16, 8, 6, 4, 3],
-    "student_width": [1.0, 0.5, 0.25],
-    "structured": [False, True],
-    "rank_ratio": [1.0, 0.5, 0.25],  # 1.0: no factorisation
-}
+# What a search samples: each knob's declared search values, and whether sparsity prunes whole channels.
+SPACE: dict[str, list[Any]] = {**{knob.field: list(knob.searched) for knob in KNOBS}, "structured": [False, True]}
 
 
 @dataclass(frozen=True)
@@ -106,15 +102,9 @@ def study_name_for(model: str, objective: str) -> str:
 
 
 def point_from_params(params: dict[str, Any]) -> CompressionPoint:
-    sparsity = float(params["sparsity"])
-    rank = float(params["rank_ratio"])
-    return CompressionPoint(
-        sparsity=sparsity,
-        bits=int(params["bits"]),
-        student_width=float(params["student_width"]),
-        structured=bool(params["structured"]) and sparsity > 0,
-        rank_ratio=None if rank >= 1.0 else rank,
-    )
+    """The point a trial's parameters describe (a knob the study does not sample stays at its default)."""
+    knobs = {knob.field: params.get(knob.field, knob.default) for knob in KNOBS}
+    return CompressionPoint(**knobs, structured=bool(params["structured"]) and SPARSITY.is_set(float(knobs["sparsity"])))
 
 
 def per_layer_objective(objective: str) -> str:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
 from ecocompress.service.api import lookup, measure_point
 from ecocompress.core.errors import InvalidParameterError, invalid_parameter
+from ecocompress.core.knobs import BY_FIELD, KNOBS, SPARSITY
 from ecocompress.core.pareto import pareto_mask
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.records import MeasureSettings, Measurement
@@ -35,19 +36,18 @@ def parse_values(name: str, text: str, kind: type) -> list:
     return values
 
 
-def grid(
-    sparsities: Sequence[float] = (0.0,),
-    bits: Sequence[int] = (32,),
-    students: Sequence[float] = (1.0,),
-    *,
-    structured: bool = False,
-    ranks: Sequence[float | None] = (None,),
-) -> list[CompressionPoint]:
-    """Every combination, validated up front (a bad value fails before any work starts)."""
-    points = [
-        CompressionPoint(sparsity=s, bits=b, student_width=w, structured=structured and s > 0, rank_ratio=r)
-        for w, s, r, b in itertools.product(students, sparsities, ranks, bits)
-    ]
+def grid(values: Mapping[str, Sequence[Any]] | None = None, *, structured: bool = False) -> list[CompressionPoint]:
+    """Every combination of the knobs' values (``CompressionPoint`` field -> values; a knob left out stays at its
+    default), validated up front (a bad value fails before any work starts); duplicates removed, order kept."""
+    values = dict(values or {})
+    for field in values:
+        if field not in BY_FIELD:
+            raise invalid_parameter("grid", f"values for {', '.join(BY_FIELD)}", field)
+    axes = [values.get(knob.field, (knob.default,)) for knob in KNOBS]
+    points = []
+    for combination in itertools.product(*axes):
+        chosen = dict(zip((knob.field for knob in KNOBS), combination))
+        points.append(CompressionPoint(**chosen, structured=structured and SPARSITY.is_set(chosen["sparsity"])))
     return list(dict.fromkeys(points))
 
 

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ecocompress.core.errors import InvalidParameterError
+from ecocompress.core.knobs import refuse_unoffered
 from ecocompress.models.text.encoder import HEAD_DIM, shape_of
 from ecocompress.core.points import CompressionPoint
 from ecocompress.compressor.techniques.kbit import best_scale, quantize_tensor
@@ -36,16 +37,17 @@ BATCH = 32
 LAYERS_FOR_WIDTH = {1.0: 6, 0.5: 3, 0.25: 2, 0.125: 1}
 
 
+OFFERED = {"student_width", "sparsity", "bits"}  # the knobs the text pipeline implements (fewer layers, heads, int8)
+
+
 def check_point(point: CompressionPoint) -> None:
     if point.layer_settings or point.kept_units:
         raise InvalidParameterError(
             "Per-layer settings are not offered for the text model; use structured sparsity or a smaller student."
         )
-    if point.rank_ratio is not None:
-        raise InvalidParameterError(
-            "Low-rank factorisation is not offered for the text model; use structured sparsity (fewer heads and "
-            "feed-forward units) or a student with fewer layers."
-        )
+    refuse_unoffered(point, OFFERED, lambda knob: (
+        f"{knob.technique} is not offered for the text model; use structured sparsity (fewer heads and feed-forward "
+        "units) or a student with fewer layers."))
 
 
 def recover(student: nn.Module, ids: np.ndarray, targets: np.ndarray, steps: int, *, lr: float = 1e-4, seed: int = 0,
