@@ -55,8 +55,8 @@ def check_point(point: CompressionPoint) -> None:
         )
     if point.student_width == 1.0:  # a student is a PyTorch model trained here: every knob applies to it
         refuse_unoffered(point, POST_TRAINING, lambda knob: (
-            f"{knob.technique} needs the model's training code to recover; for an uploaded ONNX model use a "
-            "student as well, which is trained here."))
+            f"{knob.technique} needs the model's training code; for an uploaded ONNX model use a student as well, "
+            "which is trained here."))
 
 
 def weight_refs(model) -> list[WeightRef]:
