@@ -88,5 +88,5 @@ def test_bad_input_through_the_real_process():
 def test_human_table(capsys, tmp_path):
     assert main(["run", "--model", "digits-cnn", "--repeats", "2", "--energy-budget", "1"]) == 0
     out = capsys.readouterr().out
-    for text in ("accuracy", "size on disk", "energy / 1,000 inferences", "CO2e / 1,000 inferences", "energy method"):
+    for text in ("accuracy", "size on disk", "energy per 1,000 inferences", "CO2e per 1,000 inferences", "energy method"):
         assert text in out

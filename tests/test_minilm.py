@@ -139,7 +139,7 @@ def test_report_and_projection_work_for_the_text_model(tmp_path, capsys):
     assert "What changed: nearest neighbours" in html and "held-out sentences" in html
     card = (tmp_path / "model" / "minilm-l6-8-bit.card.md").read_text()
     assert "int64" in card and "agreement with the original model" in card
-    assert "per inference at batch 32 " in card and "latency per inference, batch 32" in html  # the kind's batch, not 256
+    assert "latency per inference: at batch 32," in card and "at batch 32, onnxruntime" in html  # the kind's batch, not 256
     assert main(["project", "--model", "minilm-l6", "--bits", "8", "--repeats", "2", "--energy-budget", "1", "--json"]) == 0
     assert '"kwh"' in capsys.readouterr().out
 

@@ -211,3 +211,19 @@ def test_the_cli_writes_the_pdf_in_the_same_command(report, capsys):
     assert code == 0 and (out / "report.pdf").read_bytes().startswith(b"%PDF") and (out / "report.html").is_file()
     assert "report as PDF:" in capsys.readouterr().out
     assert main(["report", "--model", "digits-cnn", "--out", str(out / "r.html"), "--pdf", str(out / "r.txt")]) == 2
+
+
+def test_the_report_the_card_and_the_cli_show_the_same_rows_against_the_baseline(report, capsys):
+    """One presenter (``review.comparison``): every figure, baseline and change reads the same on each surface."""
+    from html import escape
+
+    from ecocompress.cli.commands import format_measurement
+    from ecocompress.review.comparison import comparison
+
+    point = lookup("digits-cnn", CompressionPoint(bits=8), SETTINGS)
+    html = (report / "report.html").read_text()
+    card = (report / "model" / "digits-cnn-8-bit.card.md").read_text()
+    cli = format_measurement(point)
+    for row in comparison(point):
+        for cell in (row.figure, row.value_with_interval, row.baseline, row.change):
+            assert escape(cell, quote=False) in html and cell in card and cell in cli, (row.figure, cell)

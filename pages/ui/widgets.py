@@ -12,14 +12,14 @@ import streamlit as st
 from ecocompress.service import api
 
 from ecocompress.review import plots, summary, tables
+from ecocompress.review.comparison import comparison
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
 
 from ecocompress.core import units
 from ecocompress.core.grid import country_choices, country_grid
 from ecocompress.core.errors import EcoCompressError, failure_sentence
-from ecocompress.core.objectives import quality_name
 from ecocompress.core.recipes import QUICK_STUDENT_EXAMPLES
-from ecocompress.core.records import SCENARIOS, MeasureSettings, Measurement, NOT_ENOUGH, floor_words, paired_latency_field, readable
+from ecocompress.core.records import SCENARIOS, MeasureSettings, Measurement, NOT_ENOUGH, readable
 from pages.ui import state
 
 
@@ -194,116 +194,23 @@ def method_badge(m: Measurement) -> None:
         st.badge(f"Energy {m.energy_method}", icon=":material/bolt:", color="green")
 
 
-def quality_label(m: Measurement) -> str:
-    """'Accuracy (test set)', or for the text model what its figure really is."""
-    return quality_name(m.quality_metric)
-
-
-def energy_caption(m: Measurement) -> str:
-    """How the energy figure was obtained, and where the power came from (CPU / RAM split)."""
-    return (f"{units.energy_basis(m.energy_estimated)}: CPU {m.cpu_power_w:.1f} W + RAM {m.ram_power_w:.1f} W"
-            + ("" if m.energy_estimated else " (RAM modelled)") + f"; {m.series}; {floor_words(m)}")
-
-
-def _pct_change(value: float, base: float) -> str | None:
-    """'-42% vs baseline'; None (no arrow) when the change rounds to zero."""
-    if not base or round((value / base - 1) * 100) == 0:
-        return None
-    return f"{(value / base - 1) * 100:+.0f}% vs baseline"
-
-
 def metric_cards(m: Measurement) -> None:
-    """The point against the baseline: each figure with its unit and its change."""
-    if m.label == "fp32 baseline":
-        baseline_cards(m)
-        return
-    cols = st.columns(3)
-    cols[0].metric(
-        quality_label(m),
-        units.percent(m.accuracy),
-        units.points_change(m.accuracy_change_points),
-        help=f"95% Wilson interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)} "
-        f"on {m.test_examples:,} test examples. Baseline {units.percent(m.baseline_accuracy)}.",
-        border=True,
-    )
-    cols[0].caption(f"95% interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)}")
-    cols[1].metric(
-        "Stored size (compressed)",
-        units.size(m.storage_bytes),
-        f"{units.ratio(m.storage_ratio)} smaller" if m.storage_ratio >= 1 else f"{units.ratio(1 / m.storage_ratio)} larger",
-        delta_color="normal" if m.storage_ratio >= 1 else "inverse",
-        help=f"{m.storage_format}. Baseline stored: {units.size(m.baseline_storage_bytes)}.",
-        border=True,
-    )
-    cols[1].caption(f"{m.storage_format}")
-    cols[2].metric(
-        "Size on disk (runnable ONNX)",
-        units.size(m.size_bytes),
-        _pct_change(m.size_bytes, m.baseline_size_bytes),
-        delta_color="inverse",
-        help=f"Bytes of the ONNX file that runs in onnxruntime ({m.runtime_format}); baseline "
-        f"{units.size(m.baseline_size_bytes)}. {m.params:,} parameters.",
-        border=True,
-    )
-    cols[2].caption(f"runs as {m.runtime_format}")
-    paired_colour = "inverse" if readable(m) else "off"  # 'not enough measurements yet' is neither good nor bad
-    cols = st.columns(3)
-    batch1 = paired_latency_field(m) == "latency_ms_batch1"  # the online scenario pairs its windows at batch 1
-    cols[0].metric(
-        "Latency per inference",
-        units.latency_ms(m.latency_ms_batch1 if batch1 else m.latency_ms_per_item_large_batch),
-        m.change("time", signed=True),
-        delta_color=paired_colour,
-        help=f"Per item at batch {m.energy_batch_size} in onnxruntime ({m.ort_threads} thread): the time ratio measured "
-        f"against the baseline in the same paired windows x the series' baseline, so it agrees with the change "
-        f"shown. Measured in this run at batch {1 if not batch1 else m.large_batch_size}: "
-        f"{units.latency_ms(m.latency_ms_batch1 if not batch1 else m.latency_ms_per_item_large_batch)} per item.",
-        border=True,
-    )
-    cols[0].caption(m.change("time"))
-    cols[1].metric(
-        "Energy per 1,000 inferences",
-        units.energy_wh(m.energy_wh_per_1k),
-        m.change(signed=True),
-        delta_color=paired_colour,
-        help=f"{m.energy_pairs} pairs of {m.energy_window_s:.1f}-second CodeCarbon windows alternating with the baseline "
-        f"(batch {m.energy_batch_size}); ratio = median of the per-pair ratios, 95% interval from their spread. "
-        f"95% interval of this figure: {units.energy_wh(m.energy_wh_per_1k_ci_low)} to "
-        f"{units.energy_wh(m.energy_wh_per_1k_ci_high)}. {m.energy_method}.",
-        border=True,
-    )
-    cols[1].caption(energy_caption(m))
-    cols[2].metric(
-        "CO2e per 1,000 inferences",
-        units.mass_g(m.emissions_g_per_1k),
-        m.change(signed=True),
-        delta_color=paired_colour,
-        help=f"Energy x grid intensity of {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh (CodeCarbon data).",
-        border=True,
-    )
-    cols[2].caption(f"grid {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh")
-
-
-def baseline_cards(m: Measurement) -> None:
-    """The uncompressed model: the same figures, with nothing to compare them to."""
-    cells = [
-        (quality_label(m), units.percent(m.accuracy),
-         f"95% interval {units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)}"),
-        ("Stored size (compressed)", units.size(m.storage_bytes), m.storage_format),
-        ("Size on disk (runnable ONNX)", units.size(m.size_bytes), f"runs as {m.runtime_format}"),
-        ("Latency per inference", units.latency_ms(m.latency_ms_per_item_large_batch),
-         f"batch {m.large_batch_size}; batch 1: {units.latency_ms(m.latency_ms_batch1)} per call"),
-        ("Energy per 1,000 inferences", units.energy_wh(m.energy_wh_per_1k),
-         f"95%: {units.energy_wh(m.energy_wh_per_1k_ci_low)} to {units.energy_wh(m.energy_wh_per_1k_ci_high)}; "
-         + energy_caption(m)),
-        ("CO2e per 1,000 inferences", units.mass_g(m.emissions_g_per_1k),
-         f"grid {m.country}: {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
-    ]
-    for row in (cells[:3], cells[3:]):
-        cols = st.columns(3)
-        for col, (label, value, caption) in zip(cols, row):
-            col.metric(label, value, "uncompressed baseline", delta_color="off", border=True)
-            col.caption(caption)
+    """The point against the baseline (``review.comparison``, as the CLI, the report and the model card say it): each
+    figure with its unit, its change as the card's arrow, its interval and change in words beneath, how it was
+    measured in the tooltip. A figure not paired with the baseline is a caption, without a change. (The rows are our
+    own words and numbers, so they are not escaped: escaping would show 'change\\:' for 'change:'.)"""
+    rows = comparison(m)
+    cards = [r for r in rows if r.compared]
+    for start in range(0, len(cards), 3):
+        for column, row in zip(st.columns(3), cards[start:start + 3]):
+            column.metric(row.figure[0].upper() + row.figure[1:], row.value,
+                          "uncompressed baseline" if m.is_baseline else row.delta,
+                          delta_color="off" if m.is_baseline else row.delta_color,
+                          help=row.note + (f". Baseline: {row.baseline}." if row.baseline else "."), border=True)
+            column.caption("; ".join(x for x in (f"95% interval {row.interval}" if row.interval else "", row.change) if x))
+    for row in rows:
+        if row not in cards:
+            st.caption(f"{row.figure}: {row.value} ({row.note})")
 
 
 def point_details(m: Measurement) -> None:

@@ -13,7 +13,7 @@ from ecocompress.core import units
 from ecocompress.core.errors import invalid_parameter
 from ecocompress.core.files import write_file
 from ecocompress.core.knobs import KNOBS
-from ecocompress.core.records import Measurement, floor_words
+from ecocompress.core.records import Measurement
 
 
 def report_inputs(args: argparse.Namespace, *, quiet: bool = False):
@@ -68,34 +68,18 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def format_measurement(m: Measurement) -> str:
-    """A readable table of one point against the baseline."""
-    rows = [
-        ("accuracy", f"{units.percent(m.accuracy)} [{units.percent(m.accuracy_ci_low, 1)}, {units.percent(m.accuracy_ci_high, 1)}]",
-         units.percent(m.baseline_accuracy), units.points_change(m.accuracy_change_points)),
-        ("size on disk (runnable)", units.size(m.size_bytes), units.size(m.baseline_size_bytes), f"{units.ratio(m.compression_ratio)} smaller"),
-        ("size stored (compressed)", units.size(m.storage_bytes), units.size(m.baseline_storage_bytes), f"{units.ratio(m.storage_ratio)} smaller"),
-        ("latency, batch 1", units.latency_ms(m.latency_ms_batch1), "", "per call, median"),
-        (f"latency, batch {m.large_batch_size}", units.latency_ms(m.latency_ms_per_item_large_batch), "",
-         f"per item; paired: {m.change('time')}, "
-         f"{units.ratio(m.speedup_theoretical)} speed-up on paper" + (" (gain only on paper)" if m.gain_only_on_paper else "")),
-        ("energy / 1,000 inferences",
-         f"{units.energy_wh(m.energy_wh_per_1k)} [{units.energy_wh(m.energy_wh_per_1k_ci_low)}, {units.energy_wh(m.energy_wh_per_1k_ci_high)}]",
-         units.energy_wh(m.baseline_energy_wh_per_1k),
-         f"{m.change()}; {floor_words(m)}" if not m.is_baseline
-         else f"+/- {m.energy_ratio_half_width:.0%} (95%); {floor_words(m)}"),
-        ("CO2e / 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "", f"grid {m.country}, {m.carbon_intensity_g_per_kwh:.0f} gCO2e/kWh"),
-    ]
+    """A readable table of one point against the baseline (``review.comparison``, as every surface shows it)."""
+    from ecocompress.review.comparison import comparison
+
+    rows = comparison(m)
     lines = [
         f"{m.model}: {m.label}  (stored as {m.storage_format}; runs as {m.runtime_format}; {m.params:,} params)",
-        f"{'':<26} {'this point':<30} {'baseline':<12} change",
+        f"{'':<34} {'this point':<36} {'baseline':<12} change",
     ]
-    lines += [f"{name:<26} {value:<30} {base:<12} {note}" for name, value, base, note in rows]
-    lines.append(
-        f"energy method: {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W, "
-        f"{m.energy_pairs} window pairs of {m.energy_window_s:.1f} s alternating with the baseline ({m.energy_seconds:.0f} s); "
-        f"series: {m.series}"
-    )
-    lines.append(f"test set: {m.test_examples:,} examples; accuracy interval: 95% Wilson")
+    lines += [f"{r.figure:<34} {r.value_with_interval:<36} {r.baseline:<12} {r.change}".rstrip() for r in rows]
+    lines += [f"  {r.figure}: {r.note}" for r in rows]
+    lines.append(f"energy method: {m.energy_method}; CPU {m.cpu_power_w:.1f} W, RAM {m.ram_power_w:.1f} W over "
+                 f"{m.energy_seconds:.0f} s of windows; series: {m.series}")
     if m.seeds > 1:
         lines.append(f"over {m.seeds} training seeds: accuracy {units.percent(m.accuracy_seed_mean)} +/- {m.accuracy_seed_std * 100:.2f} points (std)")
     if m.technique_notes:

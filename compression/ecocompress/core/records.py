@@ -123,13 +123,13 @@ def energy_change_shown(record: Any) -> bool:
 
 
 def change_words(record: Any, what: str = "energy", *, signed: bool = False) -> str:
-    """The point's energy (or ``what="time"``) against its baseline, the same words on every surface.
+    """The point's energy (or ``what="time"``, or ``"CO2e"``) against its baseline, the same words on every surface.
 
     '58% less energy (95%: 55-61% less)', or with ``signed`` a card's '-58% energy (95%: -61% to -55%)';
     'no measurable ... difference' inside the interval or within the machine's measurement floor;
     'not enough measurements yet' while the interval rests on too few pairs or is too wide to read.
     """
-    prefix = "energy" if what == "energy" else "latency"
+    prefix = "latency" if what == "time" else "energy"  # CO2e is energy x the grid: it reads the energy ratio
     ratio, low, high = (_field(record, f"{prefix}_ratio{end}") for end in ("", "_ci_low", "_ci_high"))
     if not readable(record):
         return NOT_ENOUGH if signed else f"{what} change: {NOT_ENOUGH} ({_field(record, 'energy_pairs')} pairs)"

@@ -10,9 +10,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ecocompress.core import units
 from ecocompress.core.knobs import KNOBS
 from ecocompress.models.registry import get_model
+from ecocompress.review.comparison import comparison
 from ecocompress.review.footprint import record_rating
 
 CARD_FIELDS = (
@@ -74,6 +74,8 @@ def model_card(record: dict) -> dict[str, Any]:
         "input": input_signature(record["onnx_path"]),
         "measured": {key: record[key] for key, _ in CARD_FIELDS},
         "units": dict(CARD_FIELDS),
+        "against_baseline": [{"figure": r.figure, "value": r.value_with_interval, "baseline": r.baseline,
+                              "change": r.change, "how": r.note} for r in comparison(record)],
         "quality_metric": record.get("quality_metric", "test accuracy"),
         "energy_method": record["energy_method"],
         "energy_estimated": record["energy_estimated"],
@@ -87,7 +89,6 @@ def model_card(record: dict) -> dict[str, Any]:
 
 
 def card_markdown(card: dict[str, Any]) -> str:
-    m = card["measured"]
     inp = card["input"]
     return "\n".join([
         f"# {card['name']}",
@@ -100,19 +101,12 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Stored as: {card['files']['storage_format']} (`{card['files']['storage']}`)",
         f"- Input: `{inp['name']}`, shape {inp['shape']}, {inp['dtype']}",
         "",
-        "| figure | value |",
-        "| --- | --- |",
-        f"| {card['quality_metric']} | {units.percent(m['accuracy'])} (95% interval {units.percent(m['accuracy_ci_low'], 1)} to "
-        f"{units.percent(m['accuracy_ci_high'], 1)}, {m['test_examples']:,} examples; baseline {units.percent(m['baseline_accuracy'])}) |",
-        f"| runnable size | {units.size(m['size_bytes'])} |",
-        f"| stored size | {units.size(m['storage_bytes'])} |",
-        f"| latency | {units.latency_ms(m['latency_ms_batch1'])} per call at batch 1; "
-        f"{units.latency_ms(m['latency_ms_per_item_large_batch'])} per inference at batch {m['large_batch_size']} |",
-        f"| energy | {units.energy_wh(m['energy_wh_per_1k'])} per 1,000 inferences "
-        f"({'estimated' if card['energy_estimated'] else 'measured'}: {card['energy_method']}) |",
-        f"| CO2e | {units.mass_g(m['emissions_g_per_1k'])} per 1,000 inferences (grid {card['grid_region']}, "
-        f"{m['carbon_intensity_g_per_kwh']:.0f} gCO2e/kWh) |",
-        f"| energy rating | {card['energy_rating']['label']} ({card['energy_rating']['rule']}; judged on the 95% interval) |",
+        "| figure | this model | uncompressed baseline | change |",
+        "| --- | --- | --- | --- |",
+        *(f"| {r['figure']} | {r['value']} | {r['baseline']} | {r['change']} |" for r in card["against_baseline"]),
+        f"| energy rating | {card['energy_rating']['label']} ({card['energy_rating']['rule']}; judged on the 95% interval) | | |",
+        "",
+        *(f"- {r['figure']}: {r['how']}" for r in card["against_baseline"]),
         "",
         f"Measured {card['measured_at_utc']} UTC, code version {card['code_version']}.",
         "",

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from ecocompress.core.choice import DEFAULT_BUDGET_POINTS, recommend
-from ecocompress.core.records import NOT_ENOUGH, MeasureSettings, change_words, energy_change_shown, floor_words, readable
+from ecocompress.core.records import NOT_ENOUGH, MeasureSettings, energy_change_shown, floor_words, readable
+from ecocompress.review.comparison import comparison
 from ecocompress.core.settings import measure_defaults
 from ecocompress.service.store import ResultsStore
 
@@ -97,32 +98,6 @@ def _table(rows: list[tuple], header: tuple) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _comparison_rows(c: dict, b: dict) -> list[tuple]:
-    def change(value: float, base: float) -> str:
-        return units.ratio(value / base) if base else "n/a"
-
-    energy_change = ("uncompressed baseline" if c["label"] == b["label"] else
-                     f"{change_words(c)}; {floor_words(c)}")
-    return [
-        (c.get("quality_metric", "test accuracy"), f"{units.percent(c['accuracy'])} ({units.percent(c['accuracy_ci_low'], 1)} to "
-                          f"{units.percent(c['accuracy_ci_high'], 1)})",
-         units.percent(b["accuracy"]), units.points_change(c["accuracy_change_points"])),
-        ("stored size", units.size(c["storage_bytes"]), units.size(b["storage_bytes"]), change(c["storage_bytes"], b["storage_bytes"])),
-        ("runnable ONNX size", units.size(c["size_bytes"]), units.size(b["size_bytes"]), change(c["size_bytes"], b["size_bytes"])),
-        ("latency per call, batch 1", units.latency_ms(c["latency_ms_batch1"]), units.latency_ms(b["latency_ms_batch1"]),
-         change(c["latency_ms_batch1"], b["latency_ms_batch1"])),
-        (f"latency per inference, batch {c['large_batch_size']}", units.latency_ms(c["latency_ms_per_item_large_batch"]),
-         units.latency_ms(b["latency_ms_per_item_large_batch"]),
-         change(c["latency_ms_per_item_large_batch"], b["latency_ms_per_item_large_batch"])),
-        ("energy per 1,000 inferences (paired run)",
-         f"{units.energy_wh(c['energy_wh_per_1k'])} ({units.energy_wh(c['energy_wh_per_1k_ci_low'])} to "
-         f"{units.energy_wh(c['energy_wh_per_1k_ci_high'])})", units.energy_wh(c["baseline_energy_wh_per_1k"]), energy_change),
-        ("CO2e per 1,000 inferences", units.mass_g(c["emissions_g_per_1k"]),
-         units.mass_g(c["baseline_energy_wh_per_1k"] / 1000 * c["carbon_intensity_g_per_kwh"]), energy_change),
-        ("runs as", c["runtime_format"], b["runtime_format"], ""),
-    ]
 
 
 def _changes_section(data: ReportData) -> str:
@@ -261,7 +236,7 @@ def _recommendation_box(data: ReportData) -> str:
 def render_html(data: ReportData) -> str:
     """The report as one HTML document (images inline, no scripts)."""
     spec = get_model(data.model)
-    c, b = data.chosen, data.baseline
+    c = data.chosen
     chart = tradeoff_png(data.records, "energy",
                          f"Energy per 1,000 inferences ({{prefix}}Wh, {units.energy_basis(c['energy_estimated'])})", c["label"])
     table = "".join(f"<h3>{_e(title)}</h3>" + frame.to_html(index=False, float_format=units.number, border=0)
@@ -276,7 +251,8 @@ def render_html(data: ReportData) -> str:
         f"Report created {_e(data.created_at)}.</p>",
         f"<p class='note'>Energy figures are <b>{estimated}</b>: {_e(c['energy_method'])}.</p>",
         "<h2>Chosen point against the uncompressed baseline</h2>",
-        _table(_comparison_rows(c, b), ("", f"chosen: {c['label']}", "baseline", "chosen / baseline")),
+        _table([(r.figure, r.value_with_interval, r.baseline, r.change, r.note) for r in comparison(c)],
+               ("", f"chosen: {c['label']}", "baseline", "change", "how it was measured")),
         f"<p>What was done: {_e(c['technique_notes'] or 'nothing (the original model)')}. Runtime: {_e(c['runtime_reason'])}.</p>",
         _changes_section(data),
         "<h2>Accuracy versus energy, every measured point</h2>",
