@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import socket
+import subprocess
+import tempfile
 import shutil
 import sqlite3
 import sys
@@ -37,6 +41,7 @@ def eco_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "eco-home"
     monkeypatch.setenv("ECOCOMPRESS_HOME", str(home))
     monkeypatch.delenv("ECOCOMPRESS_DB", raising=False)
+    monkeypatch.delenv("ECOCOMPRESS_STORE_URL", raising=False)  # never a developer's shared store
     return home
 
 
@@ -55,6 +60,7 @@ def module_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ECOCOMPRESS_HOME", str(home))
         mp.delenv("ECOCOMPRESS_DB", raising=False)
+        mp.delenv("ECOCOMPRESS_STORE_URL", raising=False)
         yield home
 
 
@@ -142,3 +148,41 @@ def pytest_report_header() -> list[str]:
 def pytest_terminal_summary(terminalreporter) -> None:
     """Repeated at the end, where a log's tail (all CI keeps of a failure) still shows it."""
     terminalreporter.write_line(_machine_line())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """ECOCOMPRESS_TEST_POSTGRES_URL, or a throwaway server started here (initdb + pg_ctl) and stopped after."""
+    if os.environ.get("ECOCOMPRESS_TEST_POSTGRES_URL"):
+        yield os.environ["ECOCOMPRESS_TEST_POSTGRES_URL"]
+        return
+    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
+    if not found:
+        message = "PostgreSQL server binaries not found (apt-get install postgresql); .ci/run installs them"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    bindir = os.path.dirname(found)
+    root = tempfile.mkdtemp(prefix="ecocompress-pg-")
+    as_user = []
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        shutil.chown(root, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+    data = os.path.join(root, "data")
+    # UTF8 whatever the caller's locale: without LANG a cluster is SQL_ASCII, and psycopg then hands SQLAlchemy bytes
+    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"], check=True,
+                   capture_output=True)
+    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
+                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
+    try:
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)

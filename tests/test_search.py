@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import glob
 import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 
 import pytest
 
@@ -102,44 +96,6 @@ def test_cli_search_json_and_bad_input(capsys):
 
 
 # ---- a real PostgreSQL server on localhost ----------------------------------------------------------------------
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """ECOCOMPRESS_TEST_POSTGRES_URL, or a throwaway server started here (initdb + pg_ctl) and stopped after."""
-    if os.environ.get("ECOCOMPRESS_TEST_POSTGRES_URL"):
-        yield os.environ["ECOCOMPRESS_TEST_POSTGRES_URL"]
-        return
-    found = shutil.which("initdb") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))), None)
-    if not found:
-        message = "PostgreSQL server binaries not found (apt-get install postgresql); .ci/run installs them"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    bindir = os.path.dirname(found)
-    root = tempfile.mkdtemp(prefix="ecocompress-pg-")
-    as_user = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(root, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    port = _free_port()
-    data = os.path.join(root, "data")
-    # UTF8 whatever the caller's locale: without LANG a cluster is SQL_ASCII, and psycopg then hands SQLAlchemy bytes
-    subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C"], check=True,
-                   capture_output=True)
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start"], check=True, capture_output=True)
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
-
 
 @pytest.mark.slow
 def test_two_workers_share_a_real_postgres_study(postgres_url, fast_settings):

@@ -60,6 +60,14 @@ def _cpu_model() -> str:
 
 
 @functools.lru_cache(maxsize=None)
+def hardware() -> str:
+    """This machine's hardware class as a shared store keys points by: the CPU model and its logical cores. Points
+    measured on another class are other figures (CodeCarbon's estimate follows the CPU), never served or charted
+    here."""
+    return f"{_cpu_model()}, {os.cpu_count()} logical cores"
+
+
+@functools.lru_cache(maxsize=None)
 def environment() -> dict[str, str]:
     """Library versions and machine facts recorded with every measured point."""
     return {

@@ -37,7 +37,7 @@ class SettingsError(EcoCompressError):
 class Spec:
     """How one setting is read and shown: kind, range, unit, and the sentence the README's table prints."""
 
-    kind: type  # int, float, bool or Path
+    kind: type  # int, float, bool, Path or str (a database URL)
     meaning: str
     low: float | None = None
     high: float | None = None
@@ -49,6 +49,8 @@ class Spec:
             return "0 or 1"
         if self.kind is Path:
             return "a path"
+        if self.kind is str:
+            return "a postgresql:// URL"
         unit = f" {self.unit}" if self.unit else ""
         whole = "a whole number" if self.kind is int else "a number"
         return f"{whole} in [{_plain(self.low)}, {_plain(self.high)}]{unit}"
@@ -71,6 +73,10 @@ def _flag(default: bool, meaning: str) -> Any:
     return field(default=default, metadata={"spec": Spec(bool, meaning)})
 
 
+def _url(meaning: str, default_text: str) -> Any:
+    return field(default=None, metadata={"spec": Spec(str, meaning, default_text=default_text)})
+
+
 def _path(default: Path | None, meaning: str, default_text: str) -> Any:
     return field(default=default, metadata={"spec": Spec(Path, meaning, default_text=default_text)})
 
@@ -83,6 +89,8 @@ class Settings:
     home: Path = _path(Path("~/.ecocompress").expanduser(), "folder of the results database and the compressed models",
                        "~/.ecocompress")
     db: Path | None = _path(None, "the results database", "results.sqlite in the home folder")
+    store_url: str | None = _url("a shared results store on PostgreSQL (points and jobs of several app replicas and "
+                                 "the CLI, on any machine); replaces ECOCOMPRESS_DB", "none: the SQLite file")
     measure_lock: Path = _path(Path(tempfile.gettempdir()) / "ecocompress-measure.lock",
                                "lock file that keeps two processes' energy windows apart", "in the temporary folder")
     chromium: Path | None = _path(None, "Chromium used for the PDF report", "found on the PATH")
@@ -164,6 +172,13 @@ def _parse(variable: str, spec: Spec, text: str) -> Any:
                              "(README, Limits) and start again.")
 
     stripped = text.strip()
+    if spec.kind is str:
+        if not stripped:
+            return None
+        if not stripped.startswith(("postgresql://", "postgres://")) or "\x00" in stripped:
+            raise SettingsError(f"{variable} must be a postgresql:// URL; got a value that is not one. Fix or unset it "
+                                "(README, Limits) and start again.")  # never echoed: a URL can hold a password
+        return stripped
     if spec.kind is Path:
         if not stripped or "\x00" in stripped:
             raise refuse()

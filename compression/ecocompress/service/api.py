@@ -321,7 +321,7 @@ def _request_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSett
 
 def _job_key(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, store: ResultsStore, fresh: bool) -> str:
     """Identical requests (same content, settings, code and store) share one queued job."""
-    return f"{_request_key(spec, point, settings)}|{store.path}" + ("|fresh" if fresh else "")
+    return f"{_request_key(spec, point, settings)}|{store.location}" + ("|fresh" if fresh else "")
 
 
 _RECOVERED: set[str] = set()
@@ -365,9 +365,9 @@ def _job(spec: ModelKind, point: CompressionPoint, settings: MeasureSettings, st
     from ecocompress.service.compute_queue import JobCancelled
 
     def work(progress: Progress) -> Measurement:
-        if str(store.path) not in _RECOVERED:  # jobs a killed process left 'running' become 'failed' with the reason
+        if store.location not in _RECOVERED:  # jobs a killed process left 'running' become 'failed' with the reason
             store.recover_interrupted()
-            _RECOVERED.add(str(store.path))
+            _RECOVERED.add(store.location)
         again = None if fresh else lookup(spec, point, settings, store=store)  # measured while we waited
         if again is not None:
             return again
