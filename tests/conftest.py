@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import uuid
 import shutil
 import sqlite3
 import sys
@@ -186,3 +187,16 @@ def postgres_url():
     finally:
         subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(postgres_url):
+    """A fresh database on the test server, dropped afterwards (tests never see each other's rows)."""
+    import psycopg
+
+    name = f"store_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield postgres_url.rsplit("/", 1)[0] + "/" + name
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -133,19 +132,6 @@ def test_the_store_version_changes_with_every_write_of_a_models_points(tmp_path)
 
 
 # ---- the same store on PostgreSQL (ECOCOMPRESS_STORE_URL): several app replicas and the CLI share it ------------
-
-@pytest.fixture
-def pg_url(postgres_url):
-    """A fresh database on the test server, dropped afterwards (tests never see each other's rows)."""
-    import psycopg
-
-    name = f"store_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield postgres_url.rsplit("/", 1)[0] + "/" + name
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def location(request, tmp_path):

@@ -43,6 +43,16 @@ def build_parser() -> Parser:
     run.add_argument("--fresh", action="store_true", help="re-measure even if the store has this point")
     run.add_argument("--out", type=Path, default=None, help="also copy the compressed ONNX file into this folder")
     run.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    run.add_argument("--store", default=None, help="with --on: the shared store's postgresql:// URL "
+                     "(default: ECOCOMPRESS_STORE_URL)")
+    run.add_argument("--on", default=None, metavar="LABEL", help="have a worker of this hardware class measure it "
+                     "(`ecocompress worker --hardware-label LABEL`), or serve that class's stored figure")
+
+    worker = sub.add_parser("worker", help="measure the points asked for this machine's hardware class, one at a time")
+    worker.add_argument("--store", default=None, help="the shared store's postgresql:// URL (default: "
+                        "ECOCOMPRESS_STORE_URL)")
+    worker.add_argument("--hardware-label", default=None, help="the hardware class this machine measures for, e.g. "
+                        "'edge-arm64' (default: ECOCOMPRESS_HARDWARE_LABEL, else the CPU model and cores)")
 
     for name, text in (
         ("report", "write an HTML report (chart, chosen point vs baseline, projection, methods) and exports"),

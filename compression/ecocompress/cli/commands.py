@@ -102,10 +102,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not args.json:
             print(f"  ... {step}", file=sys.stderr, flush=True)
 
-    model = resolve_model(args)
-    point = per_layer_point(args, model, progress) or flag_point(args)
-    result = measure_point(model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress,
-                           session=CLI_SESSION)
+    if args.on is not None:
+        result = _run_on(args, settings, progress)
+    else:
+        if args.store is not None:
+            fleet_environment(args.store, None)  # measured here, stored in the shared store
+        model = resolve_model(args)
+        point = per_layer_point(args, model, progress) or flag_point(args)
+        result = measure_point(model, point, settings, fresh=args.fresh, out_dir=args.out, progress=progress,
+                               session=CLI_SESSION)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:
@@ -329,7 +334,43 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def fleet_environment(store: str | None, label: str | None) -> str:
+    """Make this process (and its sandboxed children) use the shared store ``store`` as the hardware class ``label``;
+    the store's URL, checked like every setting."""
+    from ecocompress.core.settings import set_for_this_process
+
+    given = {name: value for name, value in (("store_url", store), ("hardware_label", label)) if value is not None}
+    url = set_for_this_process(**given).store_url  # checked like every setting: a bad URL or label is one sentence
+    if url is None:
+        raise invalid_parameter("store", "a postgresql:// URL (--store or ECOCOMPRESS_STORE_URL): workers and "
+                                "requests meet in a shared store", None)
+    return url
+
+
+def _run_on(args: argparse.Namespace, settings, progress) -> Measurement:
+    """``run --on LABEL``: the point as a worker of that hardware class measures it (``service.fleet``)."""
+    from ecocompress.service.fleet import request_on
+
+    if args.data is not None or args.per_layer != "off" or args.fresh or args.out is not None:
+        raise invalid_parameter("on", "used with a sample model and point flags only (not --data, --per-layer, "
+                                "--fresh or --out)", args.on)
+    url = fleet_environment(args.store, args.on)
+    return request_on(args.model, flag_point(args), settings, args.on, url, progress=lambda text: progress(text, 0.0))
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from ecocompress.core.provenance import hardware
+    from ecocompress.service.fleet import run_worker
+
+    url = fleet_environment(args.store, args.hardware_label)
+    label = hardware()
+    print(f"measuring for hardware class {label!r}; stop with Ctrl+C", file=sys.stderr, flush=True)
+    run_worker(url, label)
+    return 0
+
+
 COMMANDS = {
+    "worker": cmd_worker,
     "models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "search": cmd_search, "report": cmd_report,
     "project": cmd_project, "layers": cmd_layers,
 }

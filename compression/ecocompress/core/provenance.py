@@ -48,6 +48,7 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
+@functools.lru_cache(maxsize=None)
 def _cpu_model() -> str:
     """The CPU's marketing name (Linux); what CodeCarbon looks up its TDP by."""
     try:
@@ -59,12 +60,13 @@ def _cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-@functools.lru_cache(maxsize=None)
 def hardware() -> str:
-    """This machine's hardware class as a shared store keys points by: the CPU model and its logical cores. Points
-    measured on another class are other figures (CodeCarbon's estimate follows the CPU), never served or charted
-    here."""
-    return f"{_cpu_model()}, {os.cpu_count()} logical cores"
+    """This machine's hardware class, as a store files its points: ``ECOCOMPRESS_HARDWARE_LABEL``, else the CPU model
+    and its logical cores. Points measured on another class are other figures (CodeCarbon's estimate follows the
+    CPU), never served or charted here."""
+    from ecocompress.core.settings import settings
+
+    return settings().hardware_label or f"{_cpu_model()}, {os.cpu_count()} logical cores"
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import os
 import tempfile
 import threading
@@ -33,11 +34,19 @@ class SettingsError(EcoCompressError):
     """An ``ECOCOMPRESS_*`` variable with a value outside its declared range."""
 
 
+class Url(str):
+    """A setting that is a PostgreSQL URL (never echoed in a message: it can hold a password)."""
+
+
+class Label(str):
+    """A setting that is a short name: letters, digits, spaces and ``._-``, at most 64 characters."""
+
+
 @dataclass(frozen=True)
 class Spec:
     """How one setting is read and shown: kind, range, unit, and the sentence the README's table prints."""
 
-    kind: type  # int, float, bool, Path or str (a database URL)
+    kind: type  # int, float, bool, Path, Url or Label
     meaning: str
     low: float | None = None
     high: float | None = None
@@ -49,8 +58,10 @@ class Spec:
             return "0 or 1"
         if self.kind is Path:
             return "a path"
-        if self.kind is str:
+        if self.kind is Url:
             return "a postgresql:// URL"
+        if self.kind is Label:
+            return "a name of at most 64 letters, digits, spaces or ._-"
         unit = f" {self.unit}" if self.unit else ""
         whole = "a whole number" if self.kind is int else "a number"
         return f"{whole} in [{_plain(self.low)}, {_plain(self.high)}]{unit}"
@@ -73,8 +84,8 @@ def _flag(default: bool, meaning: str) -> Any:
     return field(default=default, metadata={"spec": Spec(bool, meaning)})
 
 
-def _url(meaning: str, default_text: str) -> Any:
-    return field(default=None, metadata={"spec": Spec(str, meaning, default_text=default_text)})
+def _text(kind: type, meaning: str, default_text: str) -> Any:
+    return field(default=None, metadata={"spec": Spec(kind, meaning, default_text=default_text)})
 
 
 def _path(default: Path | None, meaning: str, default_text: str) -> Any:
@@ -89,8 +100,10 @@ class Settings:
     home: Path = _path(Path("~/.ecocompress").expanduser(), "folder of the results database and the compressed models",
                        "~/.ecocompress")
     db: Path | None = _path(None, "the results database", "results.sqlite in the home folder")
-    store_url: str | None = _url("a shared results store on PostgreSQL (points and jobs of several app replicas and "
-                                 "the CLI, on any machine); replaces ECOCOMPRESS_DB", "none: the SQLite file")
+    store_url: str | None = _text(Url, "a shared results store on PostgreSQL (points and jobs of several app replicas "
+                                  "and the CLI, on any machine); replaces ECOCOMPRESS_DB", "none: the SQLite file")
+    hardware_label: str | None = _text(Label, "this machine's hardware class: the points it measures are filed, "
+                                       "charted and served under it", "the CPU model and its logical cores")
     measure_lock: Path = _path(Path(tempfile.gettempdir()) / "ecocompress-measure.lock",
                                "lock file that keeps two processes' energy windows apart", "in the temporary folder")
     chromium: Path | None = _path(None, "Chromium used for the PDF report", "found on the PATH")
@@ -172,12 +185,18 @@ def _parse(variable: str, spec: Spec, text: str) -> Any:
                              "(README, Limits) and start again.")
 
     stripped = text.strip()
-    if spec.kind is str:
+    if spec.kind is Url:
         if not stripped:
             return None
         if not stripped.startswith(("postgresql://", "postgres://")) or "\x00" in stripped:
             raise SettingsError(f"{variable} must be a postgresql:// URL; got a value that is not one. Fix or unset it "
                                 "(README, Limits) and start again.")  # never echoed: a URL can hold a password
+        return stripped
+    if spec.kind is Label:
+        if not stripped:
+            return None
+        if len(stripped) > 64 or not re.fullmatch(r"[A-Za-z0-9 ._-]+", stripped):
+            raise refuse()
         return stripped
     if spec.kind is Path:
         if not stripped or "\x00" in stripped:
@@ -226,6 +245,18 @@ def settings() -> Settings:
                 _CACHE.clear()
             _CACHE[key] = found
         return found
+
+
+def set_for_this_process(**values: str) -> Settings:
+    """Set settings (by field name) for this process and the children it starts, as if its environment had them:
+    what a command's flags do (``--store``, ``--hardware-label``). Checked like any setting; returns them all."""
+    for name, text in values.items():
+        variable = PREFIX + name.upper()
+        if variable not in specs():
+            raise KeyError(name)
+        _parse(variable, specs()[variable][1], text)
+        os.environ[variable] = text
+    return settings()
 
 
 def measure_defaults() -> MeasureSettings:

@@ -300,6 +300,11 @@ def job_key(model: str | ModelKind, point: CompressionPoint, settings: MeasureSe
     return _job_key(spec, point, settings, store, False)
 
 
+def request_key(model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings) -> str:
+    """The key the store's job records of this point carry (``ResultsStore.last_job``), on any machine."""
+    return _request_key(resolve(model), point, settings)
+
+
 def _prepare(
     model: str | ModelKind, point: CompressionPoint, settings: MeasureSettings | None, store: ResultsStore | None
 ) -> tuple[ModelKind, MeasureSettings, ResultsStore]:

@@ -354,6 +354,14 @@ class ResultsStore:
             conn.execute("UPDATE jobs SET state=?, reason=?, finished_at=?, failure=? WHERE id=?",
                          (state, reason, now, failure, job_id))
 
+    def fail_running(self, key: str, reason: str) -> None:
+        """Mark ``key``'s running jobs failed with ``reason``: their process is known to be gone (another machine's
+        worker that stopped beating), so ``recover_interrupted`` on this machine could not tell."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            conn.execute("UPDATE jobs SET state='failed', reason=?, finished_at=? WHERE job_key=? AND state='running'",
+                         (reason, now, key))
+
     def last_job(self, key: str) -> dict[str, Any] | None:
         """The latest job recorded for ``key`` (``start_job``'s), whatever its state."""
         with self._connect(rows_as_dicts=True) as conn:

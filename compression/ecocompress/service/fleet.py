@@ -1,0 +1,155 @@
+"""Measurement workers on other machines: a point asked for a hardware class is measured by a worker of that class.
+
+The queue is procrastinate, a kept PostgreSQL-backed task queue, on the shared store's own database (no broker to
+run beside it). Why it over the other engines issue 33 names:
+- Celery needs a broker (Redis or RabbitMQ) besides PostgreSQL;
+- Dask's worker resources and Ray's custom resources route by hardware, but each needs its own scheduler service;
+- procrastinate routes by queue (one queue per hardware class), runs one job at a time with ``concurrency=1``,
+  dedupes identical requests with a queueing lock, and keeps worker heartbeats, so a job whose worker died is found
+  (``get_stalled_jobs``) and failed instead of waiting forever.
+
+``ecocompress worker --store URL --hardware-label NAME`` runs ``run_worker``: it files everything it measures under
+NAME, in the same sandbox, queue and limits as the app (``service.api.measure_point``).
+``ecocompress run ... --store URL --on NAME`` runs ``request_on``: served from the store when NAME has the point,
+else queued for NAME's workers and waited for. Only the built-in sample models travel for now: an upload lives in
+one app process's memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Any, Callable
+
+from ecocompress.core.errors import EcoCompressError
+from ecocompress.core.points import CompressionPoint
+from ecocompress.core.records import MeasureSettings, Measurement
+
+TASK = "ecocompress.measure"
+HEARTBEAT_S = 2.0  # how often a worker says it is alive
+STALLED_AFTER_S = 15.0  # a running job whose worker has been silent this long is failed: its worker died
+INTERRUPTED = "the worker measuring it stopped (killed or its machine went away) before it finished; nothing was stored"
+SCHEMA_LOCK = 4233002  # advisory lock: one process applies procrastinate's schema
+
+
+def queue_of(label: str) -> str:
+    """The queue of one hardware class."""
+    return f"hardware:{label}"
+
+
+def fleet_app(url: str):
+    """A procrastinate app on ``url`` with the measurement task registered."""
+    import procrastinate
+
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
+    app.task(name=TASK, pass_context=True)(_measure)
+    return app
+
+
+def _measure(context: Any, model: str, point: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The task a worker runs: the point, measured here and stored under this worker's hardware label."""
+    from ecocompress.service.api import measure_point
+
+    record = measure_point(model, CompressionPoint.from_dict(point), MeasureSettings(**settings),
+                           session=f"fleet:{context.job.queue}")
+    return record.label
+
+
+def ensure_schema(url: str, app: Any) -> None:
+    """procrastinate's tables in ``url``, made once whichever process comes first."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        if not conn.execute("SELECT to_regclass('procrastinate_jobs') IS NOT NULL").fetchone()[0]:
+            conn.execute(app.schema_manager.get_schema())
+
+
+def run_worker(url: str, label: str, *, wait: bool = True) -> None:
+    """Measure the jobs queued for ``label``, one at a time, until stopped (``wait=False``: until the queue is empty).
+
+    Everything it measures is filed under ``label`` in the store at ``url``; the caller's environment must say so
+    too (``ECOCOMPRESS_STORE_URL``, ``ECOCOMPRESS_HARDWARE_LABEL``) so the sandboxed children inherit it.
+    """
+    import socket
+
+    app = fleet_app(url)
+    ensure_schema(url, app)
+    with app.open():
+        app.run_worker(queues=[queue_of(label)], concurrency=1, wait=wait, update_heartbeat_interval=HEARTBEAT_S,
+                       name=f"{label}@{socket.gethostname()}:{os.getpid()}")
+
+
+def request_on(
+    model: str, point: CompressionPoint, settings: MeasureSettings, label: str, url: str, *,
+    timeout_s: float = 3600.0, progress: Callable[[str], None] = lambda text: None,
+) -> Measurement:
+    """``point`` as measured by a worker of ``label``: from the store when it is there, else queued and waited for.
+
+    The caller's process reads the store as ``label`` (its environment says ``ECOCOMPRESS_HARDWARE_LABEL=label``), so
+    what it is served is that class's figure, never its own machine's.
+    """
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from ecocompress.service.api import lookup, request_key
+    from ecocompress.service.store import ResultsStore
+
+    found = lookup(model, point, settings)
+    if found is not None:
+        return found
+    app = fleet_app(url)
+    ensure_schema(url, app)
+    key = request_key(model, point, settings)  # what the worker's job record carries, and one queued job per point
+    task = app.tasks[TASK].configure(queue=queue_of(label), queueing_lock=key)
+    with app.open():
+        try:
+            job_id = task.defer(model=model, point=point.to_dict(), settings=dataclasses.asdict(settings))
+        except AlreadyEnqueued:  # the same request is queued or running already: wait for that one
+            job_id = next(j.id for j in app.job_manager.list_jobs(queueing_lock=key) if j.status in ("todo", "doing"))
+        deadline = time.monotonic() + timeout_s
+        next_check = time.monotonic()
+        while time.monotonic() < deadline:
+            status = app.job_manager.get_job_status(job_id).value
+            if status == "succeeded":
+                found = lookup(model, point, settings)
+                if found is None:
+                    raise EcoCompressError(f"The {label} worker measured {point.label()} but its files are not "
+                                           "reachable here; give this machine the same ECOCOMPRESS_HOME folder.")
+                return found
+            if status in ("failed", "cancelled", "aborted"):
+                reason = (ResultsStore().last_job(key) or {}).get("reason") or "see the worker's log"
+                raise EcoCompressError(f"The {label} worker could not measure {point.label()}: {reason}")
+            if status == "doing" and time.monotonic() >= next_check:
+                next_check = time.monotonic() + STALLED_AFTER_S / 3
+                if _failed_if_stalled(url, job_id, label, key):
+                    raise EcoCompressError(f"The {label} worker stopped while measuring {point.label()}: "
+                                           f"{INTERRUPTED}.")
+            progress("waiting for a worker of " + label if status == "todo" else f"measured by a {label} worker")
+            time.sleep(1.0)
+    raise EcoCompressError(f"No {label} worker measured {point.label()} within {timeout_s:.0f} s: is "
+                           f"`ecocompress worker --hardware-label {label}` running against this store?")
+
+
+def _failed_if_stalled(url: str, job_id: int, label: str, key: str) -> bool:
+    """Whether ``job_id``'s worker died (silent for ``STALLED_AFTER_S``); if so the job is failed in the queue and in
+    the store's job records (never a half-written point). procrastinate's job manager is asynchronous for this."""
+    import asyncio
+
+    from procrastinate.jobs import Status
+
+    from ecocompress.service.store import ResultsStore
+
+    async def check() -> bool:
+        app = fleet_app(url)
+        async with app.open_async():
+            stalled = await app.job_manager.get_stalled_jobs(queue=queue_of(label), seconds_since_heartbeat=STALLED_AFTER_S)
+            if not any(job.id == job_id for job in stalled):
+                return False
+            await app.job_manager.finish_job_by_id_async(job_id, status=Status.FAILED, delete_job=False)
+            return True
+
+    if not asyncio.run(check()):
+        return False
+    ResultsStore().fail_running(key, INTERRUPTED)
+    return True
