@@ -170,7 +170,7 @@ def test_a_measurement_record_carries_the_per_layer_settings():
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["run", "--model", "digits-cnn", "--per-layer", "auto", "--bits", "4"], "leave out --sparsity, --bits"),
+        (["run", "--model", "digits-cnn", "--per-layer", "auto", "--bits", "4"], "leave out --student, --sparsity, --rank, --bits and --structured."),
         (["run", "--model", "digits-cnn", "--per-layer", "auto", "--max-accuracy-drop", "x"],
          "The 'max_accuracy_drop' parameter must be a number. Got 'x' instead."),
         (["run", "--model", "digits-cnn", "--per-layer", "auto", "--objective", "latency"], "invalid choice"),

@@ -64,3 +64,9 @@ def test_the_baseline_has_no_change_to_show():
     assert m.is_baseline
     assert all(r.baseline == "" and r.delta is None for r in comparison(m))
     assert _row(m, "energy per 1,000").change.startswith("+/- 5% (95%) in its own run; measurement floor")
+
+
+def test_no_arrow_for_a_size_that_did_not_change_and_no_nan_baseline():
+    m = _record(storage_bytes=400_000, storage_ratio=1.0, latency_ratio=0.0)
+    assert _row(m, "stored size").change == "same size" and _row(m, "stored size").delta is None
+    assert _row(m, "latency per inference").baseline == ""

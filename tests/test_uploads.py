@@ -202,11 +202,14 @@ def test_explore_greys_out_what_an_upload_cannot_do_before_anything_runs(unconve
     at.session_state["uploads"] = {spec.name: spec}  # what the upload page keeps for its own session
     at.session_state["model"] = spec.name
     at.session_state["repeats"], at.session_state["energy_budget"] = 2, 1
+    at.session_state["rank"], at.session_state["bits"] = 0.5, 8  # carried over from a sample model
     at.run()
     at.switch_page("pages/views/explore.py")
     at.run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     toggle, rank = at.toggle(key="structured"), at.select_slider(key="rank")
+    assert rank.value == 1.0 and at.select_slider(key="bits").value == 8  # only the refused knob is switched off
+    assert not at.select_slider(key="bits").disabled and not at.slider(key="sparsity").disabled
     assert toggle.disabled and not toggle.value and toggle.help.startswith("Structured pruning needs the model's training code")
     assert rank.disabled and rank.help.startswith("Low\\-rank factorisation needs the model's training code")  # Markdown-escaped
     at.select_slider(key="student").set_value(0.5).run()  # the student is measured here, as a user would wait for it

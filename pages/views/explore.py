@@ -57,8 +57,15 @@ def refusal(**change) -> str | None:
 
 # Greyed out, and switched off, where the model cannot use them (an uploaded ONNX file at full width, the text
 # model): each knob asked with structured pruning off, then structured pruning asked with the refused knobs off, so
-# each shows its own reason.
-refused = {knob.name: refusal(**{knob.field: knob.example}, structured=False) for knob in knobs.KNOBS}
+# each shows its own reason and a knob another one blocks keeps its value.
+def knob_refusal(knob: knobs.Knob) -> str | None:
+    """Why the model refuses ``knob`` moved (None: it can do it). Only the knob's own reason counts: when the point is
+    refused with the knob off as well, another knob is the cause, and this one keeps its value."""
+    reason = refusal(**{knob.field: knob.example}, structured=False)
+    return reason if reason and refusal(**{knob.field: knob.default}, structured=False) is None else None
+
+
+refused = {knob.name: knob_refusal(knob) for knob in knobs.KNOBS}
 for knob in knobs.KNOBS:
     if refused[knob.name]:
         st.session_state[knob.name] = knob.default

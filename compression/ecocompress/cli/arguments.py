@@ -37,7 +37,7 @@ def point_flags(parser: argparse.ArgumentParser, *, chosen_by_default: bool = Fa
     """One flag per knob (``--student``, ``--sparsity``, ``--rank``, ``--bits``: ``core.knobs``), and --structured."""
     tail = " (with no point flag: the lowest-energy point within --max-drop)" if chosen_by_default else ""
     for knob in KNOBS:
-        parser.add_argument(f"--{knob.name}", default=None, help=knob.flag_help() + tail)
+        parser.add_argument(f"--{knob.name}", default=None, help=knob.flag_help() + (tail if knob is KNOBS[0] else ""))
     parser.add_argument("--structured", action="store_true", help="prune whole channels/neurons instead of single weights")
     if chosen_by_default:
         parser.add_argument("--max-drop", default=1.0, help="accuracy budget in points for the chosen point (default 1.0)")

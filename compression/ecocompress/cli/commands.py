@@ -363,6 +363,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from ecocompress.service.fleet import run_worker
 
     url = fleet_environment(args.store, args.hardware_label)
+    from ecocompress.core.settings import settings
+
+    if settings().hardware_label is None:  # requests name a class by its label: a CPU's name is not one
+        raise invalid_parameter("hardware-label", "a name for this machine's hardware class, e.g. edge-arm64 "
+                                "(--hardware-label or ECOCOMPRESS_HARDWARE_LABEL)", None)
     label = hardware()
     print(f"measuring for hardware class {label!r}; stop with Ctrl+C", file=sys.stderr, flush=True)
     run_worker(url, label)

@@ -47,6 +47,11 @@ def size_change(ratio: float) -> str:
     return f"{units.ratio(ratio)} smaller" if ratio > 1 else f"{units.ratio(1 / ratio)} larger"
 
 
+def _delta(base: bool, change: str) -> str | None:
+    """A size change as a card's arrow: none for the baseline or where nothing changed."""
+    return None if base or change == "same size" else change
+
+
 def comparison(record: Measurement | dict[str, Any]) -> list[Row]:
     """The record's figures against its baseline, in the order every surface shows them."""
     m = record if isinstance(record, Measurement) else Measurement.from_dict(record)
@@ -57,7 +62,7 @@ def comparison(record: Measurement | dict[str, Any]) -> list[Row]:
     energy_change = (f"+/- {m.energy_ratio_half_width:.0%} (95%) in its own run" if base else m.change()) + f"; {floor_words(m)}"
     baseline_co2e = m.baseline_energy_wh_per_1k / 1000.0 * m.carbon_intensity_g_per_kwh
     paired_ms = getattr(m, paired)
-    baseline_ms = paired_ms if base else (paired_ms / m.latency_ratio if m.latency_ratio > 0 else float("nan"))
+    baseline_ms = paired_ms / m.latency_ratio if not base and m.latency_ratio > 0 else None
     return [
         Row(quality_name(m.quality_metric), units.percent(m.accuracy),
             f"{units.percent(m.accuracy_ci_low, 1)} to {units.percent(m.accuracy_ci_high, 1)}",
@@ -67,14 +72,14 @@ def comparison(record: Measurement | dict[str, Any]) -> list[Row]:
             f"{m.test_examples:,} test examples (95% Wilson interval)"),
         Row("stored size (compressed)", units.size(m.storage_bytes), "",
             "" if base else units.size(m.baseline_storage_bytes), "" if base else size_change(m.storage_ratio),
-            None if base else size_change(m.storage_ratio), "normal" if m.storage_ratio >= 1 else "inverse",
+            _delta(base, size_change(m.storage_ratio)), "normal" if m.storage_ratio >= 1 else "inverse",
             m.storage_format),
         Row("size on disk (runnable ONNX)", units.size(m.size_bytes), "",
             "" if base else units.size(m.baseline_size_bytes), "" if base else size_change(m.compression_ratio),
-            None if base else size_change(m.compression_ratio), "normal" if m.compression_ratio >= 1 else "inverse",
+            _delta(base, size_change(m.compression_ratio)), "normal" if m.compression_ratio >= 1 else "inverse",
             f"runs as {m.runtime_format}; {m.params:,} parameters"),
         Row("latency per inference", units.latency_ms(paired_ms), "",
-            "" if base else units.latency_ms(baseline_ms), "" if base else m.change("time"),
+            "" if baseline_ms is None else units.latency_ms(baseline_ms), "" if base else m.change("time"),
             None if base else m.change("time", signed=True), arrow,
             f"at batch {m.energy_batch_size}, onnxruntime {m.ort_threads} thread; the change comes from the paired "
             f"windows against the baseline; {units.ratio(m.speedup_theoretical)} speed-up on paper (operation counts)"

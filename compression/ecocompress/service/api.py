@@ -23,7 +23,7 @@ from ecocompress.core.errors import InvalidParameterError
 from ecocompress.core.config import artifacts_dir
 from ecocompress.core.points import CompressionPoint
 from ecocompress.core.progress import Progress, no_progress
-from ecocompress.core.provenance import code_version, environment
+from ecocompress.core.provenance import code_version, environment, hardware
 from ecocompress.core.records import MeasureSettings, Measurement, on_baseline, pooled_baseline
 from ecocompress.core.settings import measure_defaults
 from ecocompress.core.units import slug
@@ -533,7 +533,7 @@ def _series_runs(spec: ModelKind, settings: MeasureSettings, store: ResultsStore
     point and lists the series in one render reads the rows once, and any write is seen at the next call.
     """
     series = settings.series(spec.measure_batch(settings))
-    key = (store.identity(), spec.name, series, code_version(), store.version(spec.name))
+    key = (store.identity(), hardware(), spec.name, series, code_version(), store.version(spec.name))
     with _RUNS_LOCK:
         if key in _RUNS:
             _RUNS.move_to_end(key)

@@ -17,10 +17,11 @@ one app process's memory.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ecocompress.core.errors import EcoCompressError
 from ecocompress.core.points import CompressionPoint
@@ -38,6 +39,30 @@ def queue_of(label: str) -> str:
     return f"hardware:{label}"
 
 
+def owner_of(label: str) -> str:
+    """Who the store's job records of a class's worker name as their owner."""
+    return f"fleet:{queue_of(label)}"
+
+
+@contextlib.contextmanager
+def plain_errors(url: str) -> Iterator[None]:
+    """The queue's and the database's errors as one sentence naming their kind only (a driver's text can quote the
+    URL, password included)."""
+    from ecocompress.service.store import redacted
+
+    try:
+        import procrastinate  # noqa: F401
+        import psycopg
+        from procrastinate.exceptions import ProcrastinateException
+    except ImportError:
+        raise EcoCompressError("Workers on other machines need procrastinate: pip install -e '.[postgres]'.") from None
+    try:
+        yield
+    except (psycopg.Error, ProcrastinateException) as exc:
+        raise EcoCompressError(f"The shared store {redacted(url)} refused the fleet's request ({type(exc).__name__}); "
+                               "check the URL and that the server is up.") from None
+
+
 def fleet_app(url: str):
     """A procrastinate app on ``url`` with the measurement task registered."""
     import procrastinate
@@ -52,7 +77,7 @@ def _measure(context: Any, model: str, point: dict[str, Any], settings: dict[str
     from ecocompress.service.api import measure_point
 
     record = measure_point(model, CompressionPoint.from_dict(point), MeasureSettings(**settings),
-                           session=f"fleet:{context.job.queue}")
+                           session=f"fleet:{context.job.queue}")  # owner_of(label): the job records' owner
     return record.label
 
 
@@ -75,8 +100,8 @@ def run_worker(url: str, label: str, *, wait: bool = True) -> None:
     import socket
 
     app = fleet_app(url)
-    ensure_schema(url, app)
-    with app.open():
+    with plain_errors(url), app.open():
+        ensure_schema(url, app)
         app.run_worker(queues=[queue_of(label)], concurrency=1, wait=wait, update_heartbeat_interval=HEARTBEAT_S,
                        name=f"{label}@{socket.gethostname()}:{os.getpid()}")
 
@@ -90,39 +115,45 @@ def request_on(
     The caller's process reads the store as ``label`` (its environment says ``ECOCOMPRESS_HARDWARE_LABEL=label``), so
     what it is served is that class's figure, never its own machine's.
     """
-    from procrastinate.exceptions import AlreadyEnqueued
-
-    from ecocompress.service.api import lookup, request_key
-    from ecocompress.service.store import ResultsStore
+    from ecocompress.service.api import lookup
 
     found = lookup(model, point, settings)
     if found is not None:
         return found
+    with plain_errors(url):
+        return _queued_and_waited(model, point, settings, label, url, timeout_s, progress)
+
+
+def _queued_and_waited(model: str, point: CompressionPoint, settings: MeasureSettings, label: str, url: str,
+                       timeout_s: float, progress: Callable[[str], None]) -> Measurement:
+    from procrastinate.exceptions import AlreadyEnqueued
+
+    from ecocompress.service.api import request_key
+
     app = fleet_app(url)
     ensure_schema(url, app)
-    key = request_key(model, point, settings)  # what the worker's job record carries, and one queued job per point
-    task = app.tasks[TASK].configure(queue=queue_of(label), queueing_lock=key)
+    key = request_key(model, point, settings)  # what the worker's job record carries
+    queue, owner = queue_of(label), owner_of(label)
+    lock = f"{label}|{key}"  # one queued job per point and class (procrastinate's locks span every queue)
+    task = app.tasks[TASK].configure(queue=queue, queueing_lock=lock)
     with app.open():
         try:
             job_id = task.defer(model=model, point=point.to_dict(), settings=dataclasses.asdict(settings))
         except AlreadyEnqueued:  # the same request is queued or running already: wait for that one
-            job_id = next(j.id for j in app.job_manager.list_jobs(queueing_lock=key) if j.status in ("todo", "doing"))
+            waiting = [j.id for j in app.job_manager.list_jobs(queueing_lock=lock, queue=queue)
+                       if j.status in ("todo", "doing")]
+            if not waiting:  # it ended between the two questions: its point is in the store now, or it failed
+                return _served_or_failed(model, point, settings, label, key)
+            job_id = waiting[0]
         deadline = time.monotonic() + timeout_s
         next_check = time.monotonic()
         while time.monotonic() < deadline:
             status = app.job_manager.get_job_status(job_id).value
-            if status == "succeeded":
-                found = lookup(model, point, settings)
-                if found is None:
-                    raise EcoCompressError(f"The {label} worker measured {point.label()} but its files are not "
-                                           "reachable here; give this machine the same ECOCOMPRESS_HOME folder.")
-                return found
-            if status in ("failed", "cancelled", "aborted"):
-                reason = (ResultsStore().last_job(key) or {}).get("reason") or "see the worker's log"
-                raise EcoCompressError(f"The {label} worker could not measure {point.label()}: {reason}")
+            if status in ("succeeded", "failed", "cancelled", "aborted"):
+                return _served_or_failed(model, point, settings, label, key)
             if status == "doing" and time.monotonic() >= next_check:
                 next_check = time.monotonic() + STALLED_AFTER_S / 3
-                if _failed_if_stalled(url, job_id, label, key):
+                if _failed_if_stalled(url, job_id, label, key, owner):
                     raise EcoCompressError(f"The {label} worker stopped while measuring {point.label()}: "
                                            f"{INTERRUPTED}.")
             progress("waiting for a worker of " + label if status == "todo" else f"measured by a {label} worker")
@@ -131,7 +162,23 @@ def request_on(
                            f"`ecocompress worker --hardware-label {label}` running against this store?")
 
 
-def _failed_if_stalled(url: str, job_id: int, label: str, key: str) -> bool:
+def _served_or_failed(model: str, point: CompressionPoint, settings: MeasureSettings, label: str, key: str) -> Measurement:
+    """After the job ended: the stored point, or why the worker could not measure it, in one sentence."""
+    from ecocompress.service.api import lookup
+    from ecocompress.service.store import ResultsStore
+
+    found = lookup(model, point, settings)
+    if found is not None:
+        return found
+    job = ResultsStore().last_job(key, owner_of(label)) or {}
+    if job.get("state") == "done":
+        raise EcoCompressError(f"The {label} worker measured {point.label()} but its files are not reachable here; "
+                               "give this machine the same ECOCOMPRESS_HOME folder as the worker.")
+    raise EcoCompressError(f"The {label} worker could not measure {point.label()}: "
+                           f"{job.get('reason') or 'see the worker log'}")
+
+
+def _failed_if_stalled(url: str, job_id: int, label: str, key: str, owner: str) -> bool:
     """Whether ``job_id``'s worker died (silent for ``STALLED_AFTER_S``); if so the job is failed in the queue and in
     the store's job records (never a half-written point). procrastinate's job manager is asynchronous for this."""
     import asyncio
@@ -151,5 +198,5 @@ def _failed_if_stalled(url: str, job_id: int, label: str, key: str) -> bool:
 
     if not asyncio.run(check()):
         return False
-    ResultsStore().fail_running(key, INTERRUPTED)
+    ResultsStore().fail_running(key, owner, INTERRUPTED)
     return True

@@ -89,6 +89,11 @@ class _SQLite:
     this machine's."""
 
     conflict = "model_hash, point_key, settings_key, code_version"
+    returning = ""  # SQLite before 3.35 has no RETURNING: the cursor's lastrowid is the new id
+
+    @staticmethod
+    def new_id(cursor: Any) -> int:
+        return int(cursor.lastrowid)
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -145,6 +150,9 @@ class _SQLite:
                         raise
 
 
+_SCHEMA_MADE: set[str] = set()  # PostgreSQL databases this process has made or checked the tables of
+
+
 class _Postgres:
     """A PostgreSQL database (psycopg 3): the same SQL with its placeholders; a write transaction is psycopg's.
 
@@ -152,10 +160,15 @@ class _Postgres:
     classes' figures for one point live side by side."""
 
     conflict = "model_hash, point_key, settings_key, code_version, hardware"
+    returning = " RETURNING id"
+
+    @staticmethod
+    def new_id(cursor: Any) -> int:
+        return int(cursor.fetchone()[0])
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.location = _redacted(url)
+        self.location = redacted(url)
         self.path = None
 
     def open(self) -> None:
@@ -188,12 +201,15 @@ class _Postgres:
             yield
 
     def create(self, conn: Any) -> None:
+        if self.url in _SCHEMA_MADE:  # once per process and database: DDL takes locks every replica would wait on
+            return
         with self.transaction(conn):  # one process at a time: CREATE IF NOT EXISTS races in PostgreSQL
             conn.execute("SELECT pg_advisory_xact_lock(4233001)")
             conn.raw.execute(SCHEMA.format(id="BIGSERIAL PRIMARY KEY", hardware="hardware TEXT NOT NULL,",
                                            hardware_key=", hardware"))
             for table, column in ADDED_COLUMNS:
                 conn.raw.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} TEXT")
+        _SCHEMA_MADE.add(self.url)
 
 
 class _Placeholders:
@@ -210,7 +226,7 @@ class _Placeholders:
             cursor.executemany(sql.replace("?", "%s"), rows)
 
 
-def _redacted(url: str) -> str:
+def redacted(url: str) -> str:
     """``url`` without its password: what a message or a page may show."""
     from urllib.parse import urlsplit
 
@@ -341,12 +357,12 @@ class ResultsStore:
     def start_job(self, model: str, label: str, *, owner: str | None = None, key: str | None = None) -> int:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._connect() as conn:
-            row = conn.execute(
+            cursor = conn.execute(
                 "INSERT INTO jobs (model, label, state, pid, started_at, owner, job_key, host) "
-                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?) RETURNING id",
+                "VALUES (?, ?, 'running', ?, ?, ?, ?, ?)" + self._db.returning,
                 (model, label, os.getpid(), now, owner, key, socket.gethostname()),
-            ).fetchone()
-            return int(row[0])
+            )
+            return self._db.new_id(cursor)
 
     def finish_job(self, job_id: int, state: str, reason: str | None = None, *, failure: str | None = None) -> None:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -354,18 +370,20 @@ class ResultsStore:
             conn.execute("UPDATE jobs SET state=?, reason=?, finished_at=?, failure=? WHERE id=?",
                          (state, reason, now, failure, job_id))
 
-    def fail_running(self, key: str, reason: str) -> None:
-        """Mark ``key``'s running jobs failed with ``reason``: their process is known to be gone (another machine's
-        worker that stopped beating), so ``recover_interrupted`` on this machine could not tell."""
+    def fail_running(self, key: str, owner: str, reason: str) -> None:
+        """Mark ``owner``'s running jobs for ``key`` failed with ``reason``: their process is known to be gone (another
+        machine's worker that stopped beating), so ``recover_interrupted`` on this machine could not tell."""
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         with self._connect() as conn:
-            conn.execute("UPDATE jobs SET state='failed', reason=?, finished_at=? WHERE job_key=? AND state='running'",
-                         (reason, now, key))
+            conn.execute("UPDATE jobs SET state='failed', reason=?, finished_at=? "
+                         "WHERE job_key=? AND owner=? AND state='running'", (reason, now, key, owner))
 
-    def last_job(self, key: str) -> dict[str, Any] | None:
-        """The latest job recorded for ``key`` (``start_job``'s), whatever its state."""
+    def last_job(self, key: str, owner: str | None = None) -> dict[str, Any] | None:
+        """The latest job recorded for ``key`` (``start_job``'s), whatever its state; only ``owner``'s if given."""
         with self._connect(rows_as_dicts=True) as conn:
-            row = conn.execute("SELECT * FROM jobs WHERE job_key=? ORDER BY id DESC LIMIT 1", (key,)).fetchone()
+            mine = " AND owner=?" if owner is not None else ""
+            row = conn.execute(f"SELECT * FROM jobs WHERE job_key=?{mine} ORDER BY id DESC LIMIT 1",
+                               (key,) if owner is None else (key, owner)).fetchone()
         return dict(row) if row else None
 
     def recover_interrupted(self) -> int:
