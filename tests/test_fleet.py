@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from ecocompress.service.fleet import INTERRUPTED, fleet_app
+from ecocompress.core.provenance import machine
+from ecocompress.service.fleet import INTERRUPTED, fleet_app, status
 
 FAST = ["--repeats", "2", "--energy-budget", "1"]
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -74,6 +75,10 @@ def test_two_hardware_classes_measure_their_own_points_and_a_killed_worker_fails
         assert again.returncode == 0 and json.loads(out)["cached"], err[-2000:]
         assert _points(pg_url) == stored
 
+        alive = {c.label: c for c in status(pg_url)}  # fleet status: both alive, on this machine, nothing waiting
+        assert sorted(alive) == ["A", "B"] and all(len(c.alive) == 1 and c.queued == c.running == 0 for c in alive.values())
+        assert alive["A"].alive[0]["cpu_model"] == machine()["cpu_model"] and alive["A"].seconds_per_point > 0
+
         # A dies mid-job: its request fails with one sentence and a failed job record; B goes on measuring.
         doomed = _request(pg_url, "A", tmp_path / "app", "--sparsity", "0.5")
         app = fleet_app(pg_url)
@@ -95,6 +100,12 @@ def test_two_hardware_classes_measure_their_own_points_and_a_killed_worker_fails
         other = _request(pg_url, "B", tmp_path / "app", "--bits", "16")
         out, err = other.communicate(timeout=400)
         assert other.returncode == 0 and json.loads(out)["label"] == "16-bit", err[-2000:]
+        after = {c.label: c for c in status(pg_url)}
+        assert not after["A"].alive and after["A"].wait_s is None and len(after["B"].alive) == 1
+        shown = subprocess.run([sys.executable, "-m", "ecocompress.cli", "fleet", "--store", pg_url], capture_output=True,
+                               text=True, timeout=120)
+        assert "A: 0 workers alive" in shown.stdout and "a new point waits until a worker of this class starts" in \
+            shown.stdout and "B: 1 worker alive on " in shown.stdout and "a new point: about " in shown.stdout, shown
     finally:
         for worker in workers.values():
             if worker.poll() is None:

@@ -48,6 +48,12 @@ def build_parser() -> Parser:
     run.add_argument("--on", default=None, metavar="LABEL", help="have a worker of this hardware class measure it "
                      "(`ecocompress worker --hardware-label LABEL`), or serve that class's stored figure")
 
+    fleet = sub.add_parser("fleet", help="which measurement workers are alive, on what machines, and the wait for a "
+                           "new point per hardware class")
+    fleet.add_argument("--store", default=None, help="the shared store's postgresql:// URL (default: "
+                       "ECOCOMPRESS_STORE_URL)")
+    fleet.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
     worker = sub.add_parser("worker", help="measure the points asked for this machine's hardware class, one at a time")
     worker.add_argument("--store", default=None, help="the shared store's postgresql:// URL (default: "
                         "ECOCOMPRESS_STORE_URL)")

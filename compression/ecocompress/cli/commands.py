@@ -374,7 +374,33 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fleet(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from ecocompress.service.fleet import status
+
+    classes = status(fleet_environment(args.store, None))
+    if args.json:
+        print(json.dumps([asdict(c) for c in classes], indent=2))
+        return 0
+    if not classes:
+        print("No worker has joined this store yet: start one with `ecocompress worker --hardware-label NAME`.")
+    for c in classes:
+        machines = sorted({f"{m['cpu_model']}, {m['cpu_count']} cores, {m['memory']}, {m['os']}" for m in c.alive})
+        print(f"{c.label}: {len(c.alive)} worker{'' if len(c.alive) == 1 else 's'} alive"
+              + (f" on {'; '.join(machines)}" if machines else "") + f"; {c.queued} queued, {c.running} running")
+        if not c.alive:
+            print("  a new point waits until a worker of this class starts")
+        elif c.seconds_per_point is None:
+            print("  no point finished yet: the wait cannot be estimated")
+        else:
+            print(f"  a new point: about {units.duration(c.wait_s + c.seconds_per_point)} (estimated: the points "
+                  f"ahead x the median {units.duration(c.seconds_per_point)} of its last finished points)")
+    return 0
+
+
 COMMANDS = {
+    "fleet": cmd_fleet,
     "worker": cmd_worker,
     "models": cmd_models, "run": cmd_run, "sweep": cmd_sweep, "search": cmd_search, "report": cmd_report,
     "project": cmd_project, "layers": cmd_layers,

@@ -69,6 +69,16 @@ def hardware() -> str:
     return settings().hardware_label or f"{_cpu_model()}, {os.cpu_count()} logical cores"
 
 
+def machine() -> dict[str, str]:
+    """What a person asks of a machine that measured a figure: CPU, cores, memory, OS and runtime."""
+    try:
+        memory = f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB"
+    except (ValueError, OSError, AttributeError):
+        memory = "unknown"
+    return {"cpu_model": _cpu_model(), "cpu_count": str(os.cpu_count()), "memory": memory,
+            "os": platform.platform(), "onnxruntime": _version("onnxruntime")}
+
+
 @functools.lru_cache(maxsize=None)
 def environment() -> dict[str, str]:
     """Library versions and machine facts recorded with every measured point."""

@@ -65,6 +65,20 @@ def volume_l(litres: float) -> str:
     return si(litres, "L")
 
 
+def duration(seconds: float) -> str:
+    """'45 seconds', '3 minutes', '5.2 hours', '12 days', '3.4 years': the unit a person reads."""
+    minutes, days = seconds / 60, seconds / 86_400
+    if minutes < 1:
+        return f"{number(seconds, 2)} seconds"
+    if minutes < 60:
+        return f"{number(minutes, 2)} minutes"
+    if days < 1:
+        return f"{number(minutes / 60, 2)} hours"
+    if days < 365:
+        return f"{number(days, 2)} days"
+    return f"{number(days / 365, 2)} years"
+
+
 def latency_ms(ms: float) -> str:
     return si(ms / 1000.0, "s")
 

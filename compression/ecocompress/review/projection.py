@@ -175,15 +175,8 @@ def _about(count: float) -> str:
 
 
 def _duration(days: float) -> str:
-    """'3 minutes', '5.2 hours', '12 days', '3.4 years': the unit a person reads."""
-    minutes = days * 24 * 60
-    if minutes < 60:
-        return f"{units.number(minutes, 2)} minutes"
-    if days < 1:
-        return f"{units.number(minutes / 60, 2)} hours"
-    if days < DAYS_PER_YEAR:
-        return f"{units.number(days, 2)} days"
-    return f"{units.number(days / DAYS_PER_YEAR, 2)} years"
+    """A payback time in the unit a person reads (``units.duration``)."""
+    return units.duration(days * 86_400)
 
 
 def payback(record: dict[str, Any], scale: Scale) -> Payback:

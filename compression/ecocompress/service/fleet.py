@@ -98,12 +98,31 @@ def run_worker(url: str, label: str, *, wait: bool = True) -> None:
     too (``ECOCOMPRESS_STORE_URL``, ``ECOCOMPRESS_HARDWARE_LABEL``) so the sandboxed children inherit it.
     """
     import socket
+    import threading
+    from datetime import datetime, timezone
+
+    from ecocompress.core.provenance import machine
+    from ecocompress.service.store import ResultsStore
+
+    name = f"{label}@{socket.gethostname()}:{os.getpid()}"
+    started, facts, stop = datetime.now(timezone.utc).isoformat(timespec="seconds"), machine(), threading.Event()
+
+    def beat() -> None:  # what fleet status reads: this worker, its class and machine, alive now
+        store = ResultsStore(url)
+        while not stop.is_set():
+            with contextlib.suppress(EcoCompressError):
+                store.beat(name, label, facts, started)
+            stop.wait(HEARTBEAT_S)
 
     app = fleet_app(url)
     with plain_errors(url), app.open():
         ensure_schema(url, app)
-        app.run_worker(queues=[queue_of(label)], concurrency=1, wait=wait, update_heartbeat_interval=HEARTBEAT_S,
-                       name=f"{label}@{socket.gethostname()}:{os.getpid()}")
+        threading.Thread(target=beat, name="fleet-heartbeat", daemon=True).start()
+        try:
+            app.run_worker(queues=[queue_of(label)], concurrency=1, wait=wait, update_heartbeat_interval=HEARTBEAT_S,
+                           name=name)
+        finally:
+            stop.set()
 
 
 def request_on(
@@ -200,3 +219,51 @@ def _failed_if_stalled(url: str, job_id: int, label: str, key: str, owner: str) 
         return False
     ResultsStore().fail_running(key, owner, INTERRUPTED)
     return True
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassStatus:
+    """One hardware class in the fleet: its live workers' machines, its queue, and the wait a new point can expect.
+
+    ``seconds_per_point``: the median of its workers' last finished jobs (None before one finished); ``wait_s``: an
+    estimate, the jobs ahead (queued and running) x that median / live workers (None when it cannot be said).
+    """
+
+    label: str
+    alive: tuple[dict[str, Any], ...]
+    queued: int
+    running: int
+    seconds_per_point: float | None
+    wait_s: float | None
+
+
+def status(url: str) -> list[ClassStatus]:
+    """Every hardware class a worker announced or a request named: who is alive (seen within ``STALLED_AFTER_S``),
+    on what machine, how many points wait, and the expected wait for a new one."""
+    import statistics
+    from datetime import datetime, timezone
+
+    from ecocompress.service.store import ResultsStore
+
+    store = ResultsStore(url)
+    now = datetime.now(timezone.utc)
+    workers = store.workers()
+    with plain_errors(url):
+        app = fleet_app(url)
+        ensure_schema(url, app)
+        with app.open():
+            jobs = [j for j in app.job_manager.list_jobs() if j.queue.startswith(queue_of(""))]
+    labels = sorted({w["label"] for w in workers} | {j.queue.removeprefix(queue_of("")) for j in jobs})
+    done = store.jobs("done")
+    result = []
+    for label in labels:
+        alive = tuple(w["machine"] | {"worker": w["name"]} for w in workers if w["label"] == label and
+                      (now - datetime.fromisoformat(w["last_seen"])).total_seconds() <= STALLED_AFTER_S)
+        mine = [j for j in jobs if j.queue == queue_of(label)]
+        queued, running = (sum(j.status == state for j in mine) for state in ("todo", "doing"))
+        took = [(datetime.fromisoformat(j["finished_at"]) - datetime.fromisoformat(j["started_at"])).total_seconds()
+                for j in done if j.get("owner") == owner_of(label) and j.get("finished_at")][-20:]
+        per_point = statistics.median(took) if took else None
+        wait = (queued + running) * per_point / len(alive) if per_point is not None and alive else None
+        result.append(ClassStatus(label, alive, queued, running, per_point, wait))
+    return result

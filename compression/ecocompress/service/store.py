@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     started_at TEXT NOT NULL,
     finished_at TEXT
 );
+CREATE TABLE IF NOT EXISTS workers (  -- measurement workers (``service.fleet``): who is alive, on what machine
+    name TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    machine_json TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    last_seen TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS store (  -- ('id', a random id): a store made anew at the same place is another store
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -403,6 +410,21 @@ class ResultsStore:
         with self._connect(rows_as_dicts=True) as conn:
             query = "SELECT * FROM jobs" + (" WHERE state=?" if state else "") + " ORDER BY id"
             return [dict(r) for r in conn.execute(query, (state,) if state else ())]
+
+    # ---- measurement workers (``service.fleet``) -------------------------------------------------------------------
+    def beat(self, name: str, label: str, machine: dict[str, Any], started_at: str) -> None:
+        """Say worker ``name`` (of hardware class ``label``, on ``machine``) is alive now."""
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self._connect() as conn:
+            conn.execute("INSERT INTO workers (name, label, machine_json, started_at, last_seen) VALUES (?, ?, ?, ?, ?) "
+                         "ON CONFLICT (name) DO UPDATE SET last_seen=excluded.last_seen",
+                         (name, label, json.dumps(machine, sort_keys=True), started_at, now))
+
+    def workers(self) -> list[dict[str, Any]]:
+        """Every worker that ever said it was alive, with its machine and when it was last seen."""
+        with self._connect(rows_as_dicts=True) as conn:
+            rows = [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY label, name")]
+        return [{**row, "machine": self._decoded(row.pop("machine_json")) or {}} for row in rows]
 
     def count(self) -> int:
         with self._connect() as conn:
