@@ -86,7 +86,7 @@ for knob, column in zip(knobs.KNOBS, st.columns(len(knobs.KNOBS))):
             st.caption(knob.caption)
         if knob is knobs.SPARSITY:
             st.toggle(
-                "Structured (remove whole channels)",
+                "Structured pruning",  # the column is narrow: the help says what it removes
                 key=state.STRUCTURED,
                 disabled=per_layer or structured_refused is not None,
                 help=widgets.literal(structured_refused) if structured_refused else
