@@ -43,6 +43,8 @@ def test_a_point_reads_its_changes_from_its_own_baseline_figures_and_paired_rati
     assert latency.change == m.change("time") and latency.baseline == "8 µs"  # 4 µs / 0.5: the paired baseline
     energy = _row(m, "energy per 1,000")
     assert energy.change.startswith("50% less energy") and "measurement floor on this machine: ±3%" in energy.change
+    assert "measured on this machine" in energy.note  # a record from before classes were kept
+    assert "measured on edge-arm64;" in _row(_record(hardware="edge-arm64"), "energy per 1,000").note
 
 
 def test_a_file_that_grew_says_larger_on_every_surface():

@@ -66,6 +66,7 @@ def test_two_hardware_classes_measure_their_own_points_and_a_killed_worker_fails
             records[label] = json.loads(out)
         for label, record in records.items():  # measured by that class's worker, in its home
             assert record["label"] == "8-bit" and record["onnx_path"].startswith(str(tmp_path / f"worker-{label}"))
+            assert record["hardware"] == label  # the record names the class that measured it
         stored = _points(pg_url)
         assert [hw for hw, key in stored if '"bits": 8' in key] == ["A", "B"]  # once per class, side by side
         assert [hw for hw, _ in stored].count("A") == [hw for hw, _ in stored].count("B") == 2  # baseline + 8-bit

@@ -247,6 +247,7 @@ class Measurement:
     measurement_floor: float | None = None  # from the baseline's A/A run (against a copy of itself): +/- share
     build_energy_wh: float | None = None  # compressing it (training, calibration, export), CodeCarbon, process-level
     measuring_energy_wh: float | None = None  # the energy windows that measured it, both sides
+    hardware: str | None = None  # the hardware class that measured it (``core.provenance.hardware``); None: before kept
 
     def change(self, what: str = "energy", *, signed: bool = False) -> str:
         """``change_words`` for this point."""

@@ -92,8 +92,8 @@ def comparison(record: Measurement | dict[str, Any]) -> list[Row]:
             f"{units.energy_wh(m.energy_wh_per_1k_ci_low)} to {units.energy_wh(m.energy_wh_per_1k_ci_high)}",
             "" if base else units.energy_wh(m.baseline_energy_wh_per_1k), energy_change,
             None if base else m.change(signed=True), arrow,
-            f"{m.energy_method}; {m.energy_pairs} pairs of {m.energy_window_s:.1f} s windows alternating with the "
-            f"baseline at batch {m.energy_batch_size}"),
+            f"{m.energy_method}; measured on {m.hardware or 'this machine'}; {m.energy_pairs} pairs of "
+            f"{m.energy_window_s:.1f} s windows alternating with the baseline at batch {m.energy_batch_size}"),
         Row("CO2e per 1,000 inferences", units.mass_g(m.emissions_g_per_1k), "",
             "" if base else units.mass_g(baseline_co2e), "" if base else m.change("CO2e"),
             None if base else m.change("CO2e", signed=True), arrow,

@@ -102,6 +102,7 @@ def _measure_artifact(
         model=spec.name,
         label=point.label(),
         **point.to_dict(),
+        hardware=hardware(),
         runtime_format=artifact.runtime_format,
         runtime_reason=artifact.runtime_reason,
         technique_notes="; ".join(artifact.notes),
