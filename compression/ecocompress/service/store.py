@@ -148,8 +148,10 @@ class _SQLite:
     def create(self, conn: Any) -> None:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", hardware="", hardware_key=""))
+        columns = {table: {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                   for table in {table for table, _ in ADDED_COLUMNS}}  # one look per table, not per column
         for table, column in ADDED_COLUMNS:
-            if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+            if column not in columns[table]:
                 try:
                     conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
                 except sqlite3.OperationalError as exc:  # another process added it just now
@@ -233,6 +235,15 @@ class _Placeholders:
             cursor.executemany(sql.replace("?", "%s"), rows)
 
 
+def _store_id(conn: Any) -> str:
+    """The store's random id, made by the first process to open it: read first, so opening a store does not write."""
+    row = conn.execute("SELECT value FROM store WHERE key='id'").fetchone()
+    if row is None:
+        conn.execute("INSERT INTO store (key, value) VALUES ('id', ?) ON CONFLICT (key) DO NOTHING", (uuid.uuid4().hex,))
+        row = conn.execute("SELECT value FROM store WHERE key='id'").fetchone()
+    return row[0]
+
+
 def redacted(url: str) -> str:
     """``url`` without its password: what a message or a page may show."""
     from urllib.parse import urlsplit
@@ -262,7 +273,7 @@ class ResultsStore:
         self._db.open()
         with self._db.connect() as conn:
             self._db.create(conn)
-            conn.execute("INSERT INTO store (key, value) VALUES ('id', ?) ON CONFLICT (key) DO NOTHING", (uuid.uuid4().hex,))
+            self._id = _store_id(conn)
 
     def _connect(self, *, rows_as_dicts: bool = False):
         return self._db.connect(rows_as_dicts=rows_as_dicts)
@@ -334,11 +345,9 @@ class ResultsStore:
         return [d for d in (self._decoded(r[0]) for r in rows) if d is not None]
 
     def identity(self) -> tuple[str, str]:
-        """Which store this is (where, and its random id): a store moved aside (or dropped) and made anew at the same
+        """Which store this is (where, and its random id, read when opened): a store moved aside (or dropped) and made anew at the same
         place is another store, whose revisions start again."""
-        with self._connect() as conn:
-            row = conn.execute("SELECT value FROM store WHERE key='id'").fetchone()
-        return self.location, row[0] if row else ""
+        return self.location, self._id
 
     def version(self, model: str) -> int:
         """How many times ``model``'s points were written (0: never): a new insert or a replacement changes it."""
