@@ -18,20 +18,20 @@ from ecocompress.core.provenance import machine
 from ecocompress.service.fleet import INTERRUPTED, fleet_app, status
 
 FAST = ["--repeats", "2", "--energy-budget", "1"]
-README = Path(__file__).resolve().parents[1] / "README.md"
-README_URL, README_LABEL = "postgresql://user:password@db-host/ecocompress", "edge-arm64"
+USAGE = Path(__file__).resolve().parents[1] / "docs" / "usage.md"
+USAGE_URL, USAGE_LABEL = "postgresql://user:password@db-host/ecocompress", "edge-arm64"
 
 
 def _readme_command(verb: str, url: str, label: str) -> list[str]:
-    """The README's ``ecocompress <verb>`` line ("Several machines, one store"), with this test's store and class."""
-    line = next(line for line in README.read_text().splitlines() if line.startswith(f"ecocompress {verb} "))
-    words = line.replace(README_URL, url).split()
-    words = [label if word == README_LABEL else word for word in words]
+    """The usage guide's ``ecocompress <verb>`` line ("Several machines, one store"), with this test's store and class."""
+    line = next(line for line in USAGE.read_text().splitlines() if line.startswith(f"ecocompress {verb} ") and " --store " in line)
+    words = line.replace(USAGE_URL, url).split()
+    words = [label if word == USAGE_LABEL else word for word in words]
     return [sys.executable, "-m", "ecocompress.cli", *words[1:]]
 
 
 def _worker(url: str, label: str, home: Path) -> subprocess.Popen:
-    """The README's worker command in a process group of its own (its sandboxed children die with it)."""
+    """The usage guide's worker command in a process group of its own (its sandboxed children die with it)."""
     env = {**os.environ, "ECOCOMPRESS_HOME": str(home)}
     env.pop("ECOCOMPRESS_STORE_URL", None)
     return subprocess.Popen(_readme_command("worker", url, label), env=env, start_new_session=True,
@@ -39,7 +39,7 @@ def _worker(url: str, label: str, home: Path) -> subprocess.Popen:
 
 
 def _request(url: str, label: str, home: Path, *point: str) -> subprocess.Popen:
-    """The README's request, with ``point`` in place of its ``--bits 8`` and fast measurement settings."""
+    """The usage guide's request, with ``point`` in place of its ``--bits 8`` and fast measurement settings."""
     command = _readme_command("run", url, label)
     at = command.index("--bits")
     command[at:at + 2] = [*point, *FAST, "--json"]

@@ -502,11 +502,12 @@ def test_a_bad_setting_stops_the_app_with_one_sentence(monkeypatch):
     assert [e.value for e in at.error] and "ECOCOMPRESS\\_MAX\\_RSS\\_MB must be a number" in at.error[0].value
 
 
-def test_the_readme_lists_every_setting_with_its_range():
+def test_the_limits_page_lists_every_setting_with_its_range():
     from ecocompress.core.settings import markdown_table
 
-    readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, "run `python -m ecocompress.core.settings` and paste its table into README.md"
+    limits = (ROOT / "docs" / "limits.md").read_text()
+    assert markdown_table() in limits, "run `python -m ecocompress.core.settings` and paste its table into docs/limits.md"
+    assert "docs/limits.md" in (ROOT / "README.md").read_text()  # the README points there
 
 
 def test_the_pages_the_cli_and_the_api_measure_with_the_same_defaults(monkeypatch):

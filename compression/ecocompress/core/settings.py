@@ -3,7 +3,7 @@
 ``settings()`` reads them from the environment into one frozen, validated ``Settings``. A value that is
 text, ``nan``, ``inf``, out of its range or a fraction where a whole number is needed stops the app or the
 CLI with one sentence naming the variable and its range (``SettingsError``), instead of crashing later or
-silently switching a limit off (``nan`` compares false with everything). The README's limits table is
+silently switching a limit off (``nan`` compares false with everything). The limits table in docs/limits.md is
 generated from the same declarations (``markdown_table``), and a test keeps the two equal.
 
 The environment is read again only when an ``ECOCOMPRESS_*`` variable changes (tests change them; a
@@ -44,7 +44,7 @@ class Label(str):
 
 @dataclass(frozen=True)
 class Spec:
-    """How one setting is read and shown: kind, range, unit, and the sentence the README's table prints."""
+    """How one setting is read and shown: kind, range, unit, and the sentence the limits table (docs/limits.md) prints."""
 
     kind: type  # int, float, bool, Path, Url or Label
     meaning: str
@@ -182,7 +182,7 @@ def _parse(variable: str, spec: Spec, text: str) -> Any:
     """One variable's value, or ``SettingsError`` naming it and its range."""
     def refuse() -> SettingsError:
         return SettingsError(f"{variable} must be {spec.range_text()}; got {clipped(text, 40)!r}. Fix or unset it "
-                             "(README, Limits) and start again.")
+                             "(docs/limits.md) and start again.")
 
     stripped = text.strip()
     if spec.kind is Url:
@@ -190,7 +190,7 @@ def _parse(variable: str, spec: Spec, text: str) -> Any:
             return None
         if not stripped.startswith(("postgresql://", "postgres://")) or "\x00" in stripped:
             raise SettingsError(f"{variable} must be a postgresql:// URL; got a value that is not one. Fix or unset it "
-                                "(README, Limits) and start again.")  # never echoed: a URL can hold a password
+                                "(docs/limits.md) and start again.")  # never echoed: a URL can hold a password
         return stripped
     if spec.kind is Label:
         if not stripped:
@@ -277,7 +277,7 @@ def child_environment() -> dict[str, str]:
 
 
 def markdown_table() -> str:
-    """The README's limits table, from the declarations (``python -m ecocompress.core.settings`` prints it)."""
+    """The limits table of docs/limits.md, from the declarations (``python -m ecocompress.core.settings`` prints it)."""
     defaults = Settings()
     rows = ["| setting | what it sets | default | allowed |", "| --- | --- | --- | --- |"]
     for variable, (f, spec) in specs().items():
